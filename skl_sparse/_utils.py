@@ -1,0 +1,56 @@
+"""Device, dtype and random-state helpers shared by every estimator."""
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+
+
+def resolve_device(device):
+    """Return a ``torch.device``; ``"auto"`` picks CUDA when it is available.
+
+    Raises ``ValueError`` naming ``device`` for strings torch does not know or
+    for a CUDA device on a machine without one.
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"The 'device' parameter must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}."
+        ) from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested but CUDA is not available.")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device={device!r} is not supported; use 'auto', 'cpu' or 'cuda'.")
+    return dev
+
+
+def to_tensor(X, device, dtype=None):
+    """Numpy array -> tensor on ``device`` without touching the caller's array.
+
+    Read-only arrays (e.g. memory maps) are copied first: torch cannot wrap
+    them without a warning.
+    """
+    X = np.asarray(X, dtype=dtype)
+    if not X.flags.writeable or not X.flags.c_contiguous:
+        X = np.array(X, order="C", copy=True)
+    return torch.from_numpy(X).to(device)
+
+
+def to_numpy(T):
+    """Tensor -> numpy array on the CPU (fitted attributes are always numpy)."""
+    return T.detach().cpu().numpy()
+
+
+def torch_generator(random_state, device):
+    """A local ``torch.Generator`` seeded from ``random_state`` (never the global RNG)."""
+    rng = check_random_state(random_state)
+    gen = torch.Generator(device=device)
+    gen.manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
+    return gen
+
+
+def gen_batches_idx(n, batch_size):
+    """Start/stop pairs covering ``range(n)`` in chunks of ``batch_size``."""
+    return [(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]

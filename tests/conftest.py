@@ -1,0 +1,18 @@
+import numpy as np
+import pytest
+
+from skl_sparse import ZCAWhitener
+from skl_sparse.datasets import load_natural_patches
+
+
+@pytest.fixture(scope="session")
+def whitened_patches():
+    """2,000 ZCA-whitened 8x8 natural-image patches (offline, deterministic)."""
+    X = load_natural_patches(2000, patch_size=(8, 8), random_state=0)
+    X -= X.mean(axis=1, keepdims=True)
+    return ZCAWhitener(eps=1.0).fit_transform(X)
+
+
+@pytest.fixture
+def rng():
+    return np.random.RandomState(0)

@@ -1,0 +1,164 @@
+"""The lasso solvers against scikit-learn and against the optimality conditions."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.decomposition import sparse_encode as sk_sparse_encode
+from sklearn.linear_model import Lasso
+
+from skl_sparse import sparse_encode
+from skl_sparse._lasso import duality_gap, lasso_gram
+
+SOLVERS = ["fista", "ista", "cd"]
+
+
+def _objective(X, D, H, alpha):
+    return 0.5 * ((X - H @ D) ** 2).sum(axis=1) + alpha * np.abs(H).sum(axis=1)
+
+
+def _random_problem(seed=0, n=200, p=30, k=50):
+    rng = np.random.RandomState(seed)
+    D = rng.randn(k, p)
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    return rng.randn(n, p), D
+
+
+def _patch_problem(patches, k=80, seed=0):
+    rng = np.random.RandomState(seed)
+    D = patches[rng.choice(len(patches), k, replace=False)].copy()
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    return patches[:300], D
+
+
+def _sklearn_lasso(X, D, alpha, positive):
+    """What sparse_encode(algorithm="lasso_cd") runs, with a tight tolerance."""
+    lasso = Lasso(
+        alpha=alpha / X.shape[1], fit_intercept=False, precompute=D @ D.T, positive=positive,
+        max_iter=100000, tol=1e-12,
+    )
+    return lasso.fit(D.T, X.T).coef_
+
+
+def _check_kkt(X, D, H, alpha, positive):
+    grad = (X - H @ D) @ D.T  # = c - G h
+    scale = alpha + 1e-6 * (1 + np.abs(grad).max())
+    on = H != 0
+    # on the support the correlation equals alpha * sign(h)
+    np.testing.assert_allclose(grad[on], alpha * np.sign(H[on]), atol=1e-6 * (1 + alpha))
+    off = grad[~on]
+    assert (off <= scale).all()
+    if not positive:
+        assert (off >= -scale).all()
+    else:
+        assert (H >= 0).all()
+
+
+@pytest.mark.parametrize("problem", ["random", "patches"])
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("positive", [False, True])
+def test_codes_match_sklearn_lasso_cd(problem, solver, positive, whitened_patches):
+    X, D = _random_problem() if problem == "random" else _patch_problem(whitened_patches)
+    alpha = 0.3
+    ours = sparse_encode(
+        X, D, alpha=alpha, solver=solver, positive=positive, max_iter=20000, tol=1e-10,
+        device="cpu",
+    )
+    ref = sk_sparse_encode(
+        X, D, algorithm="lasso_cd", alpha=alpha, positive=positive, max_iter=20000
+    )
+    # sparse_encode stops at its default tolerance (1e-4): ours may only be better
+    f_ours, f_ref = _objective(X, D, ours, alpha), _objective(X, D, ref, alpha)
+    assert np.all(f_ours <= f_ref * (1 + 1e-6))  # tol=1e-6 bounds our relative gap
+    assert np.linalg.norm(ours - ref) / np.linalg.norm(ref) < 1e-3
+    # against the same coordinate descent run to a tight tolerance: equal codes
+    tight = _sklearn_lasso(X, D, alpha, positive)
+    assert np.linalg.norm(ours - tight) / np.linalg.norm(tight) < 1e-4
+    np.testing.assert_allclose(f_ours, _objective(X, D, tight, alpha), rtol=1e-6)
+    _check_kkt(X, D, ours, alpha, positive)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_duality_gap_below_tol(solver, whitened_patches):
+    X, D = _patch_problem(whitened_patches)
+    Xt, Dt = torch.from_numpy(X), torch.from_numpy(D)
+    G, C, x_sq = Dt @ Dt.T, Xt @ Dt.T, (Xt * Xt).sum(1)
+    H, n_iter, gap = lasso_gram(C, G, x_sq, 0.1, solver=solver, tol=1e-8, max_iter=20000)
+    primal, gap2 = duality_gap(C, G, H, x_sq, 0.1)
+    assert n_iter >= 0
+    assert torch.all(gap2 <= 1e-8 * primal + 1e-12)
+    # the gap bounds the suboptimality: the sklearn solution is not better
+    ref = sk_sparse_encode(X, D, algorithm="lasso_cd", alpha=0.1, max_iter=20000)
+    assert np.all(_objective(X, D, H.numpy(), 0.1) <= _objective(X, D, ref, 0.1) + 1e-9)
+
+
+def test_duality_gap_is_positive_and_zero_at_optimum():
+    X, D = _random_problem(n=50)
+    Xt, Dt = torch.from_numpy(X), torch.from_numpy(D)
+    G, C, x_sq = Dt @ Dt.T, Xt @ Dt.T, (Xt * Xt).sum(1)
+    zero = torch.zeros_like(C)
+    primal, gap = duality_gap(C, G, zero, x_sq, 0.5)
+    np.testing.assert_allclose(primal.numpy(), 0.5 * (X**2).sum(1))
+    assert torch.all(gap > 0)
+    H, _, _ = lasso_gram(C, G, x_sq, 0.5, tol=1e-10)
+    primal, gap = duality_gap(C, G, H, x_sq, 0.5)
+    assert torch.all(gap <= 1e-9 * primal)
+
+
+def test_large_alpha_gives_zero_codes():
+    X, D = _random_problem(n=20)
+    alpha_max = np.abs(X @ D.T).max()
+    assert not sparse_encode(X, D, alpha=alpha_max * 1.01, device="cpu").any()
+    assert sparse_encode(X, D, alpha=alpha_max * 0.9, device="cpu").any()
+
+
+def test_float32_codes_stay_float32_and_close():
+    X, D = _random_problem(n=100)
+    h64 = sparse_encode(X, D, alpha=0.3, device="cpu")
+    h32 = sparse_encode(X.astype(np.float32), D.astype(np.float32), alpha=0.3, device="cpu")
+    assert h32.dtype == np.float32
+    np.testing.assert_allclose(h32, h64, atol=2e-4)
+
+
+def test_sample_independent_of_batch():
+    X, D = _random_problem(n=100)
+    full = sparse_encode(X, D, alpha=0.2, device="cpu")
+    small = sparse_encode(X, D, alpha=0.2, batch_size=7, device="cpu")
+    single = sparse_encode(X[13:14], D, alpha=0.2, device="cpu")
+    np.testing.assert_allclose(full, small, atol=1e-10)
+    np.testing.assert_allclose(full[13:14], single, atol=1e-10)
+
+
+def test_duplicate_atoms_handled():
+    """A singular Gram matrix (repeated atom) still gives an optimal code."""
+    X, D = _random_problem(n=50, k=10)
+    D = np.vstack([D, D[:3]])
+    H = sparse_encode(X, D, alpha=0.2, device="cpu")
+    ref = sk_sparse_encode(X, D, algorithm="lasso_cd", alpha=0.2, max_iter=20000)
+    f, f_ref = _objective(X, D, H, 0.2), _objective(X, D, ref, 0.2)
+    assert np.all(f <= f_ref * (1 + 1e-6))
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"alpha": -1.0}, "alpha"),
+        ({"solver": "lars"}, "solver"),
+        ({"max_iter": 0}, "max_iter"),
+        ({"tol": -1.0}, "tol"),
+        ({"device": "tpu"}, "device"),
+    ],
+)
+def test_sparse_encode_invalid_parameters(kwargs, match):
+    X, D = _random_problem(n=5)
+    with pytest.raises(ValueError, match=match):
+        sparse_encode(X, D, **kwargs)
+
+
+def test_sparse_encode_bad_input():
+    X, D = _random_problem(n=5)
+    with pytest.raises(ValueError, match="features"):
+        sparse_encode(X[:, :-1], D)
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        sparse_encode(bad, D)
