@@ -35,7 +35,8 @@ SOLVERS = ("fista", "ista", "cd")
 def _shrink(v, thresh, positive):
     if positive:
         return torch.clamp(v - thresh, min=0)
-    return torch.sign(v) * torch.clamp(v.abs() - thresh, min=0)
+    # + 0.0 turns the -0.0 of negative entries below the threshold into 0.0
+    return torch.sign(v) * torch.clamp(v.abs() - thresh, min=0) + 0.0
 
 
 def lasso_objective(X, D, H, alpha):

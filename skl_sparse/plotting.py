@@ -53,8 +53,7 @@ def plot_atoms(components, patch_shape, *, n_cols=None, ax=None, title=None):
         fig, ax = plt.subplots(figsize=(0.35 * n_cols + 1, 0.35 * n_rows + 1))
     else:
         fig = ax.figure
-    cmap = plt.get_cmap("gray").copy()
-    cmap.set_bad("white")
+    cmap = plt.get_cmap("gray").with_extremes(bad="white")
     ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=-1, vmax=1, interpolation="nearest")
     ax.set_axis_off()
     if title:
