@@ -10,8 +10,9 @@ matrix ``G = D D^T``, so their cost does not depend on ``n_features``.
 
 Design (see the user guide for the references):
 
-* an iterative phase (ISTA, FISTA or cyclic coordinate descent), vectorised
-  over the samples of the batch;
+* a first phase: the exact LARS-lasso homotopy (`skl_sparse._lars`), or
+  ISTA, FISTA or cyclic coordinate descent iterations, vectorised over the
+  samples of the batch;
 * every ``check_every`` iterations, an *exact support solve*: for each sample
   the current support ``S`` and signs ``s`` give the candidate
   ``h_S = G_SS^{-1} (c_S - alpha s)``; it is the lasso solution when its signs
@@ -27,9 +28,11 @@ import math
 
 import torch
 
+from ._lars import lars_path_gram
+
 __all__ = ["lasso_gram", "duality_gap", "lasso_objective", "SOLVERS"]
 
-SOLVERS = ("fista", "ista", "cd")
+SOLVERS = ("lars", "fista", "ista", "cd")
 
 
 def _shrink(v, thresh, positive):
@@ -220,7 +223,7 @@ def lasso_gram(
     x_sqnorm,
     alpha,
     *,
-    solver="fista",
+    solver="lars",
     positive=False,
     max_iter=1000,
     tol=1e-6,
@@ -236,7 +239,9 @@ def lasso_gram(
     G : tensor (n_components, n_components)
     x_sqnorm : tensor (n_samples,), the squared norms ``||x||^2``.
     alpha : float
-    solver : {"fista", "ista", "cd"}
+    solver : {"lars", "fista", "ista", "cd"}
+        "lars": the batched homotopy of `lars_path_gram`, FISTA for the rows it
+        could not finish; the others iterate from ``init``.
     positive : bool
     max_iter : int, iterations (sweeps for "cd") of the iterative phase.
     tol : float, stop a sample once ``gap <= tol * P(h)``.
@@ -262,13 +267,16 @@ def lasso_gram(
     active = torch.arange(n, device=C.device)
     x_sq = x_sqnorm
 
+    if solver == "lars":
+        # exact homotopy first; FISTA finishes the samples it could not
+        H_out, _, _ = lars_path_gram(C, G, alpha, positive=positive)
     if solver == "cd":
         state = _CoordinateDescent(C, G, H_out, alpha, positive)
     else:
         if lipschitz is None:
             lipschitz = float(torch.linalg.eigvalsh(G.double()).max())
         L = max(lipschitz, 1e-12)
-        state = _Ista(C, G, H_out, alpha, positive, L, momentum=solver == "fista")
+        state = _Ista(C, G, H_out, alpha, positive, L, momentum=solver != "ista")
 
     n_iter = 0
     while True:

@@ -99,7 +99,7 @@ def sparse_encode(
     dictionary,
     *,
     alpha=1.0,
-    solver="fista",
+    solver="lars",
     positive=False,
     max_iter=1000,
     tol=1e-6,
@@ -125,9 +125,11 @@ def sparse_encode(
         Atoms as rows (normally of unit norm).
     alpha : float, default=1.0
         Weight of the :math:`\ell_1` penalty.
-    solver : {"fista", "ista", "cd"}, default="fista"
-        Iterative phase of the solver; every solver finishes with an exact
-        solve on the detected support checked by the duality gap.
+    solver : {"lars", "fista", "ista", "cd"}, default="lars"
+        "lars" follows the exact lasso homotopy (fast when codes are sparse);
+        "fista", "ista" (proximal gradient) and "cd" (coordinate descent)
+        iterate. Every solver finishes with an exact solve on the detected
+        support, accepted when the duality gap confirms it.
     positive : bool, default=False
         Constrain the codes to be non-negative.
     max_iter : int, default=1000
@@ -290,7 +292,7 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
         Weight of the :math:`\ell_1` penalty.
     dictionary : array-like of shape (n_components, n_features), default=None
         Fixed dictionary; when given, ``fit`` learns nothing and uses it as is.
-    solver : {"fista", "ista", "cd"}, default="fista"
+    solver : {"lars", "fista", "ista", "cd"}, default="lars"
         Iterative phase of the lasso solver (see :func:`sparse_encode`).
     fit_algorithm : {"bcd", "pgd"}, default="bcd"
         Dictionary update: block-coordinate descent or projected gradient.
@@ -364,7 +366,7 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
         *,
         alpha=1.0,
         dictionary=None,
-        solver="fista",
+        solver="lars",
         fit_algorithm="bcd",
         max_iter=30,
         tol=1e-3,
@@ -492,7 +494,7 @@ class OnlineDictionaryLearner(_BaseSparseCoding, BaseEstimator):
         Shuffle the samples before each epoch of ``fit``.
     dict_init : array-like of shape (n_components, n_features), default=None
         Initial dictionary (rows normalised); random samples otherwise.
-    solver : {"fista", "ista", "cd"}, default="fista"
+    solver : {"lars", "fista", "ista", "cd"}, default="lars"
         Iterative phase of the lasso solver.
     transform_max_iter : int, default=1000
         Iterations of the lasso solver.
@@ -566,7 +568,7 @@ class OnlineDictionaryLearner(_BaseSparseCoding, BaseEstimator):
         tol=1e-3,
         shuffle=True,
         dict_init=None,
-        solver="fista",
+        solver="lars",
         transform_max_iter=1000,
         transform_tol=1e-6,
         positive=False,

@@ -9,7 +9,7 @@ from sklearn.linear_model import Lasso
 from skl_sparse import sparse_encode
 from skl_sparse._lasso import duality_gap, lasso_gram
 
-SOLVERS = ["fista", "ista", "cd"]
+SOLVERS = ["lars", "fista", "ista", "cd"]
 
 
 def _objective(X, D, H, alpha):
@@ -142,7 +142,7 @@ def test_duplicate_atoms_handled():
     "kwargs,match",
     [
         ({"alpha": -1.0}, "alpha"),
-        ({"solver": "lars"}, "solver"),
+        ({"solver": "omp"}, "solver"),
         ({"max_iter": 0}, "max_iter"),
         ({"tol": -1.0}, "tol"),
         ({"device": "tpu"}, "device"),
@@ -162,3 +162,18 @@ def test_sparse_encode_bad_input():
     bad[0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         sparse_encode(bad, D)
+
+
+@pytest.mark.parametrize("positive", [False, True])
+def test_lars_homotopy_is_exact_on_its_own(positive, whitened_patches):
+    """The homotopy alone reaches the optimum: no fallback needed on patch problems."""
+    from skl_sparse._lars import lars_path_gram
+
+    X, D = _patch_problem(whitened_patches)
+    Xt, Dt = torch.from_numpy(X), torch.from_numpy(D)
+    G, C, x_sq = Dt @ Dt.T, Xt @ Dt.T, (Xt * Xt).sum(1)
+    for alpha in (0.3, 0.05):
+        H, finished, n_steps = lars_path_gram(C, G, alpha, positive=positive, chunk_size=128)
+        assert finished.all() and n_steps >= 1
+        primal, gap = duality_gap(C, G, H, x_sq, alpha, positive)
+        assert torch.all(gap <= 1e-9 * primal + 1e-12)
