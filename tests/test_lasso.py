@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from _config import DEVICE
 from sklearn.decomposition import sparse_encode as sk_sparse_encode
 from sklearn.linear_model import Lasso
 
@@ -61,7 +62,7 @@ def test_codes_match_sklearn_lasso_cd(problem, solver, positive, whitened_patche
     alpha = 0.3
     ours = sparse_encode(
         X, D, alpha=alpha, solver=solver, positive=positive, max_iter=20000, tol=1e-10,
-        device="cpu",
+        device=DEVICE,
     )
     ref = sk_sparse_encode(
         X, D, algorithm="lasso_cd", alpha=alpha, positive=positive, max_iter=20000
@@ -107,23 +108,23 @@ def test_duality_gap_is_positive_and_zero_at_optimum():
 def test_large_alpha_gives_zero_codes():
     X, D = _random_problem(n=20)
     alpha_max = np.abs(X @ D.T).max()
-    assert not sparse_encode(X, D, alpha=alpha_max * 1.01, device="cpu").any()
-    assert sparse_encode(X, D, alpha=alpha_max * 0.9, device="cpu").any()
+    assert not sparse_encode(X, D, alpha=alpha_max * 1.01, device=DEVICE).any()
+    assert sparse_encode(X, D, alpha=alpha_max * 0.9, device=DEVICE).any()
 
 
 def test_float32_codes_stay_float32_and_close():
     X, D = _random_problem(n=100)
-    h64 = sparse_encode(X, D, alpha=0.3, device="cpu")
-    h32 = sparse_encode(X.astype(np.float32), D.astype(np.float32), alpha=0.3, device="cpu")
+    h64 = sparse_encode(X, D, alpha=0.3, device=DEVICE)
+    h32 = sparse_encode(X.astype(np.float32), D.astype(np.float32), alpha=0.3, device=DEVICE)
     assert h32.dtype == np.float32
     np.testing.assert_allclose(h32, h64, atol=2e-4)
 
 
 def test_sample_independent_of_batch():
     X, D = _random_problem(n=100)
-    full = sparse_encode(X, D, alpha=0.2, device="cpu")
-    small = sparse_encode(X, D, alpha=0.2, batch_size=7, device="cpu")
-    single = sparse_encode(X[13:14], D, alpha=0.2, device="cpu")
+    full = sparse_encode(X, D, alpha=0.2, device=DEVICE)
+    small = sparse_encode(X, D, alpha=0.2, batch_size=7, device=DEVICE)
+    single = sparse_encode(X[13:14], D, alpha=0.2, device=DEVICE)
     np.testing.assert_allclose(full, small, atol=1e-10)
     np.testing.assert_allclose(full[13:14], single, atol=1e-10)
 
@@ -132,7 +133,7 @@ def test_duplicate_atoms_handled():
     """A singular Gram matrix (repeated atom) still gives an optimal code."""
     X, D = _random_problem(n=50, k=10)
     D = np.vstack([D, D[:3]])
-    H = sparse_encode(X, D, alpha=0.2, device="cpu")
+    H = sparse_encode(X, D, alpha=0.2, device=DEVICE)
     ref = sk_sparse_encode(X, D, algorithm="lasso_cd", alpha=0.2, max_iter=20000)
     f, f_ref = _objective(X, D, H, 0.2), _objective(X, D, ref, 0.2)
     assert np.all(f <= f_ref * (1 + 1e-6))

@@ -5,6 +5,8 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
+from _config import DEVICE
 from sklearn.base import clone
 from sklearn.decomposition import sparse_encode as sk_sparse_encode
 from sklearn.exceptions import ConvergenceWarning
@@ -30,7 +32,7 @@ def _objective(X, D, H, alpha):
 def test_batch_objective_decreases_and_atoms_unit_norm(whitened_patches, fit_algorithm):
     X = whitened_patches[:800]
     coder = SparseCoder(
-        32, alpha=0.1, fit_algorithm=fit_algorithm, max_iter=15, tol=0, device="cpu",
+        32, alpha=0.1, fit_algorithm=fit_algorithm, max_iter=15, tol=0, device=DEVICE,
         random_state=0,
     )
     with warnings.catch_warnings():
@@ -49,7 +51,7 @@ def test_batch_objective_decreases_and_atoms_unit_norm(whitened_patches, fit_alg
 
 def test_batch_stops_on_stationarity(whitened_patches):
     coder = SparseCoder(
-        16, alpha=0.1, max_iter=200, tol=5e-2, device="cpu", random_state=0
+        16, alpha=0.1, max_iter=200, tol=5e-2, device=DEVICE, random_state=0
     ).fit(whitened_patches[:500])
     assert coder.n_iter_ < 200
     assert coder.stationarity_[-1] <= 5e-2
@@ -59,8 +61,8 @@ def test_unused_atoms_are_resampled(rng):
     """Data in a 2-D subspace and many atoms: most atoms go unused, none stay zero or NaN."""
     X = rng.randn(300, 2) @ rng.randn(2, 10)
     for est in (
-        SparseCoder(20, alpha=0.5, max_iter=5, device="cpu", random_state=0),
-        OnlineDictionaryLearner(20, alpha=0.5, batch_size=50, max_iter=3, device="cpu",
+        SparseCoder(20, alpha=0.5, max_iter=5, device=DEVICE, random_state=0),
+        OnlineDictionaryLearner(20, alpha=0.5, batch_size=50, max_iter=3, device=DEVICE,
                                 random_state=0),
     ):
         with warnings.catch_warnings():
@@ -75,7 +77,7 @@ def test_given_dictionary_codes(rng):
     D = rng.randn(12, 6)
     D /= np.linalg.norm(D, axis=1, keepdims=True)
     X = rng.randn(40, 6)
-    coder = SparseCoder(dictionary=D, alpha=0.2, device="cpu").fit(X)
+    coder = SparseCoder(dictionary=D, alpha=0.2, device=DEVICE).fit(X)
     np.testing.assert_array_equal(coder.components_, D)
     ref = sk_sparse_encode(X, D, algorithm="lasso_cd", alpha=0.2, max_iter=10000)
     np.testing.assert_allclose(coder.transform(X), ref, atol=1e-4)
@@ -88,7 +90,7 @@ def test_given_dictionary_codes(rng):
 
 def test_online_partial_fit_continues_exactly(whitened_patches):
     X = whitened_patches[:640]
-    params = dict(n_components=20, alpha=0.1, batch_size=64, device="cpu", random_state=3,
+    params = dict(n_components=20, alpha=0.1, batch_size=64, device=DEVICE, random_state=3,
                   dict_init=whitened_patches[1000:1020])
     full = OnlineDictionaryLearner(max_iter=1, shuffle=False, **params).fit(X)
     parts = OnlineDictionaryLearner(**params)
@@ -102,7 +104,7 @@ def test_online_partial_fit_continues_exactly(whitened_patches):
 def test_online_partial_fit_close_to_fit(whitened_patches):
     """Held-out objective of partial_fit over chunks within 5% of fit on the same data."""
     train, test = whitened_patches[:1600], whitened_patches[1600:]
-    params = dict(n_components=32, alpha=0.1, batch_size=100, device="cpu", random_state=0)
+    params = dict(n_components=32, alpha=0.1, batch_size=100, device=DEVICE, random_state=0)
     fitted = OnlineDictionaryLearner(max_iter=3, tol=0, **params).fit(train)
     online = OnlineDictionaryLearner(**params)
     for _ in range(3):
@@ -116,12 +118,12 @@ def test_online_partial_fit_close_to_fit(whitened_patches):
 
 def test_online_matches_batch_quality(whitened_patches):
     train, test = whitened_patches[:1600], whitened_patches[1600:]
-    batch = SparseCoder(32, alpha=0.1, max_iter=10, device="cpu", random_state=0)
+    batch = SparseCoder(32, alpha=0.1, max_iter=10, device=DEVICE, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         batch.fit(train)
     online = OnlineDictionaryLearner(32, alpha=0.1, batch_size=100, max_iter=5, tol=0,
-                                     device="cpu", random_state=0).fit(train)
+                                     device=DEVICE, random_state=0).fit(train)
     assert -online.score(test) <= 1.05 * -batch.score(test)
 
 
@@ -130,9 +132,9 @@ def test_same_random_state_same_dictionary(make, whitened_patches):
     X = whitened_patches[:400]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        a = make(random_state=7, device="cpu").fit(X).components_
-        b = make(random_state=7, device="cpu").fit(X).components_
-        c = make(random_state=8, device="cpu").fit(X).components_
+        a = make(random_state=7, device=DEVICE).fit(X).components_
+        b = make(random_state=7, device=DEVICE).fit(X).components_
+        c = make(random_state=8, device=DEVICE).fit(X).components_
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
 
@@ -142,7 +144,7 @@ def test_fitted_attributes_are_numpy_and_pickle(make, whitened_patches):
     X = whitened_patches[:300]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        est = make(random_state=0, device="cpu").fit(X)
+        est = make(random_state=0, device=DEVICE).fit(X)
     for name, value in vars(est).items():
         if name.endswith("_") and not name.startswith("_"):
             assert not type(value).__module__.startswith("torch"), name
@@ -155,7 +157,7 @@ def test_transform_dtype_and_score(make, whitened_patches):
     X = whitened_patches[:300].astype(np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        est = make(random_state=0, device="cpu").fit(X)
+        est = make(random_state=0, device=DEVICE).fit(X)
     codes = est.transform(X)
     assert codes.dtype == np.float32 and est.components_.dtype == np.float32
     assert est.inverse_transform(codes).dtype == np.float32
@@ -184,7 +186,7 @@ def test_invalid_parameters(make, bad, match, whitened_patches):
 @pytest.mark.parametrize("make", ESTIMATORS)
 def test_bad_input(make, whitened_patches):
     X = whitened_patches[:100]
-    est = make(device="cpu", random_state=0)
+    est = make(device=DEVICE, random_state=0)
     for bad, match in [
         (np.where(np.arange(X.size).reshape(X.shape) == 5, np.nan, X), "NaN"),
         (np.where(np.arange(X.size).reshape(X.shape) == 5, np.inf, X), "infinity"),
@@ -209,18 +211,18 @@ def test_online_dict_init_and_forget_factor_validation(whitened_patches):
     with pytest.raises(ValueError, match="forget_factor"):
         OnlineDictionaryLearner(5, forget_factor=1.5).fit(X)
     D0 = whitened_patches[200:205] * 3
-    est = OnlineDictionaryLearner(5, dict_init=D0, max_iter=1, device="cpu").fit(X)
+    est = OnlineDictionaryLearner(5, dict_init=D0, max_iter=1, device=DEVICE).fit(X)
     np.testing.assert_allclose(np.linalg.norm(est.components_, axis=1), 1)
 
 
 def test_positive_codes(whitened_patches):
     est = OnlineDictionaryLearner(16, alpha=0.1, positive=True, batch_size=50, max_iter=1,
-                                  device="cpu", random_state=0).fit(whitened_patches[:300])
+                                  device=DEVICE, random_state=0).fit(whitened_patches[:300])
     assert (est.transform(whitened_patches[:50]) >= 0).all()
 
 
 def test_verbose_prints_progress(whitened_patches, capsys):
-    OnlineDictionaryLearner(8, max_iter=2, tol=0, verbose=1, device="cpu",
+    OnlineDictionaryLearner(8, max_iter=2, tol=0, verbose=1, device=DEVICE,
                             random_state=0).fit(whitened_patches[:200])
     out = capsys.readouterr().out
     assert "epoch 1" in out and "objective=" in out
@@ -231,9 +233,29 @@ def test_pipeline_grid_search(whitened_patches, rng):
     y = (X[:, 0] > np.median(X[:, 0])).astype(int)
     pipe = Pipeline([
         ("zca", ZCAWhitener(eps=0.1)),
-        ("sc", OnlineDictionaryLearner(16, batch_size=50, max_iter=1, device="cpu",
+        ("sc", OnlineDictionaryLearner(16, batch_size=50, max_iter=1, device=DEVICE,
                                        random_state=0)),
         ("clf", LogisticRegression(max_iter=200)),
     ])
     search = GridSearchCV(pipe, {"sc__alpha": [0.05, 0.2]}, cv=2, n_jobs=2).fit(X, y)
     assert search.best_score_ > 0.6
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu_and_pickles_to_numpy(whitened_patches):
+    X = whitened_patches[:400]
+    params = dict(n_components=16, alpha=0.1, batch_size=100, max_iter=1, random_state=0)
+    gpu = OnlineDictionaryLearner(device="cuda", **params).fit(X)
+    cpu = OnlineDictionaryLearner(device="cpu", **params).fit(X)
+    np.testing.assert_allclose(gpu.components_, cpu.components_, atol=1e-6)
+    restored = pickle.loads(pickle.dumps(gpu))
+    assert isinstance(restored.components_, np.ndarray)
+    restored.set_params(device="cpu")
+    np.testing.assert_allclose(restored.transform(X[:50]), gpu.transform(X[:50]), atol=1e-6)
+
+
+def test_device_auto_resolves():
+    from skl_sparse._utils import resolve_device
+
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu").type == "cpu"
