@@ -2,7 +2,6 @@
 
 import numpy as np
 import torch
-from sklearn.utils import check_random_state
 
 
 def resolve_device(device):
@@ -41,14 +40,6 @@ def to_tensor(X, device, dtype=None):
 def to_numpy(T):
     """Tensor -> numpy array on the CPU (fitted attributes are always numpy)."""
     return T.detach().cpu().numpy()
-
-
-def torch_generator(random_state, device):
-    """A local ``torch.Generator`` seeded from ``random_state`` (never the global RNG)."""
-    rng = check_random_state(random_state)
-    gen = torch.Generator(device=device)
-    gen.manual_seed(int(rng.randint(np.iinfo(np.int32).max)))
-    return gen
 
 
 def gen_batches_idx(n, batch_size):
