@@ -253,6 +253,7 @@ def lasso_gram(
     -------
     H : tensor (n_samples, n_components)
     n_iter : int, the largest number of iterations any sample needed.
+    primal : tensor (n_samples,), final objectives ``P(h)``.
     gap : tensor (n_samples,), final duality gaps.
     """
     n, k = C.shape
@@ -260,8 +261,9 @@ def lasso_gram(
     tol = max(tol, 100 * torch.finfo(dtype).eps)
     H_out = torch.zeros_like(C) if init is None else init.clone()
     gaps = torch.zeros(n, dtype=dtype, device=C.device)
+    primals = 0.5 * x_sqnorm.clone()
     if n == 0 or k == 0:
-        return H_out, 0, gaps
+        return H_out, 0, primals, gaps
     if positive:
         H_out.clamp_(min=0)
     active = torch.arange(n, device=C.device)
@@ -290,15 +292,16 @@ def lasso_gram(
             use = ok & (~done | (c_gap < gap))
             H = torch.where(use[:, None], cand, H)
             gap = torch.where(use, c_gap, gap)
+            primal = torch.where(use, c_primal, primal)
             done |= ok
-        if bool(done.any()):
-            rows = active[done]
-            H_out[rows] = H[done]
-            gaps[rows] = gap[done]
-        if bool(done.all()) or n_iter >= max_iter:
-            if not bool(done.all()):
-                H_out[active[~done]] = H[~done]
-                gaps[active[~done]] = gap[~done]
+        last = bool(done.all()) or n_iter >= max_iter
+        leaving = torch.ones_like(done) if last else done
+        if bool(leaving.any()):
+            rows = active[leaving]
+            H_out[rows] = H[leaving]
+            gaps[rows] = gap[leaving]
+            primals[rows] = primal[leaving]
+        if last:
             break
         keep = torch.nonzero(~done).squeeze(1)
         active, x_sq = active[keep], x_sq[keep]
@@ -306,4 +309,4 @@ def lasso_gram(
         steps = min(check_every, max_iter - n_iter)
         state.run(steps)
         n_iter += steps
-    return H_out, n_iter, gaps
+    return H_out, n_iter, primals, gaps

@@ -24,7 +24,7 @@ from ._dictionary import (
     update_dict_bcd_,
     update_dict_pgd_,
 )
-from ._lasso import SOLVERS, duality_gap, lasso_gram
+from ._lasso import SOLVERS, lasso_gram
 from ._utils import gen_batches_idx, resolve_device, to_numpy, to_tensor
 
 _TRANSFORM_BATCH = 4096
@@ -41,12 +41,10 @@ def _encode_tensor(X, D, alpha, *, solver, positive, max_iter, tol, init=None, g
     G, lipschitz = gram if gram is not None else _gram_context(D)
     C = X @ D.T
     x_sq = (X * X).sum(dim=1)
-    H, n_iter, gap = lasso_gram(
+    return lasso_gram(
         C, G, x_sq, alpha, solver=solver, positive=positive, max_iter=max_iter,
         tol=tol, init=init, lipschitz=lipschitz,
     )
-    primal, _ = duality_gap(C, G, H, x_sq, alpha, positive)
-    return H, n_iter, primal, gap
 
 
 def _warn_unconverged(n_bad, n_total, max_iter):

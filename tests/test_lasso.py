@@ -83,8 +83,11 @@ def test_duality_gap_below_tol(solver, whitened_patches):
     X, D = _patch_problem(whitened_patches)
     Xt, Dt = torch.from_numpy(X), torch.from_numpy(D)
     G, C, x_sq = Dt @ Dt.T, Xt @ Dt.T, (Xt * Xt).sum(1)
-    H, n_iter, gap = lasso_gram(C, G, x_sq, 0.1, solver=solver, tol=1e-8, max_iter=20000)
+    H, n_iter, primal_ret, gap = lasso_gram(
+        C, G, x_sq, 0.1, solver=solver, tol=1e-8, max_iter=20000
+    )
     primal, gap2 = duality_gap(C, G, H, x_sq, 0.1)
+    torch.testing.assert_close(primal_ret, primal)
     assert n_iter >= 0
     assert torch.all(gap2 <= 1e-8 * primal + 1e-12)
     # the gap bounds the suboptimality: the sklearn solution is not better
@@ -100,7 +103,7 @@ def test_duality_gap_is_positive_and_zero_at_optimum():
     primal, gap = duality_gap(C, G, zero, x_sq, 0.5)
     np.testing.assert_allclose(primal.numpy(), 0.5 * (X**2).sum(1))
     assert torch.all(gap > 0)
-    H, _, _ = lasso_gram(C, G, x_sq, 0.5, tol=1e-10)
+    H, _, _, _ = lasso_gram(C, G, x_sq, 0.5, tol=1e-10)
     primal, gap = duality_gap(C, G, H, x_sq, 0.5)
     assert torch.all(gap <= 1e-9 * primal)
 
