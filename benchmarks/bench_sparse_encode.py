@@ -2,7 +2,8 @@
 
 Problem (issue #3/#7): 10,000 ZCA-whitened 12x12 natural-image patches (photographs bundled
 with scikit-learn, DC removed, ``ZCAWhitener(eps=1.0)``), a 256-atom dictionary learned by
-``OnlineDictionaryLearner`` on 20,000 other patches, alpha in {0.3, 0.1, 0.03}. For every
+``OnlineDictionaryLearner`` on 20,000 other patches, alpha in {0.3, 0.1, 0.03}; scikit-learn's
+``lasso_cd`` and ``lasso_lars`` and, when ``spams-bin`` is installed, SPAMS' LARS. For every
 method the table shows seconds, the mean objective reached, its relative duality gap
 (sum of gaps / sum of objectives, computed the same way for all) and the speed-up of each
 skl_sparse solver over sklearn ``lasso_cd``.
@@ -23,6 +24,11 @@ from skl_sparse import OnlineDictionaryLearner, ZCAWhitener, sparse_encode
 from skl_sparse._lasso import duality_gap
 from skl_sparse.datasets import load_natural_patches
 
+try:  # the `bench` extra: pip install -e .[bench]
+    import spams
+except ImportError:
+    spams = None
+
 
 def problem(n, n_atoms, seed=0):
     patches = load_natural_patches(n + 20000, patch_size=(12, 12), random_state=seed)
@@ -38,6 +44,13 @@ def gap_of(X, D, H, alpha):
     Xt, Dt, Ht = (torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64)) for a in (X, D, H))
     primal, gap = duality_gap(Xt @ Dt.T, Dt @ Dt.T, Ht, (Xt * Xt).sum(1), alpha)
     return float(primal.mean()), float(gap.sum() / primal.sum())
+
+
+def spams_lasso(X, D, alpha):
+    """SPAMS' LARS (mode 2: 1/2||x - D h||^2 + alpha ||h||_1), all threads."""
+    codes = spams.lasso(np.asfortranarray(X.T), D=np.asfortranarray(D.T), lambda1=alpha,
+                        mode=2, numThreads=torch.get_num_threads())
+    return np.asarray(codes.todense()).T
 
 
 def timed(fn):
@@ -62,6 +75,8 @@ def main():
           f"torch threads={torch.get_num_threads()}, device={args.device}")
     header = f"{'alpha':>6} {'density':>8} {'method':<22} {'seconds':>8} {'objective':>12} "
     header += f"{'rel.gap':>9} {'vs lasso_cd':>11}"
+    if spams is None:
+        print("SPAMS not installed (pip install spams-bin): its rows are skipped")
     print(header)
     print("-" * len(header))
     for alpha in args.alphas:
@@ -71,6 +86,9 @@ def main():
         if not args.no_lars:
             t, H = timed(lambda a=alpha: sk_sparse_encode(X, D, algorithm="lasso_lars", alpha=a))
             rows.append(("sklearn lasso_lars", t, H))
+        if spams is not None:
+            t, H = timed(lambda a=alpha: spams_lasso(X, D, a))
+            rows.append(("SPAMS lasso (LARS)", t, H))
         for solver in args.solvers:
             sparse_encode(X[:64], D, alpha=alpha, solver=solver, device=args.device)  # warm-up
             t, H = timed(lambda a=alpha, s=solver: sparse_encode(

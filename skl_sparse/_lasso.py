@@ -10,9 +10,10 @@ matrix ``G = D D^T``, so their cost does not depend on ``n_features``.
 
 Design (see the user guide for the references):
 
-* a first phase: the exact LARS-lasso homotopy (`skl_sparse._lars`), or
-  ISTA, FISTA or cyclic coordinate descent iterations, vectorised over the
-  samples of the batch;
+* a first phase: the exact LARS-lasso homotopy (compiled, one sample per
+  thread, on the CPU: `skl_sparse._lars_cpu`; batched in torch on other
+  devices: `skl_sparse._lars`), or ISTA, FISTA or cyclic coordinate descent
+  iterations, vectorised over the samples of the batch;
 * every ``check_every`` iterations, an *exact support solve*: for each sample
   the current support ``S`` and signs ``s`` give the candidate
   ``h_S = G_SS^{-1} (c_S - alpha s)``; it is the lasso solution when its signs
@@ -29,6 +30,7 @@ import math
 import torch
 
 from ._lars import lars_path_gram
+from ._lars_cpu import lars_path_gram_cpu
 
 __all__ = ["lasso_gram", "duality_gap", "lasso_objective", "SOLVERS"]
 
@@ -271,7 +273,13 @@ def lasso_gram(
 
     if solver == "lars":
         # exact homotopy first; FISTA finishes the samples it could not
-        H_out, _, _ = lars_path_gram(C, G, alpha, positive=positive)
+        if C.device.type == "cpu":
+            H_np, _, _ = lars_path_gram_cpu(
+                C.detach().numpy(), G.detach().numpy(), alpha, positive=positive
+            )
+            H_out = torch.from_numpy(H_np).to(dtype)
+        else:
+            H_out, _, _ = lars_path_gram(C, G, alpha, positive=positive)
     if solver == "cd":
         state = _CoordinateDescent(C, G, H_out, alpha, positive)
     else:
@@ -285,15 +293,19 @@ def lasso_gram(
         H = state.H
         primal, gap = duality_gap(state.C, G, H, x_sq, alpha, positive)
         done = gap <= tol * primal
-        cand, ok, cand_HG = _support_solve(state.C, G, H, alpha, positive)
-        if bool(ok.any()):
-            c_primal, c_gap = duality_gap(state.C, G, cand, x_sq, alpha, positive, HG=cand_HG)
-            ok &= c_gap <= tol * c_primal
-            use = ok & (~done | (c_gap < gap))
-            H = torch.where(use[:, None], cand, H)
-            gap = torch.where(use, c_gap, gap)
-            primal = torch.where(use, c_primal, primal)
-            done |= ok
+        todo = torch.nonzero(~done).squeeze(1)
+        if todo.numel():
+            # the exact solution on the current support, where it is one
+            cand, ok, cand_HG = _support_solve(state.C[todo], G, H[todo], alpha, positive)
+            if bool(ok.any()):
+                c_primal, c_gap = duality_gap(
+                    state.C[todo], G, cand, x_sq[todo], alpha, positive, HG=cand_HG
+                )
+                ok &= c_gap <= tol * c_primal
+                todo, cand = todo[ok], cand[ok]
+                H = H.clone() if H is state.H else H
+                H[todo], gap[todo], primal[todo] = cand, c_gap[ok], c_primal[ok]
+                done[todo] = True
         last = bool(done.all()) or n_iter >= max_iter
         leaving = torch.ones_like(done) if last else done
         if bool(leaving.any()):

@@ -168,16 +168,63 @@ def test_sparse_encode_bad_input():
         sparse_encode(bad, D)
 
 
-@pytest.mark.parametrize("positive", [False, True])
-def test_lars_homotopy_is_exact_on_its_own(positive, whitened_patches):
-    """The homotopy alone reaches the optimum: no fallback needed on patch problems."""
+def _lars_torch(C, G, alpha, positive):
     from skl_sparse._lars import lars_path_gram
 
+    return lars_path_gram(C, G, alpha, positive=positive, chunk_size=128)
+
+
+def _lars_compiled(C, G, alpha, positive):
+    from skl_sparse._lars_cpu import lars_path_gram_cpu
+
+    H, finished, n_steps = lars_path_gram_cpu(C.numpy(), G.numpy(), alpha, positive=positive)
+    return torch.from_numpy(H), torch.from_numpy(finished), n_steps
+
+
+@pytest.mark.parametrize("lars", [_lars_torch, _lars_compiled], ids=["torch", "compiled"])
+@pytest.mark.parametrize("positive", [False, True])
+def test_lars_homotopy_is_exact_on_its_own(lars, positive, whitened_patches):
+    """The homotopy alone reaches the optimum: no fallback needed on patch problems."""
     X, D = _patch_problem(whitened_patches)
     Xt, Dt = torch.from_numpy(X), torch.from_numpy(D)
     G, C, x_sq = Dt @ Dt.T, Xt @ Dt.T, (Xt * Xt).sum(1)
-    for alpha in (0.3, 0.05):
-        H, finished, n_steps = lars_path_gram(C, G, alpha, positive=positive, chunk_size=128)
+    for alpha in (0.3, 0.05, 0.01):
+        H, finished, n_steps = lars(C, G, alpha, positive)
         assert finished.all() and n_steps >= 1
         primal, gap = duality_gap(C, G, H, x_sq, alpha, positive)
         assert torch.all(gap <= 1e-9 * primal + 1e-12)
+
+
+def test_cholesky_delete_matches_refactorisation():
+    """The Givens downdate used when a coefficient leaves the LARS active set."""
+    from skl_sparse._lars_cpu import _chol_delete
+
+    rng = np.random.RandomState(0)
+    A = rng.randn(7, 12)
+    G = A @ A.T
+    for s in range(7):
+        L = np.zeros((9, 9))
+        L[:7, :7] = np.linalg.cholesky(G)
+        _chol_delete(L, 7, s)
+        keep = [i for i in range(7) if i != s]
+        np.testing.assert_allclose(L[:6, :6], np.linalg.cholesky(G[np.ix_(keep, keep)]),
+                                   atol=1e-12)
+        assert not L[:, 6:].any() and not L[6:].any()
+
+
+def test_unfinished_homotopy_rows_are_finished_by_fista(monkeypatch):
+    """Rows the homotopy gives up on (here: a step budget of 2) still reach the optimum."""
+    import skl_sparse._lasso as lasso_mod
+    from skl_sparse._lars_cpu import lars_path_gram_cpu
+
+    X, D = _random_problem(n=60, p=20, k=40)
+    H, finished, n_steps = lars_path_gram_cpu(X @ D.T, D @ D.T, 1.5, max_steps=2)
+    assert n_steps == 2 and not finished.all() and finished.any()
+    assert np.isfinite(H).all()
+
+    def short_lars(C, G, alpha, positive=False):
+        return lars_path_gram_cpu(C, G, alpha, positive=positive, max_steps=2)
+
+    monkeypatch.setattr(lasso_mod, "lars_path_gram_cpu", short_lars)
+    codes = sparse_encode(X, D, alpha=0.05, solver="lars", tol=1e-10, device="cpu")
+    _check_kkt(X, D, codes, 0.05, False)
