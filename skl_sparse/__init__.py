@@ -1,8 +1,26 @@
-"""skl_sparse: scikit-learn compatible sparse coding and dictionary learning on torch."""
+"""skl_sparse: scikit-learn compatible sparse coding, dictionary learning, autoencoders."""
 
+from ._autoencoder import (
+    Autoencoder,
+    ContractiveAutoencoder,
+    DenoisingAutoencoder,
+    KSparseAutoencoder,
+    SparseAutoencoder,
+)
 from ._sparse_coding import OnlineDictionaryLearner, SparseCoder, sparse_encode
 from ._whitening import ZCAWhitener
 
 __version__ = "0.1.0"
 
-__all__ = ["OnlineDictionaryLearner", "SparseCoder", "ZCAWhitener", "sparse_encode", "__version__"]
+__all__ = [
+    "Autoencoder",
+    "ContractiveAutoencoder",
+    "DenoisingAutoencoder",
+    "KSparseAutoencoder",
+    "OnlineDictionaryLearner",
+    "SparseAutoencoder",
+    "SparseCoder",
+    "ZCAWhitener",
+    "sparse_encode",
+    "__version__",
+]

@@ -10,7 +10,14 @@ import skl_sparse
 
 # Fast constructor arguments; every estimator must also pass with its defaults
 # in the other tests.
+_FAST_NET = {"n_components": 6, "max_epochs": 3, "batch_size": 16, "device": "cpu",
+             "random_state": 0}
 INIT_PARAMS = {
+    "Autoencoder": _FAST_NET,
+    "SparseAutoencoder": _FAST_NET,
+    "KSparseAutoencoder": {**_FAST_NET, "k": 2},
+    "DenoisingAutoencoder": _FAST_NET,
+    "ContractiveAutoencoder": _FAST_NET,
     "SparseCoder": {"n_components": 5, "max_iter": 5, "device": "cpu", "random_state": 0},
     "OnlineDictionaryLearner": {
         "n_components": 5, "max_iter": 2, "batch_size": 16, "device": "cpu", "random_state": 0

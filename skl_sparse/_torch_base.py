@@ -1,0 +1,369 @@
+"""The training core shared by the autoencoders and PSDEncoder.
+
+`_TorchTransformer` owns everything that is not the model: parameter
+validation, the device, a private ``torch.Generator`` seeded from
+``random_state`` (the global RNG is never used), mini-batching, the optimiser,
+early stopping, divergence detection, ``verbose`` progress, ``loss_curve_``,
+``partial_fit`` and pickling. Fitted weights live in numpy arrays on the CPU
+(``_weights``, the module's ``state_dict``), so a model trained on a GPU
+unpickles on a machine without one; the torch module is rebuilt from them
+when needed.
+
+A subclass defines the model only:
+
+* ``_build_module(n_features)`` returns a fresh ``nn.Module``;
+* ``_batch_loss(module, x, generator)`` returns the training loss of a batch;
+* ``_encode(module, x)`` / ``_decode(module, h)`` are the transform maps;
+* optionally ``_check_data(X)``, ``_after_step(module)`` and ``_export()``,
+  which publishes fitted attributes derived from ``_weights``.
+"""
+
+import copy
+import time
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._nn import init_parameters_
+from ._utils import gen_batches_idx, resolve_device, to_tensor
+
+TRAINING_CONSTRAINTS = {
+    "solver": [StrOptions({"adam", "sgd"})],
+    "learning_rate": [Interval(Real, 0, None, closed="neither")],
+    "batch_size": [Interval(Integral, 1, None, closed="left")],
+    "max_epochs": [Interval(Integral, 1, None, closed="left")],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    "weight_decay": [Interval(Real, 0, None, closed="left")],
+    "shuffle": ["boolean"],
+    "device": [str],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+}
+
+TRAINING_DOC = """\
+    solver : {"adam", "sgd"}, default="adam"
+        Optimiser (``sgd`` uses Nesterov momentum 0.9).
+    learning_rate : float, default=1e-3
+        Step size of the optimiser.
+    batch_size : int, default=128
+        Samples per gradient step.
+    max_epochs : int, default=100
+        Passes over the training set in ``fit``.
+    tol : float, default=1e-4
+        Early stopping: an epoch whose mean loss is not below
+        ``(1 - tol)`` times the best so far counts as no improvement.
+    n_iter_no_change : int, default=5
+        Stop after this many epochs without improvement.
+    weight_decay : float, default=0.0
+        L2 penalty on the weights (the optimiser's ``weight_decay``).
+    shuffle : bool, default=True
+        Shuffle the samples at every epoch.
+    device : str, default="auto"
+        "auto" (CUDA when available), "cpu" or "cuda[:N]".
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initial weights, the shuffling and any noise.
+    verbose : int, default=0
+        Print the loss and the time after every epoch."""
+
+TRAINING_ATTRIBUTES_DOC = """\
+    loss_curve_ : list of float
+        Mean training loss of every epoch (of every ``partial_fit`` call).
+    n_iter_ : int
+        Epochs run by the last ``fit`` (1 after ``partial_fit``).
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when they are all strings."""
+
+# samples transformed at once: memory O(_TRANSFORM_BATCH x widest layer)
+_TRANSFORM_BATCH = 4096
+
+
+class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Training loop, state and transform plumbing of the torch estimators."""
+
+    _parameter_constraints: dict = dict(TRAINING_CONSTRAINTS)
+
+    # --- hooks -------------------------------------------------------------
+    def _build_module(self, n_features):
+        raise NotImplementedError
+
+    def _batch_loss(self, module, x, generator):
+        raise NotImplementedError
+
+    def _encode(self, module, x):
+        raise NotImplementedError
+
+    def _decode(self, module, h):
+        raise NotImplementedError
+
+    def _check_data(self, X):
+        """Model-specific checks of the training data (raise ValueError)."""
+
+    def _check_params(self):
+        """Model-specific checks of parameter combinations (raise ValueError)."""
+
+    def _after_step(self, module):
+        """Called after every optimiser step (e.g. a projection)."""
+
+    def _export(self):
+        """Publish fitted attributes derived from ``self._weights``."""
+
+    # --- state -------------------------------------------------------------
+    @property
+    def _n_features_out(self):
+        return self.n_components
+
+    def _log(self, message):
+        if self.verbose:
+            print(f"[{type(self).__name__}] {message}", flush=True)
+
+    def _generator(self, device):
+        gen = torch.Generator(device=device)
+        if getattr(self, "_rng_state", None) is not None:
+            gen.set_state(self._rng_state)
+        else:
+            seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+            gen.manual_seed(int(seed))
+        return gen
+
+    def _module(self, device):
+        """The fitted module on ``device``, rebuilt from the numpy weights."""
+        module = self._build_module(self.n_features_in_)
+        module.load_state_dict({k: torch.from_numpy(v) for k, v in self._weights.items()})
+        return module.to(device)
+
+    def _optimizer(self, module):
+        if self.solver == "sgd":
+            return torch.optim.SGD(
+                module.parameters(), lr=self.learning_rate, momentum=0.9, nesterov=True,
+                weight_decay=self.weight_decay,
+            )
+        return torch.optim.Adam(
+            module.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+        )
+
+    def _store(self, module, optimizer, generator):
+        self._weights = {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
+        self._optimizer_state = _to_cpu(optimizer.state_dict())
+        self._rng_state = generator.get_state()
+        self._export()
+
+    # --- training ----------------------------------------------------------
+    def _prepare(self, X, reset):
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
+        self._check_params()
+        self._check_data(X)
+        return X
+
+    def _train(self, X, *, first, max_epochs):
+        """Run ``max_epochs`` epochs from scratch (``first``) or from the fitted state."""
+        device = resolve_device(self.device)
+        if first:
+            self._rng_state = None
+        generator = self._generator(device)
+        if first:
+            module = self._build_module(X.shape[1]).to(device)
+            init_parameters_(module, generator)
+            self._init_module(module, X, generator)
+        else:
+            module = self._module(device)
+        optimizer = self._optimizer(module)
+        if not first and self._optimizer_state is not None:
+            optimizer.load_state_dict(self._optimizer_state)
+        Xt = to_tensor(X, device, dtype=np.float32)
+        curve = [] if first else list(self.loss_curve_)
+        best, stall, n_epochs = np.inf, 0, 0
+        start = time.perf_counter()
+        module.train()
+        for epoch in range(max_epochs):
+            loss = self._epoch(module, optimizer, Xt, generator)
+            if not np.isfinite(loss):
+                raise ValueError(
+                    f"{type(self).__name__} diverged (loss {loss} in epoch {epoch + 1}); "
+                    "lower learning_rate or standardise X. The estimator was left unchanged."
+                )
+            curve.append(loss)
+            n_epochs += 1
+            self._log(f"epoch {epoch + 1}: loss {loss:.6g} ({time.perf_counter() - start:.2f} s)")
+            if loss < best * (1 - self.tol):
+                best, stall = loss, 0
+            else:
+                stall += 1
+                if stall >= self.n_iter_no_change:
+                    self._log(f"no improvement in {stall} epochs: stopping")
+                    break
+        module.eval()
+        self._store(module, optimizer, generator)
+        self.loss_curve_ = curve
+        self.n_iter_ = n_epochs
+        return self
+
+    def _init_module(self, module, X, generator):
+        """Data-dependent initialisation, after the random one (default: none)."""
+
+    def _epoch(self, module, optimizer, Xt, generator):
+        n = Xt.shape[0]
+        order = (
+            torch.randperm(n, generator=generator, device=Xt.device) if self.shuffle else None
+        )
+        total = torch.zeros((), device=Xt.device)
+        for start, stop in gen_batches_idx(n, self.batch_size):
+            xb = Xt[order[start:stop]] if order is not None else Xt[start:stop]
+            loss = self._batch_loss(module, xb, generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            self._after_step(module)
+            total += loss.detach() * (stop - start)
+        return float(total) / n  # one device synchronisation per epoch
+
+    def _guarded(self, fn):
+        """Run ``fn``; on any error restore the estimator as it was before."""
+        saved = dict(self.__dict__)
+        try:
+            return fn()
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train from scratch for up to ``max_epochs`` epochs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        self
+        """
+
+        def run():
+            Xv = self._prepare(X, reset=True)
+            return self._train(Xv, first=True, max_epochs=self.max_epochs)
+
+        return self._guarded(run)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None):
+        """One epoch over ``X``, continuing from the fitted state (weights,
+        optimiser moments and random stream).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        self
+        """
+        first = not hasattr(self, "_weights")
+
+        def run():
+            Xv = self._prepare(X, reset=first)
+            return self._train(Xv, first=first, max_epochs=1)
+
+        return self._guarded(run)
+
+    # --- transform ---------------------------------------------------------
+    def _check_input(self, X):
+        check_is_fitted(self)
+        return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+
+    def _map(self, X, fn, n_out):
+        """Apply ``fn(module, batch)`` to ``X`` in batches; output in X's dtype."""
+        device = resolve_device(self.device)
+        module = self._module(device).eval()
+        out = np.empty((X.shape[0], n_out), dtype=X.dtype)
+        with torch.no_grad():
+            for start, stop in gen_batches_idx(X.shape[0], _TRANSFORM_BATCH):
+                xb = to_tensor(X[start:stop], device, dtype=np.float32)
+                out[start:stop] = fn(module, xb).cpu().numpy()
+        return out
+
+    def transform(self, X):
+        """Codes of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        codes : ndarray of shape (n_samples, n_components)
+            Same float dtype as ``X``.
+        """
+        X = self._check_input(X)
+        return self._map(X, self._encode, self.n_components)
+
+    def inverse_transform(self, X):
+        """Reconstruction of inputs from codes.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Codes.
+
+        Returns
+        -------
+        X_rec : ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        X = check_array(X, dtype=[np.float64, np.float32])
+        if X.shape[1] != self.n_components:
+            raise ValueError(
+                f"X has {X.shape[1]} columns but {type(self).__name__} has "
+                f"n_components={self.n_components}."
+            )
+        return self._map(X, self._decode, self.n_features_in_)
+
+    def _reconstruct(self, module, x):
+        return self._decode(module, self._encode(module, x))
+
+    def score(self, X, y=None):
+        """Negative mean squared reconstruction error per sample (higher is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        score : float
+        """
+        X = self._check_input(X)
+        rec = self._map(X, self._reconstruct, self.n_features_in_)
+        return -float(((X - rec) ** 2).sum(axis=1).mean())
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+def _to_cpu(obj):
+    """A deep copy of an optimiser state dict with every tensor on the CPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().clone()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return copy.deepcopy(obj)
