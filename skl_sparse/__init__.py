@@ -7,6 +7,7 @@ from ._autoencoder import (
     KSparseAutoencoder,
     SparseAutoencoder,
 )
+from ._psd import PSDEncoder
 from ._sparse_coding import OnlineDictionaryLearner, SparseCoder, sparse_encode
 from ._whitening import ZCAWhitener
 
@@ -18,6 +19,7 @@ __all__ = [
     "DenoisingAutoencoder",
     "KSparseAutoencoder",
     "OnlineDictionaryLearner",
+    "PSDEncoder",
     "SparseAutoencoder",
     "SparseCoder",
     "ZCAWhitener",

@@ -173,16 +173,16 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         if first:
             self._rng_state = None
         generator = self._generator(device)
+        Xt = to_tensor(X, device, dtype=np.float32)
         if first:
             module = self._build_module(X.shape[1]).to(device)
             init_parameters_(module, generator)
-            self._init_module(module, X, generator)
+            self._init_module(module, Xt, generator)
         else:
             module = self._module(device)
         optimizer = self._optimizer(module)
-        if not first and self._optimizer_state is not None:
+        if not first:
             optimizer.load_state_dict(self._optimizer_state)
-        Xt = to_tensor(X, device, dtype=np.float32)
         curve = [] if first else list(self.loss_curve_)
         best, stall, n_epochs = np.inf, 0, 0
         start = time.perf_counter()
@@ -210,8 +210,8 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self.n_iter_ = n_epochs
         return self
 
-    def _init_module(self, module, X, generator):
-        """Data-dependent initialisation, after the random one (default: none)."""
+    def _init_module(self, module, Xt, generator):
+        """Data-dependent initialisation (``Xt``: the training tensor), after the random one."""
 
     def _epoch(self, module, optimizer, Xt, generator):
         n = Xt.shape[0]

@@ -18,6 +18,7 @@ INIT_PARAMS = {
     "KSparseAutoencoder": {**_FAST_NET, "k": 2},
     "DenoisingAutoencoder": _FAST_NET,
     "ContractiveAutoencoder": _FAST_NET,
+    "PSDEncoder": {**_FAST_NET, "alpha": 0.1},
     "SparseCoder": {"n_components": 5, "max_iter": 5, "device": "cpu", "random_state": 0},
     "OnlineDictionaryLearner": {
         "n_components": 5, "max_iter": 2, "batch_size": 16, "device": "cpu", "random_state": 0
