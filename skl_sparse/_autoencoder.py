@@ -391,7 +391,7 @@ class KSparseAutoencoder(_BaseAutoencoder):
         with torch.no_grad():
             module.since_fired += h.shape[0]
             module.since_fired[mask.any(dim=0)] = 0
-        return h * mask
+        return torch.where(mask, h, 0.0)
 
     def _penalty(self, module, x, pre, post, logits, generator):
         dead = module.since_fired > self._DEAD_AFTER
@@ -409,7 +409,7 @@ class KSparseAutoencoder(_BaseAutoencoder):
     def _encode(self, module, x):
         h = module.encode(x)
         k = min(self.n_components, math.ceil(self.alpha_k * self._k))
-        return h * topk_mask(h, k)
+        return torch.where(topk_mask(h, k), h, 0.0)
 
 
 @fill_doc("sigmoid")

@@ -156,7 +156,9 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
 
     def _store(self, module, optimizer, generator):
         self._weights = {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
-        self._optimizer_state = _to_cpu(optimizer.state_dict())
+        self._optimizer_state = {
+            "solver": self.solver, "state_dict": _to_cpu(optimizer.state_dict())
+        }
         self._rng_state = generator.get_state()
         self._export()
 
@@ -181,8 +183,11 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         else:
             module = self._module(device)
         optimizer = self._optimizer(module)
-        if not first:
-            optimizer.load_state_dict(self._optimizer_state)
+        if not first and self._optimizer_state["solver"] == self.solver:
+            # moments carry over; hyper-parameters are the current ones (set_params)
+            groups = [dict(g) for g in optimizer.state_dict()["param_groups"]]
+            optimizer.load_state_dict({**self._optimizer_state["state_dict"],
+                                       "param_groups": groups})
         curve = [] if first else list(self.loss_curve_)
         best, stall, n_epochs = np.inf, 0, 0
         start = time.perf_counter()
