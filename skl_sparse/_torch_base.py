@@ -87,7 +87,7 @@ TRAINING_ATTRIBUTES_DOC = """\
         Names of features seen during fit, when they are all strings."""
 
 # samples transformed at once: memory O(_TRANSFORM_BATCH x widest layer)
-_TRANSFORM_BATCH = 4096
+_TRANSFORM_BATCH = 16384
 
 
 class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
