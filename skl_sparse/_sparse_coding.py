@@ -25,7 +25,7 @@ from ._dictionary import (
     update_dict_pgd_,
 )
 from ._lasso import SOLVERS, lasso_gram
-from ._utils import gen_batches_idx, resolve_device, to_numpy, to_tensor
+from ._utils import check_codes, gen_batches_idx, resolve_device, to_numpy, to_tensor
 
 _TRANSFORM_BATCH = 4096
 
@@ -231,13 +231,7 @@ class _BaseSparseCoding(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         -------
         X_rec : ndarray of shape (n_samples, n_features)
         """
-        check_is_fitted(self)
-        X = check_array(X, dtype=[np.float64, np.float32])
-        if X.shape[1] != self.components_.shape[0]:
-            raise ValueError(
-                f"X has {X.shape[1]} columns but {type(self).__name__} has "
-                f"{self.components_.shape[0]} components."
-            )
+        X = check_codes(self, X, self.components_.shape[0])
         return X @ self.components_.astype(X.dtype, copy=False)
 
     def score(self, X, y=None):

@@ -30,12 +30,12 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.utils import check_array, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._nn import init_parameters_
-from ._utils import gen_batches_idx, resolve_device, to_tensor
+from ._utils import check_codes, gen_batches_idx, resolve_device, to_tensor
 
 TRAINING_CONSTRAINTS = {
     "solver": [StrOptions({"adam", "sgd"})],
@@ -329,13 +329,7 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         -------
         X_rec : ndarray of shape (n_samples, n_features)
         """
-        check_is_fitted(self)
-        X = check_array(X, dtype=[np.float64, np.float32])
-        if X.shape[1] != self.n_components:
-            raise ValueError(
-                f"X has {X.shape[1]} columns but {type(self).__name__} has "
-                f"n_components={self.n_components}."
-            )
+        X = check_codes(self, X, self.n_components)
         return self._map(X, self._decode, self.n_features_in_)
 
     def _reconstruct(self, module, x):

@@ -2,6 +2,8 @@
 
 import numpy as np
 import torch
+from sklearn.utils import check_array
+from sklearn.utils.validation import check_is_fitted
 
 
 def resolve_device(device):
@@ -45,3 +47,15 @@ def to_numpy(T):
 def gen_batches_idx(n, batch_size):
     """Start/stop pairs covering ``range(n)`` in chunks of ``batch_size``."""
     return [(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+
+
+def check_codes(est, X, n_components):
+    """Validate codes given to ``inverse_transform``: fitted, 2-D, float, right width."""
+    check_is_fitted(est)
+    X = check_array(X, dtype=[np.float64, np.float32])
+    if X.shape[1] != n_components:
+        raise ValueError(
+            f"X has {X.shape[1]} columns but {type(est).__name__} has "
+            f"n_components={n_components}."
+        )
+    return X
