@@ -22,7 +22,9 @@ test: $(VENV)/.installed
 	$(PY) -m pytest -n 2 -q
 
 bench: $(VENV)/.installed
+	$(PY) -m pip install -q -e ".[test,bench]"
 	$(PY) benchmarks/bench_sparse_encode.py
+	$(PY) benchmarks/bench_autoencoders.py
 
 clean:
 	rm -rf $(VENV) doc/_build doc/auto_examples doc/generated
