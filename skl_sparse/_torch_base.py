@@ -131,8 +131,13 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
 
     def _generator(self, device):
         gen = torch.Generator(device=device)
-        if getattr(self, "_rng_state", None) is not None:
-            gen.set_state(self._rng_state)
+        state = getattr(self, "_rng_state", None)
+        if state is not None and state[0] == device.type:
+            gen.set_state(state[1])
+        elif state is not None:
+            # continuing on another kind of device: generator states are not portable, so
+            # the stream restarts from a seed derived from the stored state
+            gen.manual_seed(int(state[1].to(torch.int64).sum()))
         else:
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             gen.manual_seed(int(seed))
@@ -159,7 +164,7 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self._optimizer_state = {
             "solver": self.solver, "state_dict": _to_cpu(optimizer.state_dict())
         }
-        self._rng_state = generator.get_state()
+        self._rng_state = (generator.device.type, generator.get_state())
         self._export()
 
     # --- training ----------------------------------------------------------

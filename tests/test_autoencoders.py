@@ -305,3 +305,5 @@ def test_cuda_fit_unpickles_on_cpu(digits):
     state = pickle.dumps(est)
     cpu = pickle.loads(state).set_params(device="cpu")
     np.testing.assert_allclose(cpu.transform(X), est.transform(X), rtol=1e-4, atol=1e-5)
+    cpu.partial_fit(X)  # training continues on the CPU (new random stream, same moments)
+    assert len(cpu.loss_curve_) == 3
