@@ -9,6 +9,8 @@ norm. With codes ``H`` for data ``X``, the sufficient statistics are
 
 import torch
 
+from ._dictionary_cpu import bcd_sweeps_
+
 
 def normalize_rows_(D, eps=1e-12):
     """Scale each row of ``D`` to unit norm in place; returns the rows that were ~0."""
@@ -79,6 +81,10 @@ def update_dict_bcd_(D, A, B, n_sweeps=1):
     used = _used_atoms(A)
     unused = torch.nonzero(~used).squeeze(1).tolist()
     if not bool(used.any()):
+        return unused
+    if D.device.type == "cpu" and D.is_contiguous():
+        atoms = torch.nonzero(used).squeeze(1).numpy()
+        bcd_sweeps_(D.numpy(), A.contiguous().numpy(), B.contiguous().numpy(), atoms, n_sweeps)
         return unused
     for _ in range(n_sweeps):
         for j in torch.nonzero(used).squeeze(1).tolist():

@@ -1,4 +1,4 @@
-"""LARS-lasso homotopy compiled for the CPU, one sample per thread (numba).
+"""LARS-lasso homotopy compiled for the CPU (numba), samples shared among threads.
 
 The batched torch homotopy of `skl_sparse._lars` keeps BLAS busy on a GPU, but
 on a CPU its padded per-sample inverses stream through memory at every step.
@@ -17,12 +17,16 @@ complement below ``1e-10 G_jj``) or that exceeds ``max_steps`` is reported
 unfinished; `lasso_gram` finishes it with an iterative solver.
 """
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
-from numba import njit, prange
+import torch
+from numba import njit
 
 __all__ = ["lars_path_gram_cpu"]
 
-_BLOCK = 32  # samples per work item: scratch arrays are allocated once per block
+_MIN_ROWS_PER_TASK = 16
 
 
 @njit(cache=True, fastmath=False)
@@ -160,22 +164,53 @@ def _lars_one(c0, G, alpha, positive, max_steps, h_out, corr, L, act, sgn, hA, w
     return False, min(step, max_steps)
 
 
-@njit(cache=True, parallel=True)
-def _lars_rows(C, G, alpha, positive, max_steps, H, finished, steps):
-    n, m = C.shape
-    n_blocks = (n + _BLOCK - 1) // _BLOCK
-    for b in prange(n_blocks):
-        corr = np.empty(m)
-        L = np.zeros((m, m))
-        act = np.empty(m, dtype=np.int64)
-        sgn, hA, w, u, z = np.empty(m), np.empty(m), np.empty(m), np.empty(m), np.empty(m)
-        isact = np.empty(m, dtype=np.bool_)
-        for i in range(b * _BLOCK, min(n, (b + 1) * _BLOCK)):
-            ok, st = _lars_one(
-                C[i], G, alpha, positive, max_steps, H[i], corr, L, act, sgn, hA, w, u, z, isact
-            )
-            finished[i] = ok
-            steps[i] = st
+@njit(cache=True, nogil=True)
+def _lars_rows(C, G, alpha, positive, max_steps, H, finished, steps, lo, hi):
+    """Rows ``lo:hi``, sequentially; releases the GIL so that threads can share a call."""
+    m = C.shape[1]
+    corr = np.empty(m)
+    L = np.zeros((m, m))
+    act = np.empty(m, dtype=np.int64)
+    sgn, hA, w, u, z = np.empty(m), np.empty(m), np.empty(m), np.empty(m), np.empty(m)
+    isact = np.empty(m, dtype=np.bool_)
+    for i in range(lo, hi):
+        ok, st = _lars_one(
+            C[i], G, alpha, positive, max_steps, H[i], corr, L, act, sgn, hA, w, u, z, isact
+        )
+        finished[i] = ok
+        steps[i] = st
+
+
+_POOL = {"pid": None, "pool": None, "workers": 0}
+
+
+def _thread_pool(workers):
+    """A process-local thread pool (recreated after a fork: threads do not survive it)."""
+    if _POOL["pid"] != os.getpid() or _POOL["workers"] != workers:
+        _POOL.update(pid=os.getpid(), pool=ThreadPoolExecutor(workers), workers=workers)
+    return _POOL["pool"]
+
+
+def _run_rows(C, G, alpha, positive, max_steps, H, finished, steps):
+    """Spread the rows over ``torch.get_num_threads()`` threads (no OpenMP runtime of our
+    own: it would spin against torch's between calls)."""
+    n = C.shape[0]
+    workers = max(1, min(torch.get_num_threads(), n // _MIN_ROWS_PER_TASK))
+    if workers == 1:
+        _lars_rows(C, G, alpha, positive, max_steps, H, finished, steps, 0, n)
+        return
+    # large calls: several tasks per thread even out rows of very different support sizes;
+    # the calling thread takes the first task instead of waiting
+    n_tasks = workers * (4 if n >= 64 * _MIN_ROWS_PER_TASK else 1)
+    bounds = np.linspace(0, n, n_tasks + 1).astype(np.int64)
+    args = (C, G, alpha, positive, max_steps, H, finished, steps)
+    futures = [
+        _thread_pool(workers).submit(_lars_rows, *args, lo, hi)
+        for lo, hi in zip(bounds[1:-1], bounds[2:], strict=True)
+    ]
+    _lars_rows(*args, bounds[0], bounds[1])
+    for f in futures:
+        f.result()
 
 
 def lars_path_gram_cpu(C, G, alpha, *, positive=False, max_steps=None):
@@ -195,5 +230,5 @@ def lars_path_gram_cpu(C, G, alpha, *, positive=False, max_steps=None):
     finished = np.ones(n, dtype=np.bool_)
     steps = np.zeros(n, dtype=np.int64)
     if n and m:
-        _lars_rows(C, G, float(alpha), bool(positive), max_steps, H, finished, steps)
+        _run_rows(C, G, float(alpha), bool(positive), max_steps, H, finished, steps)
     return H, finished, int(steps.max(initial=0))

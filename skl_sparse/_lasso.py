@@ -149,16 +149,18 @@ def _support_solve(C, G, H, alpha, positive):
 class _Ista:
     """(F)ISTA iterations on the samples still active."""
 
-    def __init__(self, C, G, H, alpha, positive, L, momentum):
+    def __init__(self, C, G, H, alpha, positive, lipschitz, momentum):
         self.C, self.G, self.alpha, self.positive = C, G, alpha, positive
-        self.step = 1.0 / L
+        self.lipschitz = lipschitz  # None: computed when first needed (LARS rarely needs it)
         self.momentum = momentum
         self.H = H
         self.Y = H.clone() if momentum else H
         self.t = 1.0
 
     def run(self, n_iter):
-        C, G, step = self.C, self.G, self.step
+        if self.lipschitz is None:
+            self.lipschitz = float(torch.linalg.eigvalsh(self.G.double()).max())
+        C, G, step = self.C, self.G, 1.0 / max(self.lipschitz, 1e-12)
         thr = self.alpha * step
         for _ in range(n_iter):
             H_new = _shrink(self.Y + step * (C - self.Y @ G), thr, self.positive)
@@ -283,10 +285,7 @@ def lasso_gram(
     if solver == "cd":
         state = _CoordinateDescent(C, G, H_out, alpha, positive)
     else:
-        if lipschitz is None:
-            lipschitz = float(torch.linalg.eigvalsh(G.double()).max())
-        L = max(lipschitz, 1e-12)
-        state = _Ista(C, G, H_out, alpha, positive, L, momentum=solver != "ista")
+        state = _Ista(C, G, H_out, alpha, positive, lipschitz, momentum=solver != "ista")
 
     n_iter = 0
     while True:

@@ -30,15 +30,17 @@ from ._utils import check_codes, gen_batches_idx, resolve_device, to_numpy, to_t
 _TRANSFORM_BATCH = 4096
 
 
-def _gram_context(D):
+def _gram_context(D, solver):
+    """``G = D D^T`` and, for the iterative solvers, its largest eigenvalue."""
     G = D @ D.T
-    lipschitz = float(torch.linalg.eigvalsh(G.double()).max()) if G.numel() else 0.0
-    return G, lipschitz
+    if solver == "lars" or not G.numel():
+        return G, None  # the homotopy needs no step size; its fallback computes it if needed
+    return G, float(torch.linalg.eigvalsh(G.double()).max())
 
 
 def _encode_tensor(X, D, alpha, *, solver, positive, max_iter, tol, init=None, gram=None):
     """Lasso codes of the rows of tensor ``X``; returns ``(H, n_iter, primal, gap)``."""
-    G, lipschitz = gram if gram is not None else _gram_context(D)
+    G, lipschitz = gram if gram is not None else _gram_context(D, solver)
     C = X @ D.T
     x_sq = (X * X).sum(dim=1)
     return lasso_gram(
@@ -62,7 +64,7 @@ def _encode_numpy(X, D, alpha, *, solver, positive, max_iter, tol, batch_size, d
     """Stream ``X`` (numpy) through the solver in batches; returns numpy codes."""
     device = resolve_device(device)
     Dt = to_tensor(D, device, dtype=X.dtype)
-    gram = _gram_context(Dt)
+    gram = _gram_context(Dt, solver)
     out = np.empty((X.shape[0], D.shape[0]), dtype=X.dtype)
     n_bad = 0
     tol_eff = max(tol, 100 * np.finfo(X.dtype).eps)
