@@ -70,7 +70,7 @@ def best_of(fn, repeat):
     return min(times)
 
 
-def overhead_table(args, device):
+def overhead_table(args, device, say=print):
     X = load_digits().data.astype(np.float32) / 16.0
     common = {"n_components": 64, "batch_size": 128, "max_epochs": args.epochs, "tol": 0,
               "n_iter_no_change": args.epochs, "learning_rate": 1e-3, "device": str(device),
@@ -84,18 +84,21 @@ def overhead_table(args, device):
         ContractiveAutoencoder(hidden_layer_sizes=(128,), **common),
         PSDEncoder(**{**common, "alpha": 0.1}),
     ]
-    print(f"\n1. fit time, digits {X.shape}, {args.epochs} epochs, batch 128, device={device}")
+    say(f"\n1. fit time, digits {X.shape}, {args.epochs} epochs, batch 128, device={device}")
     header = f"{'model':<34} {'estimator s':>11} {'hand loop s':>11} {'overhead':>9}"
-    print(header)
-    print("-" * len(header))
+    say(header)
+    say("-" * len(header))
+    rows = []
     for est in models:
         name = type(est).__name__ + ("(stacked)" if getattr(est, "hidden_layer_sizes", ()) else "")
         ours = best_of(lambda e=est: clone(e).fit(X), args.repeat)
         hand = best_of(lambda e=est: hand_written_fit(clone(e), X, device), args.repeat)
-        print(f"{name:<34} {ours:>11.3f} {hand:>11.3f} {ours / hand - 1:>8.1%}", flush=True)
+        say(f"{name:<34} {ours:>11.3f} {hand:>11.3f} {ours / hand - 1:>8.1%}")
+        rows.append((name, ours, hand))
+    return rows
 
 
-def psd_table(args, device):
+def psd_table(args, device, say=print):
     patches = load_natural_patches(args.psd_train + args.psd_test, patch_size=(12, 12),
                                    random_state=0)
     patches -= patches.mean(axis=1, keepdims=True)
@@ -103,12 +106,13 @@ def psd_table(args, device):
     X = zca.transform(patches).astype(np.float32)
     X /= X.std()
     train, test = X[: args.psd_train], X[args.psd_train :]
-    print(f"\n2. PSDEncoder: {len(train)} whitened 12x12 patches to train, {len(test)} held "
+    say(f"\n2. PSDEncoder: {len(train)} whitened 12x12 patches to train, {len(test)} held "
           f"out, 144 atoms, alpha={args.psd_alpha}, device={device}")
     header = f"{'predictor':<10} {'fit s':>7} {'rel. dist':>9} {'predict s':>10} " \
              f"{'optimize s':>10} {'speed-up':>9} {'lasso_cd s':>10} {'speed-up':>9}"
-    print(header)
-    print("-" * len(header))
+    say(header)
+    say("-" * len(header))
+    rows = []
     for activation in ("shrink", "tanh"):
         psd = PSDEncoder(n_components=144, alpha=args.psd_alpha, activation=activation,
                          max_epochs=args.psd_epochs, learning_rate=3e-3, device=str(device),
@@ -124,8 +128,10 @@ def psd_table(args, device):
             test, p.components_, algorithm="lasso_cd", alpha=args.psd_alpha), 1)
         Z_pred, Z_opt = psd.transform(test), psd.transform(test, method="optimize")
         rel = np.linalg.norm(Z_pred - Z_opt) / np.linalg.norm(Z_opt)
-        print(f"{activation:<10} {fit_s:>7.1f} {rel:>9.3f} {t_pred:>10.4f} {t_opt:>10.3f} "
-              f"{t_opt / t_pred:>8.0f}x {t_cd:>10.3f} {t_cd / t_pred:>8.0f}x", flush=True)
+        say(f"{activation:<10} {fit_s:>7.1f} {rel:>9.3f} {t_pred:>10.4f} {t_opt:>10.3f} "
+            f"{t_opt / t_pred:>8.0f}x {t_cd:>10.3f} {t_cd / t_pred:>8.0f}x")
+        rows.append((activation, rel, t_pred, t_opt, t_cd))
+    return rows
 
 
 def claims_table(args, device):
@@ -150,7 +156,7 @@ def claims_table(args, device):
           f"per unit in [{act.min():.4f}, {act.max():.4f}]")
 
 
-def main():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=3)
@@ -160,7 +166,11 @@ def main():
     parser.add_argument("--psd-alpha", type=float, default=0.3)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip", nargs="*", default=[], choices=["overhead", "psd", "claims"])
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main():
+    args = parse_args()
     warnings.simplefilter("ignore", ConvergenceWarning)
     device = resolve_device(args.device)
     print(f"torch {torch.__version__}, threads={torch.get_num_threads()}, device={device}")

@@ -90,7 +90,7 @@ def run_spams(X, seconds, args):
     return np.asarray(D).T
 
 
-def main():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100000)
     parser.add_argument("--n-test", type=int, default=5000)
@@ -99,37 +99,47 @@ def main():
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--check-every", type=int, default=20, help="batches between checks")
     parser.add_argument("--device", default="cpu")
-    args = parser.parse_args()
-    warnings.simplefilter("ignore", ConvergenceWarning)
+    return parser.parse_args(argv)
 
+
+def measure(args):
+    """Seconds and held-out objectives of the three methods (SPAMS: None when missing)."""
+    warnings.simplefilter("ignore", ConvergenceWarning)
     X, X_test = problem(args.n, args.n_test)
-    print(f"problem: {X.shape[0]} patches x {X.shape[1]} features to learn from, "
-          f"{len(X_test)} held out, {args.atoms} atoms, alpha={args.alpha}, "
-          f"batch {args.batch_size}, torch threads={torch.get_num_threads()}")
     sk_time, sk_D = run_sklearn(X, args)
     sk_obj = held_out_objective(sk_D, X_test, args.alpha)
     ours_time, reached, our_D = run_ours(X, X_test, args, sk_obj)
-    our_obj = held_out_objective(our_D, X_test, args.alpha)
+    out = {"sklearn_s": sk_time, "sklearn_obj": sk_obj, "ours_s": ours_time,
+           "ours_reached_s": reached, "ours_obj": held_out_objective(our_D, X_test, args.alpha),
+           "spams_obj": None}
+    if spams is not None:
+        out["spams_obj"] = held_out_objective(run_spams(X, ours_time, args), X_test, args.alpha)
+    return out
 
+
+def main():
+    args = parse_args()
+    print(f"problem: {args.n} patches x 144 features to learn from, {args.n_test} held out, "
+          f"{args.atoms} atoms, alpha={args.alpha}, batch {args.batch_size}, "
+          f"torch threads={torch.get_num_threads()}")
+    r = measure(args)
     header = f"{'method':<44} {'seconds':>8} {'held-out objective':>19} {'ratio':>8}"
     print(header)
     print("-" * len(header))
-    print(f"{'sklearn MiniBatchDictionaryLearning, 1 epoch':<44} {sk_time:>8.2f} "
-          f"{sk_obj:>19.6f} {'1.00':>8}")
-    print(f"{'skl_sparse OnlineDictionaryLearner, 1 epoch':<44} {ours_time:>8.2f} "
-          f"{our_obj:>19.6f} {sk_time / ours_time:>7.2f}x")
-    if reached is not None:
-        print(f"{'  ... reached the sklearn objective after':<44} {reached:>8.2f} "
-              f"{'':>19} {sk_time / reached:>7.2f}x")
+    print(f"{'sklearn MiniBatchDictionaryLearning, 1 epoch':<44} {r['sklearn_s']:>8.2f} "
+          f"{r['sklearn_obj']:>19.6f} {'1.00':>8}")
+    print(f"{'skl_sparse OnlineDictionaryLearner, 1 epoch':<44} {r['ours_s']:>8.2f} "
+          f"{r['ours_obj']:>19.6f} {r['sklearn_s'] / r['ours_s']:>7.2f}x")
+    if r["ours_reached_s"] is not None:
+        print(f"{'  ... reached the sklearn objective after':<44} {r['ours_reached_s']:>8.2f} "
+              f"{'':>19} {r['sklearn_s'] / r['ours_reached_s']:>7.2f}x")
     else:
         print("  ... did not reach the sklearn objective within one epoch")
-    if spams is None:
+    if r["spams_obj"] is None:
         print("SPAMS not installed (pip install spams-bin): trainDL skipped")
     else:
-        sp_D = run_spams(X, ours_time, args)
-        sp_obj = held_out_objective(sp_D, X_test, args.alpha)
-        print(f"{'SPAMS trainDL, same seconds as our epoch':<44} {round(ours_time):>8.2f} "
-              f"{sp_obj:>19.6f} {'':>8}")
+        print(f"{'SPAMS trainDL, same seconds as our epoch':<44} {round(r['ours_s']):>8.2f} "
+              f"{r['spams_obj']:>19.6f} {'':>8}")
 
 
 if __name__ == "__main__":

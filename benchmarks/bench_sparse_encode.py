@@ -20,7 +20,7 @@ import torch
 from sklearn.decomposition import sparse_encode as sk_sparse_encode
 from sklearn.exceptions import ConvergenceWarning
 
-from skl_sparse import OnlineDictionaryLearner, ZCAWhitener, sparse_encode
+from skl_sparse import OnlineDictionaryLearner, SparseCoder, ZCAWhitener
 from skl_sparse._lasso import duality_gap
 from skl_sparse.datasets import load_natural_patches
 
@@ -59,6 +59,29 @@ def timed(fn):
     return time.perf_counter() - start, out
 
 
+def ours(X, D, alpha, solver, device):
+    """``SparseCoder(dictionary=D).transform``, the estimator path users call."""
+    coder = SparseCoder(alpha=alpha, dictionary=D, solver=solver, transform_tol=1e-6,
+                        transform_max_iter=5000, device=device).fit(X[:1])
+    coder.transform(X[:64])  # warm-up: compiled kernels loaded
+    return timed(lambda: coder.transform(X))
+
+
+def measure(X, D, alpha, *, solvers=("lars",), sklearn_lars=False, device="cpu"):
+    """Rows ``(method, seconds, mean objective, relative gap)``, sklearn lasso_cd first."""
+    rows = [("sklearn lasso_cd",
+             *timed(lambda: sk_sparse_encode(X, D, algorithm="lasso_cd", alpha=alpha)))]
+    if sklearn_lars:
+        rows.append(("sklearn lasso_lars",
+                     *timed(lambda: sk_sparse_encode(X, D, algorithm="lasso_lars", alpha=alpha))))
+    if spams is not None:
+        rows.append(("SPAMS lasso (LARS)", *timed(lambda: spams_lasso(X, D, alpha))))
+    for solver in solvers:
+        rows.append((f"skl_sparse {solver}", *ours(X, D, alpha, solver, device)))
+    density = np.count_nonzero(rows[-1][2]) / rows[-1][2].size
+    return density, [(name, t, *gap_of(X, D, H, alpha)) for name, t, H in rows]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=10000)
@@ -80,23 +103,10 @@ def main():
     print(header)
     print("-" * len(header))
     for alpha in args.alphas:
-        rows = []
-        t_cd, H = timed(lambda a=alpha: sk_sparse_encode(X, D, algorithm="lasso_cd", alpha=a))
-        rows.append(("sklearn lasso_cd", t_cd, H))
-        if not args.no_lars:
-            t, H = timed(lambda a=alpha: sk_sparse_encode(X, D, algorithm="lasso_lars", alpha=a))
-            rows.append(("sklearn lasso_lars", t, H))
-        if spams is not None:
-            t, H = timed(lambda a=alpha: spams_lasso(X, D, a))
-            rows.append(("SPAMS lasso (LARS)", t, H))
-        for solver in args.solvers:
-            sparse_encode(X[:64], D, alpha=alpha, solver=solver, device=args.device)  # warm-up
-            t, H = timed(lambda a=alpha, s=solver: sparse_encode(
-                X, D, alpha=a, solver=s, tol=1e-6, max_iter=5000, device=args.device))
-            rows.append((f"skl_sparse {solver}", t, H))
-        density = np.count_nonzero(rows[-1][2]) / rows[-1][2].size
-        for name, t, H in rows:
-            obj, rel_gap = gap_of(X, D, H, alpha)
+        density, rows = measure(X, D, alpha, solvers=args.solvers,
+                                sklearn_lars=not args.no_lars, device=args.device)
+        t_cd = rows[0][1]
+        for name, t, obj, rel_gap in rows:
             print(f"{alpha:>6} {density:>8.2%} {name:<22} {t:>8.3f} {obj:>12.6f} "
                   f"{rel_gap:>9.1e} {t_cd / t:>10.2f}x", flush=True)
 
