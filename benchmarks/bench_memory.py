@@ -82,7 +82,7 @@ def main():
           f"density {r['density']:.2%}")
     print(f"input {r['input_gib']:.2f} GiB, output {r['output_gib']:.2f} GiB, "
           f"peak RSS above the input {r['peak_above_input_gib']:.2f} GiB")
-    print(f"memory above input and output: {r['extra_gib']:.3f} GiB (target <= 1.5 GiB)")
+    print(f"memory above input and output: {r['extra_gib'] * 1024:.1f} MiB (target <= 1.5 GiB)")
 
 
 if __name__ == "__main__":

@@ -92,7 +92,7 @@ def dictionary_rows(table, args):
 def memory_rows(table, args):
     r = bench_memory.measure(args.n_memory, device=args.device)
     table.add(f"transform memory, {r['shape'][0]:,} x 144 float32, 256 atoms", "-",
-              f"{r['extra_gib']:.3f} GiB", "target <= 1.5 GiB",
+              f"{r['extra_gib'] * 1024:.0f} MiB", "target <= 1.5 GiB",
               f"{r['seconds']:.1f} s, output {r['output_gib']:.2f} GiB")
 
 
