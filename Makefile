@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(PY) -m skl_sparse --output atoms.png
+	$(PY) -m skl_sparse.experiments self-taught --output atoms.png
 
 test: $(VENV)/.installed
 	$(PY) -m ruff check .

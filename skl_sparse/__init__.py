@@ -10,6 +10,7 @@ from ._autoencoder import (
 from ._psd import PSDEncoder
 from ._sparse_coding import OnlineDictionaryLearner, SparseCoder, sparse_encode
 from ._whitening import ZCAWhitener
+from .features import ImagePatchEncoder
 
 __version__ = "0.1.0"
 
@@ -17,6 +18,7 @@ __all__ = [
     "Autoencoder",
     "ContractiveAutoencoder",
     "DenoisingAutoencoder",
+    "ImagePatchEncoder",
     "KSparseAutoencoder",
     "OnlineDictionaryLearner",
     "PSDEncoder",

@@ -4,6 +4,7 @@ import inspect
 
 import pytest
 from sklearn.base import BaseEstimator
+from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import skl_sparse
@@ -13,6 +14,9 @@ import skl_sparse
 _FAST_NET = {"n_components": 6, "max_epochs": 3, "batch_size": 16, "device": "cpu",
              "random_state": 0}
 INIT_PARAMS = {
+    "ImagePatchEncoder": {"patch_encoder": FunctionTransformer(), "patch_size": (1, 1),
+                          "n_fit_patches": 30, "normalize_patches": False,
+                          "random_state": 0},
     "Autoencoder": _FAST_NET,
     "SparseAutoencoder": _FAST_NET,
     "KSparseAutoencoder": {**_FAST_NET, "k": 2},
