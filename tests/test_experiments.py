@@ -132,7 +132,8 @@ def test_fetch_mnist_uses_openml(monkeypatch):
 def test_self_taught_experiment_small(tmp_path):
     table, rows = experiments.self_taught(sizes=(20, 60), repeats=1,
                                           output=str(tmp_path / "atoms.png"), verbose=0)
-    assert list(rows) == ["Raw", "PCA", "Sparse coding", "Sparse autoencoder",
+    assert list(rows) == ["Raw", "PCA", "Sparse coding", "Sparse coding (whole image)",
+                          "Sparse autoencoder",
                           "Denoising autoencoder"]
     assert all(len(a) == 2 and min(a) > 0.5 for a in rows.values())
     assert "Sparse coding" in table and (tmp_path / "atoms.png").stat().st_size > 0
