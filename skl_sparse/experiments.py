@@ -20,6 +20,7 @@ coding alpha) is tuned by cross-validated grid search on the labelled examples o
 
     python -m skl_sparse.experiments self-taught [--dataset digits|mnist] [--output atoms.png]
     python -m skl_sparse.experiments caltech101 [--data-home DIR] [--output atoms.png]
+    python -m skl_sparse.experiments gabor [--output gabor.png]
 """
 
 import argparse
@@ -39,7 +40,7 @@ from ._autoencoder import DenoisingAutoencoder, SparseAutoencoder
 from ._sparse_coding import OnlineDictionaryLearner, SparseCoder
 from ._whitening import ZCAWhitener
 
-__all__ = ["self_taught", "caltech101", "format_table"]
+__all__ = ["self_taught", "caltech101", "gabor_analysis", "format_table"]
 
 C_GRID = [0.01, 0.1, 1.0, 10.0]
 
@@ -274,6 +275,57 @@ def caltech101(*, data_home=None, categories=None, image_size=(64, 64), sizes=No
     return format_table(title, sizes, rows), rows
 
 
+def gabor_analysis(*, n_patches=20000, n_components=100, alpha=0.3, max_iter=5,
+                   random_state=0, output=None, verbose=1):
+    """V1-like atoms: dictionary on whitened 12x12 natural patches, a Gabor fit per atom.
+
+    Parameters
+    ----------
+    n_patches, n_components, alpha, max_iter : learning setting of the dictionary
+        (``OnlineDictionaryLearner`` on ``ZCAWhitener(eps=1.0)`` patches, DC removed).
+    random_state : int, default=0
+    output : str, default=None
+        PNG with the atoms and the orientation/frequency/position statistics.
+    verbose : int, default=1
+
+    Returns
+    -------
+    summary : str
+    params : dict of ndarray
+        The fitted Gabor parameters (see :func:`skl_sparse.gabor.fit_gabor_dictionary`).
+    """
+    from .datasets import load_natural_patches
+    from .gabor import fit_gabor_dictionary, plot_gabor_statistics
+
+    t0 = time.perf_counter()
+    patches = load_natural_patches(n_patches, patch_size=(12, 12), random_state=random_state)
+    patches -= patches.mean(axis=1, keepdims=True)
+    X = ZCAWhitener(eps=1.0).fit_transform(patches)
+    D = OnlineDictionaryLearner(n_components, alpha=alpha, max_iter=max_iter,
+                                random_state=random_state).fit(X).components_
+    _log(verbose, f"dictionary: {n_components} atoms ({time.perf_counter() - t0:.1f} s)")
+    params = fit_gabor_dictionary(D, (12, 12))
+    good = params["r2"] >= 0.8
+    summary = (f"Gabor fits of {n_components} atoms learned on whitened 12x12 natural patches: "
+               f"{good.mean():.0%} with R^2 >= 0.8 (median R^2 {np.median(params['r2']):.3f}); "
+               f"orientations of those: {np.histogram(params['theta'][good], 4, (0, np.pi))[0]}"
+               f" per 45-degree bin")
+    if output:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from .plotting import plot_atoms
+
+        fig = plt.figure(figsize=(12, 7.5), layout="constrained")
+        top, bottom = fig.subfigures(2, 1, height_ratios=[1.2, 1])
+        plot_atoms(D, (12, 12), ax=top.subplots(), title="atoms (ZCA-whitened patches)")
+        plot_gabor_statistics(params, (12, 12), fig=bottom)
+        fig.savefig(output, dpi=110)
+    return summary, params
+
+
 def _save_atoms(components, shape, output, title):
     import matplotlib
 
@@ -292,15 +344,22 @@ def main(argv=None):
     st.add_argument("--dataset", choices=["digits", "mnist"], default="digits")
     ct = sub.add_parser("caltech101", help="object recognition (offline stand-in by default)")
     ct.add_argument("--categories", nargs="*")
+    gb = sub.add_parser("gabor", help="Gabor fits of atoms learned on natural patches")
+    gb.add_argument("--n-components", type=int, default=100)
     for p in (st, ct):
         p.add_argument("--data-home", default=None)
         p.add_argument("--sizes", type=int, nargs="+")
         p.add_argument("--repeats", type=int, default=3)
         p.add_argument("--random-state", type=int, default=0)
         p.add_argument("--output", default="atoms.png", help="figure of the learned atoms")
+    gb.add_argument("--random-state", type=int, default=0)
+    gb.add_argument("--output", default="gabor.png", help="atoms and their Gabor statistics")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    if args.experiment == "self-taught":
+    if args.experiment == "gabor":
+        table, _ = gabor_analysis(n_components=args.n_components,
+                                  random_state=args.random_state, output=args.output)
+    elif args.experiment == "self-taught":
         table, _ = self_taught(args.dataset, data_home=args.data_home, sizes=args.sizes,
                                repeats=args.repeats, random_state=args.random_state,
                                output=args.output)

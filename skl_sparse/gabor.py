@@ -250,7 +250,7 @@ def plot_gabor_statistics(params, patch_shape, *, r2_min=0.8, fig=None):
     patch_shape : tuple of int
     r2_min : float, default=0.8
         Atoms with a lower R^2 are left out (their fraction is in the title).
-    fig : matplotlib Figure, default=None
+    fig : matplotlib Figure or SubFigure, default=None
 
     Returns
     -------
@@ -271,5 +271,6 @@ def plot_gabor_statistics(params, patch_shape, *, r2_min=0.8, fig=None):
     axes[3].scatter(params["x0"][good], params["y0"][good], s=8, c="C2")
     axes[3].set(title="envelope centres", xlim=(-0.5, patch_shape[1] - 0.5),
                 ylim=(patch_shape[0] - 0.5, -0.5), aspect="equal")
-    fig.tight_layout()
+    if hasattr(fig, "tight_layout"):  # not on a SubFigure: its parent lays it out
+        fig.tight_layout()
     return fig

@@ -156,3 +156,10 @@ def test_experiments_command_line(capsys, tmp_path, monkeypatch):
     assert "TABLE" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         experiments.main(["unknown"])
+
+
+def test_gabor_analysis_small(tmp_path):
+    summary, params = experiments.gabor_analysis(n_patches=2000, n_components=12, max_iter=1,
+                                                 output=str(tmp_path / "g.png"), verbose=0)
+    assert params["r2"].shape == (12,) and "R^2 >= 0.8" in summary
+    assert (tmp_path / "g.png").stat().st_size > 0
