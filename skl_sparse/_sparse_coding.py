@@ -25,7 +25,14 @@ from ._dictionary import (
     update_dict_pgd_,
 )
 from ._lasso import SOLVERS, lasso_gram
-from ._utils import check_codes, gen_batches_idx, resolve_device, to_numpy, to_tensor
+from ._utils import (
+    check_codes,
+    gen_batches_idx,
+    progress,
+    resolve_device,
+    to_numpy,
+    to_tensor,
+)
 
 _TRANSFORM_BATCH = 4096
 
@@ -632,9 +639,11 @@ class OnlineDictionaryLearner(_BaseSparseCoding, BaseEstimator):
             B[unused] = 0
         return float(primal.mean())
 
-    def _run_epoch(self, X, order, state, rng, device):
+    def _run_epoch(self, X, order, state, rng, device, desc="epoch"):
         losses = []
-        for start, stop in gen_batches_idx(len(order), self.batch_size):
+        batches = progress(gen_batches_idx(len(order), self.batch_size), verbose=self.verbose,
+                           desc=desc)
+        for start, stop in batches:
             Xb = to_tensor(X[order[start:stop]], device)
             losses.append(self._minibatch_step(Xb, state, rng))
         return float(np.mean(losses))
@@ -668,13 +677,22 @@ class OnlineDictionaryLearner(_BaseSparseCoding, BaseEstimator):
         start = time.perf_counter()
         for epoch in range(self.max_iter):
             order = rng.permutation(X.shape[0]) if self.shuffle else np.arange(X.shape[0])
-            objective.append(self._run_epoch(X, order, state, rng, device))
+            epoch_desc = f"epoch {epoch + 1}"
+            objective.append(self._run_epoch(X, order, state, rng, device, epoch_desc))
             self._log(
                 f"epoch {epoch + 1}: objective={objective[-1]:.6g} "
                 f"({time.perf_counter() - start:.1f}s)"
             )
             if epoch and objective[-2] - objective[-1] <= self.tol * abs(objective[-2]):
                 break
+        else:
+            if self.max_iter > 1:
+                warnings.warn(
+                    f"OnlineDictionaryLearner: the epoch objective still improved by more "
+                    f"than tol={self.tol} after max_iter={self.max_iter} epochs.",
+                    ConvergenceWarning,
+                    stacklevel=2,
+                )
         self._store(state, objective, rng)
         self.n_iter_ = len(objective)
         return self

@@ -20,6 +20,7 @@ A subclass defines the model only:
 
 import copy
 import time
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -30,12 +31,13 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._nn import init_parameters_
-from ._utils import check_codes, gen_batches_idx, resolve_device, to_tensor
+from ._utils import check_codes, gen_batches_idx, progress, resolve_device, to_tensor
 
 TRAINING_CONSTRAINTS = {
     "solver": [StrOptions({"adam", "sgd"})],
@@ -74,7 +76,12 @@ TRAINING_DOC = """\
     random_state : int, RandomState instance or None, default=None
         Seeds the initial weights, the shuffling and any noise.
     verbose : int, default=0
-        Print the loss and the time after every epoch."""
+        1: print the loss and the time after every epoch; 2: also a progress bar over
+        the mini-batches (tqdm when installed).
+
+    Notes on devices: the fitted weights are numpy arrays, so nothing stays on the GPU
+    between fits; after a fit on CUDA the allocator's cache is emptied, so that the fits
+    of a parameter search (``n_jobs > 1``) sharing one GPU do not accumulate memory."""
 
 TRAINING_ATTRIBUTES_DOC = """\
     loss_curve_ : list of float
@@ -197,8 +204,9 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         best, stall, n_epochs = np.inf, 0, 0
         start = time.perf_counter()
         module.train()
+        stopped = False
         for epoch in range(max_epochs):
-            loss = self._epoch(module, optimizer, Xt, generator)
+            loss = self._epoch(module, optimizer, Xt, generator, f"epoch {len(curve) + 1}")
             if not np.isfinite(loss):
                 raise ValueError(
                     f"{type(self).__name__} diverged (loss {loss} in epoch {epoch + 1}); "
@@ -213,23 +221,38 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                 stall += 1
                 if stall >= self.n_iter_no_change:
                     self._log(f"no improvement in {stall} epochs: stopping")
+                    stopped = True
                     break
         module.eval()
         self._store(module, optimizer, generator)
         self.loss_curve_ = curve
         self.n_iter_ = n_epochs
+        if first and max_epochs > 1 and not stopped:
+            warnings.warn(
+                f"{type(self).__name__}: max_epochs={max_epochs} reached before the loss "
+                f"stopped improving (tol={self.tol}, n_iter_no_change={self.n_iter_no_change});"
+                " increase max_epochs.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+        if device.type == "cuda":
+            # nothing of the fit stays on the GPU (the weights are numpy now): free the cache
+            # so that the next fit of a search on the same device starts from empty memory
+            del module, optimizer, Xt
+            torch.cuda.empty_cache()
         return self
 
     def _init_module(self, module, Xt, generator):
         """Data-dependent initialisation (``Xt``: the training tensor), after the random one."""
 
-    def _epoch(self, module, optimizer, Xt, generator):
+    def _epoch(self, module, optimizer, Xt, generator, desc):
         n = Xt.shape[0]
         order = (
             torch.randperm(n, generator=generator, device=Xt.device) if self.shuffle else None
         )
         total = torch.zeros((), device=Xt.device)
-        for start, stop in gen_batches_idx(n, self.batch_size):
+        batches = progress(gen_batches_idx(n, self.batch_size), verbose=self.verbose, desc=desc)
+        for start, stop in batches:
             xb = Xt[order[start:stop]] if order is not None else Xt[start:stop]
             loss = self._batch_loss(module, xb, generator)
             optimizer.zero_grad(set_to_none=True)

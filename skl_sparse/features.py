@@ -11,7 +11,13 @@ learned in ``fit`` from random patches of the training images.
 from numbers import Integral
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, _fit_context, clone
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+    clone,
+)
 from sklearn.pipeline import make_pipeline
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
@@ -29,7 +35,7 @@ def _default_encoder():
     )
 
 
-class ImagePatchEncoder(TransformerMixin, BaseEstimator):
+class ImagePatchEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     r"""Encode images by coding their patches and pooling the codes over a grid.
 
     Parameters
@@ -274,6 +280,10 @@ class ImagePatchEncoder(TransformerMixin, BaseEstimator):
             codes = self.patch_encoder_.transform(self._normalize(P.reshape(-1, P.shape[-1])))
             out[start : start + len(P)] = self._pool(codes.reshape(*shape, -1))
         return out
+
+    @property
+    def _n_features_out(self):
+        return self.n_features_out_
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
