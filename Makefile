@@ -11,7 +11,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[test,doc]"
 	touch $@
 
 demo: $(VENV)/.installed
@@ -20,11 +20,14 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m pytest -n 2 -q
+	$(MAKE) doc
 
 bench: $(VENV)/.installed
 	$(PY) -m pip install -q -e ".[test,bench]"
-	$(PY) benchmarks/bench_sparse_encode.py
-	$(PY) benchmarks/bench_autoencoders.py
+	$(PY) benchmarks/run_all.py
+
+doc: $(VENV)/.installed
+	$(PY) -m sphinx -W --keep-going -q -b html doc doc/_build/html
 
 clean:
 	rm -rf $(VENV) doc/_build doc/auto_examples doc/generated

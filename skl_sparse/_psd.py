@@ -100,7 +100,7 @@ class PSDEncoder(_TorchTransformer):
         Epochs run by the last ``fit`` (1 after ``partial_fit``).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when they are all strings.
 
     References

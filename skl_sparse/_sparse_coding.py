@@ -320,15 +320,15 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
     ----------
     components_ : ndarray of shape (n_components, n_features)
         Unit-norm atoms.
-    objective_ : ndarray of shape (n_iter_,)
+    objective_ : ndarray of shape (`n_iter_`,)
         Mean objective per sample after each inference step.
-    stationarity_ : ndarray of shape (n_iter_,)
+    stationarity_ : ndarray of shape (`n_iter_`,)
         Dictionary KKT violation after each inference step.
     n_iter_ : int
         Alternations run.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when they are all strings.
 
     See Also
@@ -523,7 +523,7 @@ class OnlineDictionaryLearner(_BaseSparseCoding, BaseEstimator):
         Running average of :math:`h h^\top`.
     B_ : ndarray of shape (n_components, n_features)
         Running average of :math:`h x^\top`.
-    objective_ : ndarray of shape (n_iter_,)
+    objective_ : ndarray of shape (`n_iter_`,)
         Mean objective of the mini-batches of each epoch (each ``partial_fit``).
     n_iter_ : int
         Epochs run by ``fit`` (calls, for ``partial_fit``).
@@ -531,7 +531,7 @@ class OnlineDictionaryLearner(_BaseSparseCoding, BaseEstimator):
         Mini-batches processed so far.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when they are all strings.
 
     See Also

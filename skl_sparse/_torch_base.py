@@ -90,7 +90,7 @@ TRAINING_ATTRIBUTES_DOC = """\
         Epochs run by the last ``fit`` (1 after ``partial_fit``).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when they are all strings."""
 
 # samples transformed at once: memory O(_TRANSFORM_BATCH x widest layer)

@@ -52,7 +52,7 @@ class ZCAWhitener(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         Its inverse :math:`U (\Lambda+\epsilon I)^{1/2} U^\top`.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when they are all strings.
 
     See Also
