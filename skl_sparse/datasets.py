@@ -165,6 +165,13 @@ def fetch_caltech101(data_home=None, *, download_if_missing=True, image_size=(64
     data : Bunch
         ``images`` (n, h, w[, 3]) float32 in [0, 1], ``target`` (n,), ``target_names``,
         ``filenames``.
+
+    Examples
+    --------
+    >>> from skl_sparse.datasets import fetch_caltech101
+    >>> data = fetch_caltech101(categories=["Faces", "airplanes"])  # doctest: +SKIP
+    >>> data.images.shape  # doctest: +SKIP
+    (1235, 64, 64)
     """
     root = _data_home(data_home) / "caltech101"
     folder = next((p for p in root.rglob("101_ObjectCategories") if p.is_dir()), None)
@@ -201,10 +208,23 @@ def fetch_caltech101(data_home=None, *, download_if_missing=True, image_size=(64
 def fetch_mnist(data_home=None, *, download_if_missing=True):
     """MNIST through :func:`sklearn.datasets.fetch_openml` (``mnist_784``), cached.
 
+    Parameters
+    ----------
+    data_home : str or path, default=None
+        Cache folder (scikit-learn's ``get_data_home`` by default).
+    download_if_missing : bool, default=True
+        If False, raise ``OSError`` when the data is not cached.
+
     Returns
     -------
     data : Bunch
         ``images`` (70000, 28, 28) float32 in [0, 1], ``target`` (70000,) int.
+
+    Examples
+    --------
+    >>> from skl_sparse.datasets import fetch_mnist
+    >>> fetch_mnist().images.shape  # doctest: +SKIP
+    (70000, 28, 28)
     """
     from sklearn.datasets import fetch_openml
 

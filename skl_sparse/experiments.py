@@ -159,6 +159,13 @@ def self_taught(dataset="digits", *, data_home=None, sizes=None, repeats=3, rand
     table : str
     rows : dict of list of float
         Test accuracy per representation and labelled size.
+
+    Examples
+    --------
+    >>> from skl_sparse.experiments import self_taught
+    >>> table, rows = self_taught(sizes=(20,), repeats=1, verbose=0)  # doctest: +SKIP
+    >>> sorted(rows)[:2]  # doctest: +SKIP
+    ['Denoising autoencoder', 'PCA']
     """
     if dataset == "digits":
         X, y = load_digits(return_X_y=True)
@@ -223,6 +230,12 @@ def caltech101(*, data_home=None, categories=None, image_size=(64, 64), sizes=No
     -------
     table : str
     rows : dict of list of float
+
+    Examples
+    --------
+    >>> from skl_sparse.experiments import caltech101
+    >>> table, rows = caltech101(sizes=(5,), repeats=1, verbose=0)  # doctest: +SKIP
+    >>> print(table)  # doctest: +SKIP
     """
     from .features import ImagePatchEncoder
 
@@ -293,6 +306,14 @@ def gabor_analysis(*, n_patches=20000, n_components=100, alpha=0.3, max_iter=5,
     summary : str
     params : dict of ndarray
         The fitted Gabor parameters (see :func:`skl_sparse.gabor.fit_gabor_dictionary`).
+
+    Examples
+    --------
+    >>> from skl_sparse.experiments import gabor_analysis
+    >>> summary, params = gabor_analysis(n_patches=2000, n_components=8, max_iter=1,
+    ...                                  verbose=0)
+    >>> params["r2"].shape
+    (8,)
     """
     from .datasets import load_natural_patches
     from .gabor import fit_gabor_dictionary, plot_gabor_statistics

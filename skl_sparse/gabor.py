@@ -227,6 +227,16 @@ def fit_gabor_dictionary(components, patch_shape, *, n_starts=4, n_jobs=None):
     -------
     params : dict of ndarray
         One array of length ``n_atoms`` per field of `fit_gabor`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skl_sparse.gabor import fit_gabor_dictionary, gabor_kernel
+    >>> atoms = np.stack([gabor_kernel((10, 10), x0=4.5, y0=4.5, theta=t, frequency=0.2,
+    ...                                sigma_x=2.0, sigma_y=2.0).ravel() for t in (0.5, 2.0)])
+    >>> params = fit_gabor_dictionary(atoms, (10, 10))
+    >>> np.round(params["theta"], 3).tolist()
+    [0.5, 2.0]
     """
     from joblib import Parallel, delayed
 
@@ -255,7 +265,19 @@ def plot_gabor_statistics(params, patch_shape, *, r2_min=0.8, fig=None):
     Returns
     -------
     fig : matplotlib Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from skl_sparse.gabor import plot_gabor_statistics
+    >>> params = {"r2": np.array([0.9, 0.5]), "theta": np.array([0.3, 1.0]),
+    ...           "frequency": np.array([0.2, 0.1]), "x0": np.array([4.0, 6.0]),
+    ...           "y0": np.array([5.0, 2.0])}
+    >>> fig = plot_gabor_statistics(params, (12, 12))
     """
+
     import matplotlib.pyplot as plt
 
     good = params["r2"] >= r2_min
