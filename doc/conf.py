@@ -5,8 +5,14 @@ Built offline with ``make doc`` (warnings are errors). Examples read
 """
 
 import os
+import warnings
+
+from sklearn.exceptions import ConvergenceWarning
 
 import skl_sparse
+
+# the gallery runs shortened fits on purpose: their ConvergenceWarnings are expected
+warnings.filterwarnings("ignore", category=ConvergenceWarning)
 
 project = "skl_sparse"
 author = "skl_sparse developers"
@@ -32,7 +38,9 @@ exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py",
                     "auto_examples/*.zip", "auto_examples/**/*.zip"]
 html_theme = "pydata_sphinx_theme"
 html_theme_options = {"navigation_with_keys": False}
-html_static_path = []
+html_static_path = ["_static"]
+# MathJax 3.2.2 (Apache-2.0, from npm) ships in _static: the math renders without network
+mathjax_path = "mathjax/tex-chtml.js"
 intersphinx_mapping = {}  # offline build: no inventories fetched
 
 sphinx_gallery_conf = {
