@@ -506,8 +506,7 @@ class DenoisingAutoencoder(_BaseAutoencoder):
         -------
         X_rec : ndarray of shape (n_samples, n_features)
         """
-        X = self._check_input(X)
-        return self._map(X, self._reconstruct, self.n_features_in_)
+        return self._reconstruction(X)[1]
 
 
 @fill_doc("sigmoid")

@@ -204,8 +204,9 @@ def _run_rows(C, G, alpha, positive, max_steps, H, finished, steps):
     n_tasks = workers * (4 if n >= 64 * _MIN_ROWS_PER_TASK else 1)
     bounds = np.linspace(0, n, n_tasks + 1).astype(np.int64)
     args = (C, G, alpha, positive, max_steps, H, finished, steps)
+    pool = _thread_pool(workers)
     futures = [
-        _thread_pool(workers).submit(_lars_rows, *args, lo, hi)
+        pool.submit(_lars_rows, *args, lo, hi)
         for lo, hi in zip(bounds[1:-1], bounds[2:], strict=True)
     ]
     _lars_rows(*args, bounds[0], bounds[1])

@@ -363,6 +363,11 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     def _reconstruct(self, module, x):
         return self._decode(module, self._encode(module, x))
 
+    def _reconstruction(self, X):
+        """Validated ``X`` and its reconstruction ``decode(encode(X))``."""
+        X = self._check_input(X)
+        return X, self._map(X, self._reconstruct, self.n_features_in_)
+
     def score(self, X, y=None):
         """Negative mean squared reconstruction error per sample (higher is better).
 
@@ -375,8 +380,7 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         -------
         score : float
         """
-        X = self._check_input(X)
-        rec = self._map(X, self._reconstruct, self.n_features_in_)
+        X, rec = self._reconstruction(X)
         return -float(((X - rec) ** 2).sum(axis=1).mean())
 
     def __sklearn_tags__(self):
