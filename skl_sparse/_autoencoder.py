@@ -390,21 +390,22 @@ class KSparseAutoencoder(_BaseAutoencoder):
         mask = topk_mask(h, self._k)
         with torch.no_grad():
             module.since_fired += h.shape[0]
-            module.since_fired[mask.any(dim=0)] = 0
+            module.since_fired.masked_fill_(mask.any(dim=0), 0)
         return torch.where(mask, h, 0.0)
 
     def _penalty(self, module, x, pre, post, logits, generator):
-        dead = module.since_fired > self._DEAD_AFTER
-        n_dead = int(dead.sum())
-        if self.aux_weight == 0 or n_dead == 0:
+        if self.aux_weight == 0:
             return None
+        # decided on the device: no host synchronisation in the training step
+        dead = module.since_fired > self._DEAD_AFTER
         h = post[-1]
         dead_h = torch.where(dead, h, torch.full_like(h, -torch.inf))
-        z = torch.where(topk_mask(dead_h, min(self._k, n_dead)), h, torch.zeros_like(h))
+        z = torch.where(topk_mask(dead_h, self._k) & dead, h, torch.zeros_like(h))
         # the dead units' contribution to the output, biases removed
         e_hat = module.decode_logits(z) - module.decode_logits(torch.zeros_like(z))
         residual = (x - output_activation(self.decoder_activation, logits)).detach()
-        return self.aux_weight * ((residual - e_hat) ** 2).sum(dim=1).mean()
+        aux = ((residual - e_hat) ** 2).sum(dim=1).mean()
+        return self.aux_weight * aux * dead.any()  # no term while no unit is dead
 
     def _encode(self, module, x):
         h = module.encode(x)

@@ -9,9 +9,9 @@ from torch import nn
 
 from ._autoencoder import fill_doc, set_params_from
 from ._dictionary import init_dictionary, normalize_rows_
-from ._lasso import SOLVERS, lasso_gram
+from ._lasso import SOLVERS, lasso_gram, lasso_gram_budget, lipschitz_bound
 from ._nn import ACTIVATIONS, linear_layers
-from ._sparse_coding import _encode_tensor
+from ._sparse_coding import _BUDGET_ITER, _encode_tensor, _sync_free
 from ._torch_base import TRAINING_CONSTRAINTS, _TorchTransformer
 
 PREDICTOR_ACTIVATIONS = ("shrink", *ACTIVATIONS)
@@ -76,8 +76,11 @@ class PSDEncoder(_TorchTransformer):
         threshold :math:`\theta \ge 0` per unit (one step of LISTA, Gregor &
         LeCun 2010): its predictions are sparse and fit the lasso codes much
         better than "tanh", the original choice of Kavukcuoglu et al.
-    code_solver : {"lars", "fista", "ista", "cd"}, default="lars"
-        Lasso solver for the codes (see :func:`sparse_encode`).
+    code_solver : {"auto", "lars", "fista", "ista"}, default="auto"
+        Lasso solver for the codes (see :func:`sparse_encode`). On a GPU the
+        training codes take a fixed budget of FISTA iterations warm-started
+        from the prediction and one exact support solve, with no host
+        synchronisation.
     transform_method : {"predict", "optimize"}, default="predict"
         What ``transform`` returns unless its ``method`` argument says otherwise.
 {training}
@@ -136,7 +139,7 @@ class PSDEncoder(_TorchTransformer):
         alpha=0.5,
         prediction_weight=1.0,
         activation="shrink",
-        code_solver="lars",
+        code_solver="auto",
         transform_method="predict",
         solver="adam",
         learning_rate=1e-3,
@@ -165,7 +168,11 @@ class PSDEncoder(_TorchTransformer):
             )
 
     def _optimal_codes(self, module, x):
-        """Codes minimising the energy with D and F fixed (no gradient)."""
+        """Codes minimising the energy with D and F fixed (no gradient).
+
+        On a GPU (iterative solver): a fixed budget of FISTA iterations
+        warm-started from the prediction, with no host synchronisation.
+        """
         beta = self.prediction_weight
         with torch.no_grad():
             pred = module.predict(x)
@@ -173,10 +180,19 @@ class PSDEncoder(_TorchTransformer):
             G = D @ D.T + beta * torch.eye(D.shape[0], dtype=D.dtype, device=D.device)
             C = x @ D.T + beta * pred
             x_sq = (x * x).sum(dim=1) + beta * (pred * pred).sum(dim=1)
-            z, *_ = lasso_gram(
-                C, G, x_sq, self.alpha, solver=self.code_solver, init=pred, max_iter=200,
-                tol=1e-6,
-            )
+            if _sync_free(x.device, self.code_solver):
+                # the power iteration continues from the last batch's vector (D moves slowly)
+                v = getattr(module, "_power_vector", None)
+                lipschitz, module._power_vector = lipschitz_bound(
+                    G, n_iter=30 if v is None else 3, v=v
+                )
+                z, _ = lasso_gram_budget(C, G, x_sq, self.alpha, init=pred, n_iter=_BUDGET_ITER,
+                                         lipschitz=lipschitz)
+            else:
+                z, *_ = lasso_gram(
+                    C, G, x_sq, self.alpha, solver=self.code_solver, init=pred, max_iter=200,
+                    tol=1e-6,
+                )
         return z, pred
 
     def _batch_loss(self, module, x, generator):

@@ -20,11 +20,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._dictionary import (
     init_dictionary,
     resample_atoms_,
+    resample_atoms_masked_,
     stationarity,
     update_dict_bcd_,
+    update_dict_parallel_,
     update_dict_pgd_,
 )
-from ._lasso import SOLVERS, lasso_gram
+from ._lasso import SOLVERS, lasso_gram, lasso_gram_budget, lipschitz_bound, resolve_solver
 from ._utils import (
     check_codes,
     gen_batches_idx,
@@ -35,12 +37,25 @@ from ._utils import (
 )
 
 _TRANSFORM_BATCH = 4096
+# FISTA iterations of the budgeted mini-batch codes on a GPU
+_BUDGET_ITER = 30
+
+
+def _sync_free(device, solver):
+    """Whether the mini-batch steps run without host synchronisation (GPU, iterative solver)."""
+    return device.type == "cuda" and resolve_solver(solver, device) != "lars"
+
+
+def _upload_rows(n_features, itemsize, batch_size):
+    """Rows sent to the device at once: whole batches, about 64 MiB."""
+    per_batch = max(1, batch_size * n_features * itemsize)
+    return batch_size * max(1, (64 << 20) // per_batch)
 
 
 def _gram_context(D, solver):
     """``G = D D^T`` and, for the iterative solvers, its largest eigenvalue."""
     G = D @ D.T
-    if solver == "lars" or not G.numel():
+    if resolve_solver(solver, D.device) == "lars" or not G.numel():
         return G, None  # the homotopy needs no step size; its fallback computes it if needed
     return G, float(torch.linalg.eigvalsh(G.double()).max())
 
@@ -106,7 +121,7 @@ def sparse_encode(
     dictionary,
     *,
     alpha=1.0,
-    solver="lars",
+    solver="auto",
     positive=False,
     max_iter=1000,
     tol=1e-6,
@@ -132,15 +147,17 @@ def sparse_encode(
         Atoms as rows (normally of unit norm).
     alpha : float, default=1.0
         Weight of the :math:`\ell_1` penalty.
-    solver : {"lars", "fista", "ista", "cd"}, default="lars"
-        "lars" follows the exact lasso homotopy (fast when codes are sparse);
-        "fista", "ista" (proximal gradient) and "cd" (coordinate descent)
+    solver : {"auto", "lars", "fista", "ista"}, default="auto"
+        "lars" follows the exact lasso homotopy (fast when codes are sparse,
+        one sample per thread: the CPU's solver); "fista" and "ista"
+        (proximal gradient, vectorised over the samples: the GPU's solver)
         iterate. Every solver finishes with an exact solve on the detected
-        support, accepted when the duality gap confirms it.
+        support, accepted when the duality gap confirms it. "auto" is "lars"
+        on the CPU and "fista" on a GPU.
     positive : bool, default=False
         Constrain the codes to be non-negative.
     max_iter : int, default=1000
-        Iterations (sweeps for "cd") of the iterative phase.
+        Iterations of the iterative phase.
     tol : float, default=1e-6
         Relative duality-gap tolerance.
     batch_size : int, default=4096
@@ -293,8 +310,9 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
         Weight of the :math:`\ell_1` penalty.
     dictionary : array-like of shape (n_components, n_features), default=None
         Fixed dictionary; when given, ``fit`` learns nothing and uses it as is.
-    solver : {"lars", "fista", "ista", "cd"}, default="lars"
-        Iterative phase of the lasso solver (see :func:`sparse_encode`).
+    solver : {"auto", "lars", "fista", "ista"}, default="auto"
+        Lasso solver (see :func:`sparse_encode`): "lars" on the CPU and
+        "fista" on a GPU by default.
     fit_algorithm : {"bcd", "pgd"}, default="bcd"
         Dictionary update: block-coordinate descent or projected gradient.
     max_iter : int, default=30
@@ -367,7 +385,7 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
         *,
         alpha=1.0,
         dictionary=None,
-        solver="lars",
+        solver="auto",
         fit_algorithm="bcd",
         max_iter=30,
         tol=1e-3,
@@ -500,8 +518,13 @@ class OnlineDictionaryLearner(_BaseSparseCoding, BaseEstimator):
         Shuffle the samples before each epoch of ``fit``.
     dict_init : array-like of shape (n_components, n_features), default=None
         Initial dictionary (rows normalised); random samples otherwise.
-    solver : {"lars", "fista", "ista", "cd"}, default="lars"
-        Iterative phase of the lasso solver.
+    solver : {"auto", "lars", "fista", "ista"}, default="auto"
+        Lasso solver (see :func:`sparse_encode`): "lars" on the CPU and
+        "fista" on a GPU by default. On a GPU the mini-batch codes of ``fit``
+        and ``partial_fit`` take a fixed budget of 30 FISTA iterations (on
+        whitened patches the learned dictionary was as good as with exact
+        codes), so that no step waits for the host; ``transform`` is always
+        exact.
     transform_max_iter : int, default=1000
         Iterations of the lasso solver.
     transform_tol : float, default=1e-6
@@ -574,7 +597,7 @@ class OnlineDictionaryLearner(_BaseSparseCoding, BaseEstimator):
         tol=1e-3,
         shuffle=True,
         dict_init=None,
-        solver="lars",
+        solver="auto",
         transform_max_iter=1000,
         transform_tol=1e-6,
         positive=False,
@@ -623,30 +646,60 @@ class OnlineDictionaryLearner(_BaseSparseCoding, BaseEstimator):
         }
 
     def _minibatch_step(self, Xb, state, rng):
-        """One online step on tensor ``Xb``; returns the batch's mean objective."""
+        """One online step on tensor ``Xb``; returns the batch's mean objective (0-d tensor).
+
+        On the CPU: exact codes and a block-coordinate sweep. On a GPU, where each
+        small kernel and each wait for the host costs more than the arithmetic:
+        budgeted codes (`lasso_gram_budget`) and majorise-minimise steps on all
+        atoms at once (`update_dict_parallel_`), with no host synchronisation.
+        """
         D, A, B = state["D"], state["A"], state["B"]
-        H, primal = self._codes(Xb, D)
+        sync_free = _sync_free(Xb.device, self.solver)
+        if sync_free:
+            G = D @ D.T
+            state["L"], state["v"] = lipschitz_bound(G, n_iter=state.get("n_power", 30),
+                                                     v=state.get("v"))
+            state["n_power"] = 3  # warm-started from the previous batch's vector
+            H, primal = lasso_gram_budget(
+                Xb @ D.T, G, (Xb * Xb).sum(dim=1), self.alpha, positive=self.positive,
+                n_iter=_BUDGET_ITER, lipschitz=state["L"],
+            )
+        else:
+            H, primal = self._codes(Xb, D)
         state["step"] += 1
         beta = min(self.forget_factor, 1.0 - 1.0 / state["step"])
         b = Xb.shape[0]
         A.mul_(beta).add_(H.T @ H, alpha=(1 - beta) / b)
         B.mul_(beta).add_(H.T @ Xb, alpha=(1 - beta) / b)
-        unused = update_dict_bcd_(D, A, B)
-        if unused:
-            resample_atoms_(D, unused, Xb, H, rng)
-            A[unused, :] = 0
-            A[:, unused] = 0
-            B[unused] = 0
-        return float(primal.mean())
+        if sync_free:
+            unused = update_dict_parallel_(D, A, B)
+            resample_atoms_masked_(D, A, B, unused, Xb, H)
+        else:
+            unused = update_dict_bcd_(D, A, B)
+            if unused:
+                resample_atoms_(D, unused, Xb, H, rng)
+                A[unused, :] = 0
+                A[:, unused] = 0
+                B[unused] = 0
+        return primal.mean()
 
     def _run_epoch(self, X, order, state, rng, device, desc="epoch"):
+        """Mini-batch steps over ``X[order]``; the mean batch objective (one host sync).
+
+        The data go to the device in chunks of many batches (a copy from host
+        memory waits for the device, so one per batch would stall it).
+        """
         losses = []
+        chunk = _upload_rows(X.shape[1], X.itemsize, self.batch_size)
         batches = progress(gen_batches_idx(len(order), self.batch_size), verbose=self.verbose,
                            desc=desc)
+        Xc, base = None, 0
         for start, stop in batches:
-            Xb = to_tensor(X[order[start:stop]], device)
-            losses.append(self._minibatch_step(Xb, state, rng))
-        return float(np.mean(losses))
+            if Xc is None or stop > base + Xc.shape[0]:
+                base = start
+                Xc = to_tensor(X[order[start : start + chunk]], device)
+            losses.append(self._minibatch_step(Xc[start - base : stop - base], state, rng))
+        return float(torch.stack(losses).mean()) if losses else float("nan")
 
     def _store(self, state, objective, rng):
         self.components_ = to_numpy(state["D"])

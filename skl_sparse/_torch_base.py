@@ -162,8 +162,11 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
                 module.parameters(), lr=self.learning_rate, momentum=0.9, nesterov=True,
                 weight_decay=self.weight_decay,
             )
+        # on a GPU, one fused kernel updates every parameter (a step is launch-bound there)
+        fused = next(module.parameters()).is_cuda
         return torch.optim.Adam(
-            module.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay
+            module.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay,
+            fused=fused or None,
         )
 
     def _store(self, module, optimizer, generator):

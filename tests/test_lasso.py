@@ -10,7 +10,7 @@ from sklearn.linear_model import Lasso
 from skl_sparse import sparse_encode
 from skl_sparse._lasso import duality_gap, lasso_gram
 
-SOLVERS = ["lars", "fista", "ista", "cd"]
+SOLVERS = ["lars", "fista", "ista"]
 
 
 def _objective(X, D, H, alpha):

@@ -244,7 +244,9 @@ def test_pipeline_grid_search(whitened_patches, rng):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_matches_cpu_and_pickles_to_numpy(whitened_patches):
     X = whitened_patches[:400]
-    params = dict(n_components=16, alpha=0.1, batch_size=100, max_iter=1, random_state=0)
+    # "lars": exact codes and the block-coordinate sweep on both devices
+    params = dict(n_components=16, alpha=0.1, batch_size=100, max_iter=1, solver="lars",
+                  random_state=0)
     gpu = OnlineDictionaryLearner(device="cuda", **params).fit(X)
     cpu = OnlineDictionaryLearner(device="cpu", **params).fit(X)
     np.testing.assert_allclose(gpu.components_, cpu.components_, atol=1e-6)
@@ -259,3 +261,13 @@ def test_device_auto_resolves():
 
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     assert resolve_device("cpu").type == "cpu"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_default_learner_as_good_as_cpu(whitened_patches):
+    """The GPU's sync-free mini-batch steps learn a dictionary as good as the CPU's."""
+    X, X_test = whitened_patches[:1500], whitened_patches[1500:]
+    params = dict(n_components=32, alpha=0.1, batch_size=100, max_iter=2, random_state=0)
+    scores = [OnlineDictionaryLearner(device=d, **params).fit(X).score(X_test)
+              for d in ("cpu", "cuda")]
+    assert scores[1] >= scores[0] * 1.02  # scores are negative objectives

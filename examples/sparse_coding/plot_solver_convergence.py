@@ -36,7 +36,7 @@ def objective(H):
 
 
 runs = {}
-for solver in ["ista", "fista", "cd"]:
+for solver in ["ista", "fista"]:
     runs[solver] = []
     for it in [1, 3, 10, 30, 100]:
         t = time.perf_counter()

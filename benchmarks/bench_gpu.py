@@ -1,0 +1,224 @@
+"""The GPU against all the CPU cores of the same machine and against SPAMS, in one table.
+
+Problem (issue #12): 100,000 ZCA-whitened 12x12 natural-image patches scaled to unit mean
+squared norm, 256 atoms (learned by ``OnlineDictionaryLearner`` on 20,000 other patches),
+SPAMS (``pip install spams-bin``) with every CPU thread.
+
+* ``SparseCoder.transform`` (default solver) at alpha 0.3, 0.1, 0.03: seconds of SPAMS' LARS,
+  of ours on the CPU and on the GPU, and the relative difference of the GPU's mean objective
+  to SPAMS' (target: GPU >= 10x faster than SPAMS, objective within 1e-6).
+* ``OnlineDictionaryLearner``: one epoch, batches of 256, alpha 0.1, against SPAMS
+  ``trainDL`` (target: >= 5x faster, held-out objective no worse), and at equal time: SPAMS
+  given the seconds of our GPU epoch, ours given the seconds of SPAMS' epoch.
+* Every autoencoder and ``PSDEncoder`` (256 units, batches of 256): fit on the GPU, on the
+  CPU and by a hand-written torch loop on the GPU (target: GPU faster than CPU, within
+  10% of the hand loop).
+
+    python benchmarks/bench_gpu.py [--n 100000] [--device cuda] [--skip lasso odl ae]
+
+Without a GPU, ``--device cpu`` runs the same table with the CPU in both columns.
+"""
+
+import argparse
+import os
+import time
+import warnings
+
+import numpy as np
+import torch
+from bench_autoencoders import hand_written_fit
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+
+from skl_sparse import (
+    Autoencoder,
+    ContractiveAutoencoder,
+    DenoisingAutoencoder,
+    KSparseAutoencoder,
+    OnlineDictionaryLearner,
+    PSDEncoder,
+    SparseAutoencoder,
+    SparseCoder,
+    ZCAWhitener,
+    sparse_encode,
+)
+from skl_sparse.datasets import load_natural_patches
+
+try:  # the `bench` extra: pip install -e .[bench]
+    import spams
+except ImportError:
+    spams = None
+
+
+def problem(n, n_train=20000, n_test=5000, n_atoms=256, seed=0):
+    """Training rows, held-out rows and a 256-atom dictionary learned on other rows."""
+    patches = load_natural_patches(n + n_train + n_test, patch_size=(12, 12),
+                                   random_state=seed)
+    patches -= patches.mean(axis=1, keepdims=True)
+    Z = ZCAWhitener(eps=1.0).fit(patches[n:]).transform(patches)
+    Z /= np.sqrt((Z**2).sum(axis=1).mean())
+    X, train, test = Z[:n], Z[n : n + n_train], Z[n + n_train :]
+    odl = OnlineDictionaryLearner(n_atoms, alpha=0.1, max_iter=2, tol=0, device="cpu",
+                                  random_state=seed).fit(train)
+    return X, test, odl.components_
+
+
+def sync():
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def timed(fn):
+    sync()
+    start = time.perf_counter()
+    out = fn()
+    sync()
+    return time.perf_counter() - start, out
+
+
+def objective(X, D, H, alpha):
+    Xt, Dt, Ht = (torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64)) for a in (X, D, H))
+    return float((0.5 * ((Xt - Ht @ Dt) ** 2).sum(1) + alpha * Ht.abs().sum(1)).mean())
+
+
+def spams_lasso(X, D, alpha, threads):
+    codes = spams.lasso(np.asfortranarray(X.T), D=np.asfortranarray(D.T), lambda1=alpha,
+                        mode=2, numThreads=threads)
+    return np.asarray(codes.todense()).T
+
+
+def spams_train(X, alpha, n_atoms, batch_size, n_batches, threads):
+    D = spams.trainDL(np.asfortranarray(X.T), K=n_atoms, lambda1=alpha, mode=2,
+                      iter=n_batches, batchsize=batch_size, numThreads=threads, verbose=False)
+    D = np.asarray(D).T
+    return D / np.linalg.norm(D, axis=1, keepdims=True)
+
+
+def held_out(D, X_test, alpha):
+    return objective(X_test, D, sparse_encode(X_test, D, alpha=alpha, device="cpu"), alpha)
+
+
+class Table:
+    def __init__(self):
+        self.rows = []
+
+    def add(self, work, anchor, cpu, gpu, ratio, reached):
+        self.rows.append((work, anchor, cpu, gpu, ratio, reached))
+        print("  " + " | ".join(str(c) for c in self.rows[-1]), flush=True)
+
+    def show(self, device, threads):
+        head = ("work", "SPAMS / hand loop", f"ours cpu ({threads} thr)", f"ours {device}",
+                "ratio", "reached")
+        widths = [max(len(str(r[i])) for r in [head, *self.rows]) for i in range(6)]
+        line = " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))
+        print("\n" + line + "\n" + "-" * len(line))
+        for r in self.rows:
+            print(" | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)))
+
+
+def lasso_rows(table, X, D, device, threads):
+    for alpha in (0.3, 0.1, 0.03):
+        coder = {dev: SparseCoder(alpha=alpha, dictionary=D, device=dev).fit(X[:1])
+                 for dev in ("cpu", device)}
+        for c in coder.values():
+            c.transform(X[:2048])  # warm-up: compiled kernels, CUDA context, cuBLAS
+        t_cpu, H_cpu = timed(lambda c=coder["cpu"]: c.transform(X))
+        t_gpu, H_gpu = timed(lambda c=coder[device]: c.transform(X))
+        obj = objective(X, D, H_gpu, alpha)
+        density = np.count_nonzero(H_gpu) / H_gpu.size
+        if spams is not None:
+            t_sp, H_sp = timed(lambda a=alpha: spams_lasso(X, D, a, threads))
+            obj_sp = objective(X, D, H_sp, alpha)
+            anchor, ratio = f"{t_sp:.3f} s", f"{t_sp / t_gpu:.1f}x vs SPAMS (target 10x)"
+            reached = f"obj {obj:.7f}, rel. diff to SPAMS {abs(obj - obj_sp) / obj_sp:.1e}"
+        else:
+            anchor, ratio = "-", f"{t_cpu / t_gpu:.1f}x vs cpu"
+            reached = f"obj {obj:.7f}"
+        table.add(f"transform a={alpha} ({density:.1%} nnz)", anchor, f"{t_cpu:.3f} s",
+                  f"{t_gpu:.3f} s", ratio, reached)
+
+
+def odl_rows(table, X, X_test, n_atoms, device, threads, batch_size=256, alpha=0.1):
+    params = {"alpha": alpha, "batch_size": batch_size, "max_iter": 1, "tol": 0,
+              "random_state": 0}
+    OnlineDictionaryLearner(n_atoms, device=device, **params).fit(X[: 4 * batch_size])
+    t_cpu, cpu = timed(lambda: OnlineDictionaryLearner(n_atoms, device="cpu", **params).fit(X))
+    t_gpu, gpu = timed(lambda: OnlineDictionaryLearner(n_atoms, device=device, **params).fit(X))
+    obj_cpu, obj_gpu = (held_out(m.components_, X_test, alpha) for m in (cpu, gpu))
+    n_batches = -(-len(X) // batch_size)
+    if spams is None:
+        table.add("ODL 1 epoch", "-", f"{t_cpu:.2f} s ({obj_cpu:.4f})",
+                  f"{t_gpu:.2f} s ({obj_gpu:.4f})", f"{t_cpu / t_gpu:.1f}x vs cpu", "")
+        return
+    t_sp, D_sp = timed(lambda: spams_train(X, alpha, n_atoms, batch_size, n_batches, threads))
+    obj_sp = held_out(D_sp, X_test, alpha)
+    table.add("ODL 1 epoch, held-out obj", f"{t_sp:.2f} s ({obj_sp:.4f})",
+              f"{t_cpu:.2f} s ({obj_cpu:.4f})", f"{t_gpu:.2f} s ({obj_gpu:.4f})",
+              f"{t_sp / t_gpu:.1f}x vs SPAMS (target 5x)",
+              "obj no worse" if obj_gpu <= obj_sp else "obj WORSE")
+    # equal time: SPAMS stopped after our GPU epoch's seconds; ours given SPAMS' seconds
+    n_sp = max(1, int(n_batches * t_gpu / t_sp))
+    t_sp2, D_sp2 = timed(lambda: spams_train(X, alpha, n_atoms, batch_size, n_sp, threads))
+    epochs = max(1, int(t_sp / t_gpu))
+    t_more, more = timed(lambda: OnlineDictionaryLearner(
+        n_atoms, device=device, **{**params, "max_iter": epochs}).fit(X))
+    obj_sp2, obj_more = (held_out(D, X_test, alpha) for D in (D_sp2, more.components_))
+    table.add("ODL at equal time, held-out obj",
+              f"{t_sp2:.2f} s ({obj_sp2:.4f}); {t_sp:.2f} s ({obj_sp:.4f})", "",
+              f"{t_gpu:.2f} s ({obj_gpu:.4f}); {epochs} epochs {t_more:.2f} s ({obj_more:.4f})",
+              "", "better" if obj_gpu <= obj_sp2 and obj_more <= obj_sp else "WORSE")
+
+
+def ae_rows(table, X, device, epochs=3):
+    X = X.astype(np.float32)
+    common = {"n_components": 256, "batch_size": 256, "max_epochs": epochs, "tol": 0,
+              "n_iter_no_change": epochs, "random_state": 0}
+    models = [
+        (KSparseAutoencoder(k=20, **common), X),
+        (SparseAutoencoder(**common), X),
+        (DenoisingAutoencoder(**common), X),
+        (ContractiveAutoencoder(**common), X),
+        (Autoencoder(**common), X),
+        (PSDEncoder(alpha=0.1, **{**common, "max_epochs": 1, "n_iter_no_change": 1}),
+         X[:20000]),
+    ]
+    for est, data in models:
+        name = type(est).__name__
+        clone(est).set_params(device=device, max_epochs=1).fit(data[:1024])  # warm-up
+        t_cpu, _ = timed(lambda e=est, d=data: clone(e).set_params(device="cpu").fit(d))
+        t_gpu, _ = timed(lambda e=est, d=data: clone(e).set_params(device=device).fit(d))
+        t_hand, _ = timed(lambda e=est, d=data: hand_written_fit(
+            clone(e).set_params(device=device), d, torch.device(device)))
+        table.add(f"{name} fit, {est.max_epochs} ep x {len(data)}", f"hand {t_hand:.2f} s",
+                  f"{t_cpu:.2f} s", f"{t_gpu:.2f} s", f"{t_cpu / t_gpu:.1f}x vs cpu",
+                  f"overhead vs hand loop {t_gpu / t_hand - 1:+.1%}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=100000)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["lasso", "odl", "ae"])
+    args = parser.parse_args()
+    warnings.simplefilter("ignore", ConvergenceWarning)
+    threads = os.cpu_count()
+    torch.set_num_threads(threads)
+    start = time.perf_counter()
+    X, X_test, D = problem(args.n)
+    gpu_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
+    print(f"torch {torch.__version__}, {threads} CPU threads, device {args.device} ({gpu_name}),"
+          f" SPAMS {'yes' if spams else 'not installed'}; {X.shape[0]} patches x {X.shape[1]},"
+          f" {D.shape[0]} atoms ({time.perf_counter() - start:.0f} s to set up)", flush=True)
+    table = Table()
+    if "lasso" not in args.skip:
+        lasso_rows(table, X, D, args.device, threads)
+    if "odl" not in args.skip:
+        odl_rows(table, X, X_test, D.shape[0], args.device, threads)
+    if "ae" not in args.skip:
+        ae_rows(table, X, args.device)
+    table.show(args.device, threads)
+    print(f"total {time.perf_counter() - start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
