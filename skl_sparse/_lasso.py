@@ -312,24 +312,21 @@ def lasso_gram(
             H_out, _, _ = lars_path_gram(C64, G64, alpha, positive=positive)
 
     order = torch.arange(n, device=C.device)  # output row of each working row
-    H, signs, slices, state, n_iter = H_out, None, [], None, 0
-    if solver == "lars" or init is not None:
-        # a starting point worth an exact solve: sort the rows by support size
-        key, signs, n_keys = _sort_key(H, None, None)
-        perm = torch.argsort(key, stable=True)
-        slices = _stable_slices(torch.bincount(key, minlength=n_keys).tolist(), k)
-        order, C64, x_sq, H, signs = order[perm], C64[perm], x_sq[perm], H[perm], signs[perm]
-    else:
-        H = None
+    slices, signs, state, n_iter = [], None, None, 0
+    # a starting point worth checking (homotopy, warm start): a first check by the gap
+    # alone sorts the rows it leaves by support size, and a second one, before any
+    # iteration, solves them on their supports
+    H = H_out if solver == "lars" or init is not None else None
+    solve_now = H is not None
     while True:
         if H is not None:
             # the convergence check: decided on the device, one transfer
             H, primal, gap, done = _check(C64, G64, x_sq, H, alpha, positive, tol, slices)
-            key, signs, n_keys = _sort_key(H, signs, done)
+            key, signs, n_keys = _sort_key(H, None if solve_now else signs, done)
             perm = torch.argsort(key, stable=True)
             counts = torch.bincount(key, minlength=n_keys).tolist()
             n_keep = len(order) - counts[-1]
-            if n_keep == 0 or n_iter >= max_iter:
+            if n_keep == 0 or n_iter >= max_iter and not solve_now:
                 n_keep = 0
             leave, keep = perm[n_keep:], perm[:n_keep]
             rows = order[leave]
@@ -343,6 +340,9 @@ def lasso_gram(
             if state is not None:
                 state.keep(keep)
             H = H[keep]
+            if solve_now:
+                solve_now = False
+                continue
         if state is None:
             if lipschitz is None:
                 lipschitz = float(torch.linalg.eigvalsh(G64).max())

@@ -1,5 +1,6 @@
 """Sparse coding estimators: SparseCoder, OnlineDictionaryLearner, sparse_encode."""
 
+import functools
 import time
 import warnings
 from numbers import Integral, Real
@@ -28,6 +29,7 @@ from ._dictionary import (
 )
 from ._lasso import SOLVERS, lasso_gram, lasso_gram_budget, lipschitz_bound, resolve_solver
 from ._utils import (
+    capture_cuda_graph,
     check_codes,
     gen_batches_idx,
     progress,
@@ -87,6 +89,11 @@ def _encode_numpy(X, D, alpha, *, solver, positive, max_iter, tol, batch_size, d
     device = resolve_device(device)
     Dt = to_tensor(D, device, dtype=X.dtype)
     gram = _gram_context(Dt, solver)
+    if device.type == "cuda":
+        # a GPU wants every sample at once: an eighth of its free memory, ~100 bytes
+        # per code entry of working set
+        free, _ = torch.cuda.mem_get_info(device)
+        batch_size = max(batch_size, free // 8 // (100 * max(D.shape[0], 1)))
     out = np.empty((X.shape[0], D.shape[0]), dtype=X.dtype)
     n_bad = 0
     tol_eff = max(tol, 100 * np.finfo(X.dtype).eps)
@@ -650,37 +657,59 @@ class OnlineDictionaryLearner(_BaseSparseCoding, BaseEstimator):
 
         On the CPU: exact codes and a block-coordinate sweep. On a GPU, where each
         small kernel and each wait for the host costs more than the arithmetic:
-        budgeted codes (`lasso_gram_budget`) and majorise-minimise steps on all
-        atoms at once (`update_dict_parallel_`), with no host synchronisation.
+        `_sync_free_step`, captured once as a CUDA graph and replayed for every
+        full batch (one launch instead of a few hundred).
         """
         D, A, B = state["D"], state["A"], state["B"]
-        sync_free = _sync_free(Xb.device, self.solver)
-        if sync_free:
-            G = D @ D.T
-            state["L"], state["v"] = lipschitz_bound(G, n_iter=state.get("n_power", 30),
-                                                     v=state.get("v"))
-            state["n_power"] = 3  # warm-started from the previous batch's vector
-            H, primal = lasso_gram_budget(
-                Xb @ D.T, G, (Xb * Xb).sum(dim=1), self.alpha, positive=self.positive,
-                n_iter=_BUDGET_ITER, lipschitz=state["L"],
-            )
-        else:
-            H, primal = self._codes(Xb, D)
         state["step"] += 1
         beta = min(self.forget_factor, 1.0 - 1.0 / state["step"])
+        if _sync_free(Xb.device, self.solver):
+            if "v" not in state:
+                state["v"] = lipschitz_bound(D @ D.T, n_iter=30)[1]
+                state["beta"] = torch.zeros((), dtype=D.dtype, device=D.device)
+            state["beta"].fill_(beta)
+            graph = state.get("graph")  # None: not captured yet; False: capture failed
+            full = Xb.is_cuda and Xb.shape[0] == self.batch_size
+            if full and graph:
+                return graph(Xb)
+            step = functools.partial(self._sync_free_step, state=state)
+            if full and graph is None:
+                out, replay = capture_cuda_graph(step, Xb)
+                state["graph"] = replay or False
+                return out
+            return step(Xb)
+        H, primal = self._codes(Xb, D)
         b = Xb.shape[0]
         A.mul_(beta).add_(H.T @ H, alpha=(1 - beta) / b)
         B.mul_(beta).add_(H.T @ Xb, alpha=(1 - beta) / b)
-        if sync_free:
-            unused = update_dict_parallel_(D, A, B)
-            resample_atoms_masked_(D, A, B, unused, Xb, H)
-        else:
-            unused = update_dict_bcd_(D, A, B)
-            if unused:
-                resample_atoms_(D, unused, Xb, H, rng)
-                A[unused, :] = 0
-                A[:, unused] = 0
-                B[unused] = 0
+        unused = update_dict_bcd_(D, A, B)
+        if unused:
+            resample_atoms_(D, unused, Xb, H, rng)
+            A[unused, :] = 0
+            A[:, unused] = 0
+            B[unused] = 0
+        return primal.mean()
+
+    def _sync_free_step(self, Xb, state):
+        """The mini-batch step with no host synchronisation (every shape fixed).
+
+        Budgeted codes (`lasso_gram_budget`), the running averages with ``beta``
+        read from a device scalar, majorise-minimise steps on all atoms at once
+        (`update_dict_parallel_`) and unused atoms resampled by masks.
+        """
+        D, A, B, beta = state["D"], state["A"], state["B"], state["beta"]
+        G = D @ D.T
+        lipschitz, v = lipschitz_bound(G, n_iter=3, v=state["v"])
+        state["v"].copy_(v)  # warm start for the next batch (D moves little)
+        H, primal = lasso_gram_budget(
+            Xb @ D.T, G, (Xb * Xb).sum(dim=1), self.alpha, positive=self.positive,
+            n_iter=_BUDGET_ITER, lipschitz=lipschitz,
+        )
+        weight = (1 - beta) / Xb.shape[0]
+        A.mul_(beta).add_((H.T @ H) * weight)
+        B.mul_(beta).add_((H.T @ Xb) * weight)
+        unused = update_dict_parallel_(D, A, B)
+        resample_atoms_masked_(D, A, B, unused, Xb, H)
         return primal.mean()
 
     def _run_epoch(self, X, order, state, rng, device, desc="epoch"):

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# One short run on a GPU machine (issue #12): the GPU benchmark, then the test suite on CUDA.
+# Wheels carried in .whl/ (e.g. spams-bin for that machine's Python) are installed first.
+# Logs go to $OUT (or ./gpu_logs) when set.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${OUT:-gpu_logs}
+mkdir -p "$OUT"
+if ls .whl/*.whl >/dev/null 2>&1; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=$PWD:$PWD/benchmarks:${PYTHONPATH:-} PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+(cd benchmarks && timeout "${BENCH_TIMEOUT:-300}" python3 bench_gpu.py "$@") 2>&1 | tee "$OUT/bench.log"
+SKL_SPARSE_TEST_DEVICE=cuda timeout "${TEST_TIMEOUT:-200}" python3 -m pytest -q -n 8 -rf \
+    --durations=8 --continue-on-collection-errors -p no:cacheprovider -W ignore tests skl_sparse \
+    > "$OUT/tests.log" 2>&1
+echo "tests: exit $?"
+grep -E "FAILED|ERROR|passed|failed|slowest|^[0-9.]+s " "$OUT/tests.log" | tail -30
