@@ -88,7 +88,7 @@ def main():
     parser.add_argument("--atoms", type=int, default=256)
     parser.add_argument("--alphas", type=float, nargs="+", default=[0.3, 0.1, 0.03])
     parser.add_argument("--no-lars", action="store_true", help="skip sklearn lasso_lars (slow)")
-    parser.add_argument("--solvers", nargs="+", default=["lars", "fista", "ista", "cd"])
+    parser.add_argument("--solvers", nargs="+", default=["lars", "fista", "ista"])
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     warnings.simplefilter("ignore", ConvergenceWarning)

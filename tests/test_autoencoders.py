@@ -183,7 +183,8 @@ def test_psd_predictions_approach_optimal_codes():
     D = rng.randn(16, 16)
     X = (rng.randn(3000, 16) * (rng.rand(3000, 16) < 0.2)) @ D  # sparse sources
     X /= X.std()
-    psd = PSDEncoder(n_components=16, alpha=0.1, max_epochs=20, learning_rate=3e-3,
+    # 40 epochs: 0.17-0.21 over random states 1-5 (20 epochs: 0.25-0.28, 0.31 once on a GPU)
+    psd = PSDEncoder(n_components=16, alpha=0.1, max_epochs=40, learning_rate=3e-3,
                      device=DEVICE, random_state=0).fit(X[:2500])
     assert np.allclose(np.linalg.norm(psd.components_, axis=1), 1, atol=1e-5)
     Z_pred = psd.transform(X[2500:])

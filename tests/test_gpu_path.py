@@ -1,0 +1,173 @@
+"""The GPU code paths, run on the CPU: their results, and their host synchronisations.
+
+On a GPU every torch call is a kernel launch and every synchronising call stalls the
+device. The code that decides what runs is the same on every device, so these tests force
+the GPU's paths on the CPU (``_sync_free`` patched to True) and count, with
+`_sync_counter.TorchCallCounter`, the torch calls skl_sparse makes.
+"""
+
+import numpy as np
+import pytest
+import torch
+from _sync_counter import TorchCallCounter
+
+import skl_sparse._lasso as lasso_mod
+import skl_sparse._psd as psd_mod
+import skl_sparse._sparse_coding as sc_mod
+from skl_sparse import (
+    Autoencoder,
+    ContractiveAutoencoder,
+    DenoisingAutoencoder,
+    KSparseAutoencoder,
+    OnlineDictionaryLearner,
+    PSDEncoder,
+    SparseAutoencoder,
+    SparseCoder,
+)
+from skl_sparse._dictionary import update_dict_bcd_, update_dict_parallel_
+from skl_sparse._lasso import lasso_gram, lasso_gram_budget, lipschitz_bound
+
+
+@pytest.fixture
+def gpu_paths(monkeypatch):
+    """Force the mini-batch steps meant for a GPU (no host synchronisation) on the CPU."""
+
+    def sync_free(device, solver):
+        return True
+
+    monkeypatch.setattr(sc_mod, "_sync_free", sync_free)
+    monkeypatch.setattr(psd_mod, "_sync_free", sync_free)
+
+
+def _count(fn):
+    with TorchCallCounter() as counter:
+        fn()
+    return counter
+
+
+def test_gpu_learner_steps_learn_as_well_as_exact_ones(whitened_patches, gpu_paths):
+    """Budgeted codes and parallel dictionary steps: the same held-out objective (within 2%)."""
+    X, X_test = whitened_patches[:1500], whitened_patches[1500:]
+    params = dict(n_components=32, alpha=0.1, batch_size=100, max_iter=2, device="cpu",
+                  random_state=0)
+    gpu_like = OnlineDictionaryLearner(**params).fit(X)
+    exact = OnlineDictionaryLearner(solver="lars", **params).fit(X)  # "lars": exact steps
+    assert gpu_like.score(X_test) >= 1.02 * exact.score(X_test)  # negative objectives
+    np.testing.assert_allclose(np.linalg.norm(gpu_like.components_, axis=1), 1, atol=1e-10)
+
+
+def test_gpu_learner_partial_fit_continues_exactly(whitened_patches, gpu_paths):
+    X = whitened_patches[:640]
+    params = dict(n_components=20, alpha=0.1, batch_size=64, device="cpu", random_state=3,
+                  dict_init=whitened_patches[1000:1020])
+    full = OnlineDictionaryLearner(max_iter=1, shuffle=False, **params).fit(X)
+    parts = OnlineDictionaryLearner(**params)
+    for chunk in np.split(X, [128, 384]):
+        parts.partial_fit(chunk)
+    np.testing.assert_allclose(parts.components_, full.components_, atol=1e-12)
+    np.testing.assert_allclose(parts.A_, full.A_, atol=1e-12)
+
+
+def test_budgeted_codes_approach_the_exact_ones(whitened_patches):
+    D = OnlineDictionaryLearner(32, alpha=0.1, max_iter=1, device="cpu",
+                                random_state=0).fit(whitened_patches[:1000]).components_
+    X = torch.from_numpy(whitened_patches[1000:1500])
+    Dt = torch.from_numpy(D)
+    C, G, x_sq = X @ Dt.T, Dt @ Dt.T, (X * X).sum(1)
+    H_exact, _, p_exact, _ = lasso_gram(C, G, x_sq, 0.1, solver="lars", tol=1e-12)
+    p_prev = None
+    for n_iter in (10, 100, 1000):
+        H, primal = lasso_gram_budget(C, G, x_sq, 0.1, n_iter=n_iter)
+        excess = float((primal - p_exact).mean() / p_exact.mean())
+        assert excess >= -1e-12
+        if p_prev is not None:
+            assert excess <= p_prev
+        p_prev = excess
+    assert p_prev < 1e-8
+    np.testing.assert_allclose(H, H_exact, atol=1e-4)
+
+
+def test_lipschitz_bound_is_close_above_the_largest_eigenvalue(rng):
+    M = rng.randn(40, 60)
+    G = torch.from_numpy(M @ M.T)
+    top = float(torch.linalg.eigvalsh(G).max())
+    L, v = lipschitz_bound(G)
+    assert top <= float(L) <= 1.06 * top
+    L2, _ = lipschitz_bound(G, n_iter=2, v=v)  # warm start: two steps suffice
+    assert top <= float(L2) <= 1.06 * top
+
+
+@pytest.mark.parametrize("update", [update_dict_parallel_, update_dict_bcd_])
+def test_dictionary_steps_never_increase_the_surrogate(update, rng):
+    H = rng.randn(200, 12) * (rng.rand(200, 12) < 0.3)
+    X = H @ rng.randn(12, 8) + 0.1 * rng.randn(200, 8)
+    A, B = torch.from_numpy(H.T @ H), torch.from_numpy(H.T @ X)
+    D = torch.from_numpy(rng.randn(12, 8))
+    D /= torch.linalg.vector_norm(D, dim=1, keepdim=True)
+
+    def surrogate():
+        return float(0.5 * (D.T @ A @ D).trace() - (D * B).sum())
+
+    values = [surrogate()]
+    for _ in range(20):
+        update(D, A, B)
+        values.append(surrogate())
+    assert all(b <= a + 1e-12 for a, b in zip(values, values[1:], strict=False))
+    assert values[-1] < values[0]
+
+
+# --- host synchronisations and torch calls (issue #12, item 6) --------------------------
+
+def test_gpu_learner_steps_make_no_host_sync(gpu_paths, rng):
+    """OnlineDictionaryLearner: no sync in a mini-batch step (at most 2 allowed), and about
+    300 torch calls per step (the GPU replays them from one CUDA graph)."""
+    X = rng.randn(256 * 16, 36)
+    est = OnlineDictionaryLearner(64, alpha=0.1, batch_size=256, device="cpu",
+                                  random_state=0).partial_fit(X[:512])
+    short = _count(lambda: est.partial_fit(X[: 256 * 8]))
+    long = _count(lambda: est.partial_fit(X))
+    assert long.syncs == short.syncs, long.sync_sites
+    assert (long.calls - short.calls) / 8 <= 340
+
+
+def test_psd_steps_make_no_host_sync(gpu_paths, rng):
+    X = rng.randn(128 * 16, 36).astype(np.float32)
+    est = PSDEncoder(64, alpha=0.1, batch_size=128, max_epochs=1, device="cpu",
+                     random_state=0).fit(X[:256])
+    short = _count(lambda: est.partial_fit(X[: 128 * 8]))
+    long = _count(lambda: est.partial_fit(X))
+    assert long.syncs == short.syncs, long.sync_sites
+    assert (long.calls - short.calls) / 8 <= 340
+
+
+@pytest.mark.parametrize("est", [
+    Autoencoder(32), SparseAutoencoder(32), KSparseAutoencoder(32, k=4),
+    DenoisingAutoencoder(32), ContractiveAutoencoder(32),
+], ids=lambda e: type(e).__name__)
+def test_autoencoders_sync_once_per_epoch(est, rng):
+    X = rng.rand(64 * 8, 20).astype(np.float32)
+    est = est.set_params(batch_size=64, tol=0, n_iter_no_change=10, device="cpu",
+                         random_state=0)
+    two = _count(lambda: est.set_params(max_epochs=2).fit(X))
+    four = _count(lambda: est.set_params(max_epochs=4).fit(X))
+    assert (four.syncs - two.syncs) / 2 <= 1, four.sync_sites
+    assert (four.calls - two.calls) / (2 * 8) <= 60  # torch calls per mini-batch
+
+
+def test_transform_syncs_once_per_convergence_check(whitened_patches, monkeypatch):
+    D = OnlineDictionaryLearner(64, alpha=0.1, max_iter=1, device="cpu",
+                                random_state=0).fit(whitened_patches[:1000]).components_
+    checks = []
+    check = lasso_mod._check
+
+    def counted(*args, **kwargs):
+        checks.append(1)
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(lasso_mod, "_check", counted)
+    coder = SparseCoder(alpha=0.1, dictionary=D, solver="fista", device="cpu").fit(D)
+    counter = _count(lambda: coder.transform(whitened_patches[1000:]))
+    assert len(checks) >= 3
+    # one per check, the Lipschitz constant, and the codes' and the warning's read-outs
+    assert counter.syncs <= len(checks) + 4, counter.sync_sites
+    assert counter.calls <= 400 * len(checks)  # check_every iterations and a check each
