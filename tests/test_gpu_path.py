@@ -56,18 +56,6 @@ def test_gpu_learner_steps_learn_as_well_as_exact_ones(whitened_patches, gpu_pat
     np.testing.assert_allclose(np.linalg.norm(gpu_like.components_, axis=1), 1, atol=1e-10)
 
 
-def test_gpu_learner_partial_fit_continues_exactly(whitened_patches, gpu_paths):
-    X = whitened_patches[:640]
-    params = dict(n_components=20, alpha=0.1, batch_size=64, device="cpu", random_state=3,
-                  dict_init=whitened_patches[1000:1020])
-    full = OnlineDictionaryLearner(max_iter=1, shuffle=False, **params).fit(X)
-    parts = OnlineDictionaryLearner(**params)
-    for chunk in np.split(X, [128, 384]):
-        parts.partial_fit(chunk)
-    np.testing.assert_allclose(parts.components_, full.components_, atol=1e-12)
-    np.testing.assert_allclose(parts.A_, full.A_, atol=1e-12)
-
-
 def test_budgeted_codes_approach_the_exact_ones(whitened_patches):
     D = OnlineDictionaryLearner(32, alpha=0.1, max_iter=1, device="cpu",
                                 random_state=0).fit(whitened_patches[:1000]).components_
