@@ -136,8 +136,10 @@ def lipschitz_bound(G, n_iter=30, v=None):
 def _support_candidates(C, G, H, alpha, positive, m):
     """Exact lasso solution on each sample's current support, where it is one.
 
-    Every row's support is padded to ``m`` slots (rows with more non-zeros
-    than ``m`` are not candidates). Float64 in, float64 out; no host
+    Every row's support is padded to ``m`` slots; a row with more non-zeros
+    than ``m`` is tried on its ``m`` largest (an iterate near a solution often
+    carries a few spurious tiny coefficients, and a lasso solution has at most
+    ``n_features`` atoms in general position). Float64 in, float64 out; no host
     synchronisation.
 
     Returns the candidate codes, a boolean mask of the rows whose candidate
@@ -147,7 +149,6 @@ def _support_candidates(C, G, H, alpha, positive, m):
     absH = H.abs()
     vals, idx = torch.topk(absH, m, dim=1)
     mask = vals > 0
-    fits = (absH > 0).sum(dim=1) <= m
     signs = torch.sign(H.gather(1, idx)) * mask
     eye = torch.eye(m, dtype=H.dtype, device=H.device)
     # padded slots: an identity block, decoupled from the support
@@ -156,7 +157,7 @@ def _support_candidates(C, G, H, alpha, positive, m):
     rhs = (C.gather(1, idx) - alpha * signs) * mask
     L, info = torch.linalg.cholesky_ex(G_SS)
     # a singular sub-Gram (atoms linearly dependent on the support) is left to the iterations
-    ok = (info == 0) & fits
+    ok = info == 0
     L = torch.where(ok[:, None, None], L, eye)
     # two triangular solves (cuBLAS) rather than cholesky_solve (MAGMA on CUDA, which
     # costs ~0.4 ms of host time per call in copies and waits)
@@ -171,6 +172,8 @@ def _support_candidates(C, G, H, alpha, positive, m):
     return cand, ok, cand_HG
 
 
+# iterations after which float32 iterates are continued in float64
+_PROMOTE_AFTER = 100
 # elements of the padded sub-Gram matrices built at once by one support solve
 _SUPPORT_CHUNK = 1 << 25
 
@@ -263,6 +266,7 @@ def lasso_gram(
     init=None,
     check_every=None,
     lipschitz=None,
+    max_support=None,
 ):
     """Solve the lasso for every row of ``C = X D^T`` given ``G = D D^T``.
 
@@ -289,6 +293,8 @@ def lasso_gram(
         979 ms at alpha=0.03, 275 vs 250 ms at alpha=0.3).
     lipschitz : float, 0-d tensor or None, largest eigenvalue of ``G``
         (computed if None and needed).
+    max_support : int or None, the most atoms an exact support solve tries
+        (``n_features``, the rank of ``G``, for a dictionary; None: all).
 
     Returns
     -------
@@ -329,7 +335,8 @@ def lasso_gram(
     while True:
         if H is not None:
             # the convergence check: decided on the device, one transfer
-            H, primal, gap, done = _check(C64, G64, x_sq, H, alpha, positive, tol, slices)
+            H, primal, gap, done = _check(C64, G64, x_sq, H, alpha, positive, tol,
+                                          [(a, b, min(m, max_support or k)) for a, b, m in slices])
             key, signs, n_keys = _sort_key(H, None if solve_now else signs, done)
             perm = torch.argsort(key, stable=True)
             counts = torch.bincount(key, minlength=n_keys).tolist()
@@ -351,12 +358,16 @@ def lasso_gram(
             if solve_now:
                 solve_now = False
                 continue
-        if state is None:
+        if state is None or (state.H.dtype != exact and n_iter >= _PROMOTE_AFTER):
+            # float32 iterates find most supports, but can stall short of the last ones
+            # (tiny coefficients flicker around zero): the rows still running after
+            # _PROMOTE_AFTER iterations go on in float64
             if lipschitz is None:
                 lipschitz = float(torch.linalg.eigvalsh(G64).max())
             start = H if H is not None else torch.zeros_like(C64)
             state = _ProxGrad(C64, G64, start, alpha, positive, lipschitz,
-                              momentum=solver != "ista", dtype=dtype)
+                              momentum=solver != "ista",
+                              dtype=dtype if n_iter < _PROMOTE_AFTER else exact)
         steps = min(check_every, max_iter - n_iter)
         state.run(steps)
         n_iter += steps

@@ -34,6 +34,7 @@ from ._utils import (
     gen_batches_idx,
     progress,
     resolve_device,
+    restore_on_error,
     to_numpy,
     to_tensor,
 )
@@ -69,7 +70,7 @@ def _encode_tensor(X, D, alpha, *, solver, positive, max_iter, tol, init=None, g
     x_sq = (X * X).sum(dim=1)
     return lasso_gram(
         C, G, x_sq, alpha, solver=solver, positive=positive, max_iter=max_iter,
-        tol=tol, init=init, lipschitz=lipschitz,
+        tol=tol, init=init, lipschitz=lipschitz, max_support=D.shape[1],
     )
 
 
@@ -437,6 +438,7 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
         return D.copy()
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @restore_on_error
     def fit(self, X, y=None):
         """Learn the dictionary from ``X`` (or adopt the given one).
 
@@ -649,10 +651,12 @@ class OnlineDictionaryLearner(_BaseSparseCoding, BaseEstimator):
         return {"D": D, "A": A, "B": B, "step": 0}
 
     def _state_from_attributes(self, device, dtype):
+        # copies: on the CPU a tensor from numpy shares its memory, and the steps update
+        # the state in place (earlier references to components_ must not change)
         return {
-            "D": to_tensor(self.components_, device, dtype=dtype),
-            "A": to_tensor(self.A_, device, dtype=dtype),
-            "B": to_tensor(self.B_, device, dtype=dtype),
+            "D": to_tensor(self.components_, device, dtype=dtype).clone(),
+            "A": to_tensor(self.A_, device, dtype=dtype).clone(),
+            "B": to_tensor(self.B_, device, dtype=dtype).clone(),
             "step": self.n_steps_,
             # the power-iteration vector of the GPU steps: partial_fit continues exactly
             "v": None if getattr(self, "_power_vector", None) is None else to_tensor(
@@ -748,6 +752,7 @@ class OnlineDictionaryLearner(_BaseSparseCoding, BaseEstimator):
         self._rng = rng
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @restore_on_error
     def fit(self, X, y=None):
         """Learn the dictionary with ``max_iter`` epochs of mini-batches.
 
@@ -789,6 +794,7 @@ class OnlineDictionaryLearner(_BaseSparseCoding, BaseEstimator):
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @restore_on_error
     def partial_fit(self, X, y=None):
         """One pass over ``X`` in mini-batches, continuing from the current state.
 

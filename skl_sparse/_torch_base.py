@@ -37,7 +37,15 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._nn import init_parameters_
-from ._utils import check_codes, gen_batches_idx, progress, resolve_device, to_tensor
+from ._utils import (
+    check_codes,
+    check_float32_range,
+    gen_batches_idx,
+    progress,
+    resolve_device,
+    restore_on_error,
+    to_tensor,
+)
 
 TRAINING_CONSTRAINTS = {
     "solver": [StrOptions({"adam", "sgd"})],
@@ -179,7 +187,8 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
 
     # --- training ----------------------------------------------------------
     def _prepare(self, X, reset):
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
+        X = check_float32_range(validate_data(self, X, dtype=[np.float64, np.float32],
+                                              reset=reset))
         self._check_params()
         self._check_data(X)
         return X
@@ -201,7 +210,9 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         if not first and self._optimizer_state["solver"] == self.solver:
             # moments carry over; hyper-parameters are the current ones (set_params)
             groups = [dict(g) for g in optimizer.state_dict()["param_groups"]]
-            optimizer.load_state_dict({**self._optimizer_state["state_dict"],
+            # a copy: load_state_dict shares tensors, and the optimiser updates them in
+            # place, so a failed call would otherwise corrupt the stored moments
+            optimizer.load_state_dict({**_to_cpu(self._optimizer_state["state_dict"]),
                                        "param_groups": groups})
         curve = [] if first else list(self.loss_curve_)
         best, stall, n_epochs = np.inf, 0, 0
@@ -265,17 +276,8 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             total += loss.detach() * (stop - start)
         return float(total) / n  # one device synchronisation per epoch
 
-    def _guarded(self, fn):
-        """Run ``fn``; on any error restore the estimator as it was before."""
-        saved = dict(self.__dict__)
-        try:
-            return fn()
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
-
     @_fit_context(prefer_skip_nested_validation=True)
+    @restore_on_error
     def fit(self, X, y=None):
         """Train from scratch for up to ``max_epochs`` epochs.
 
@@ -288,14 +290,11 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         -------
         self
         """
-
-        def run():
-            Xv = self._prepare(X, reset=True)
-            return self._train(Xv, first=True, max_epochs=self.max_epochs)
-
-        return self._guarded(run)
+        X = self._prepare(X, reset=True)
+        return self._train(X, first=True, max_epochs=self.max_epochs)
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @restore_on_error
     def partial_fit(self, X, y=None):
         """One epoch over ``X``, continuing from the fitted state (weights,
         optimiser moments and random stream).
@@ -310,17 +309,15 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self
         """
         first = not hasattr(self, "_weights")
-
-        def run():
-            Xv = self._prepare(X, reset=first)
-            return self._train(Xv, first=first, max_epochs=1)
-
-        return self._guarded(run)
+        X = self._prepare(X, reset=first)
+        return self._train(X, first=first, max_epochs=1)
 
     # --- transform ---------------------------------------------------------
     def _check_input(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return check_float32_range(
+            validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        )
 
     def _map(self, X, fn, n_out):
         """Apply ``fn(module, batch)`` to ``X`` in batches; output in X's dtype."""

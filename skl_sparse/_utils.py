@@ -1,5 +1,8 @@
 """Device, dtype and random-state helpers shared by every estimator."""
 
+import functools
+import os
+
 import numpy as np
 import torch
 from sklearn.utils import check_array
@@ -118,3 +121,47 @@ def capture_cuda_graph(fn, x):
         return static_out.clone()
 
     return out, replay
+
+
+def restore_on_error(method):
+    """Decorate a fitting method: on any error, an interrupt too, the estimator is left
+    exactly as it was before the call (validation first, then one commit of new state)."""
+
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        saved = dict(self.__dict__)
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    return guarded
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def check_float32_range(X, name="X"):
+    """ValueError for finite float64 values that float32 (the torch estimators' dtype)
+    cannot hold: cast silently they would become inf, then NaN codes."""
+    if X.dtype == np.float64 and X.size and float(np.abs(X).max()) > _FLOAT32_MAX:
+        raise ValueError(
+            f"{name} has values of magnitude up to {float(np.abs(X).max()):.3g}, beyond "
+            f"float32's range ({_FLOAT32_MAX:.3g}) in which this estimator computes; "
+            f"rescale {name}."
+        )
+    return X
+
+
+def _single_thread_after_fork():
+    # A forked child inherits the parent's OpenMP/MKL thread pools as dead threads: its
+    # first parallel region (any torch matrix product) then waits for them forever. One
+    # thread in the child runs those regions inline (joblib/multiprocessing workers are
+    # one process per core anyway); torch.set_num_threads restores more if wanted.
+    torch.set_num_threads(1)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_single_thread_after_fork)

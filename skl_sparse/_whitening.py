@@ -14,6 +14,8 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._utils import restore_on_error
+
 
 class ZCAWhitener(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     r"""ZCA (zero-phase) whitening.
@@ -86,6 +88,7 @@ class ZCAWhitener(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         self.copy = copy
 
     @_fit_context(prefer_skip_nested_validation=True)
+    @restore_on_error
     def fit(self, X, y=None):
         """Estimate the mean and the whitening matrix.
 

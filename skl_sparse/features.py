@@ -24,6 +24,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._sparse_coding import OnlineDictionaryLearner
+from ._utils import restore_on_error
 from ._whitening import ZCAWhitener
 
 __all__ = ["ImagePatchEncoder"]
@@ -207,6 +208,7 @@ class ImagePatchEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
 
     # --- estimator ---------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=False)
+    @restore_on_error
     def fit(self, X, y=None):
         """Learn the patch pipeline from random patches of the images ``X``.
 
