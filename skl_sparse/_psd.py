@@ -188,6 +188,10 @@ class PSDEncoder(_TorchTransformer):
                 )
                 z, _ = lasso_gram_budget(C, G, x_sq, self.alpha, init=pred, n_iter=_BUDGET_ITER,
                                          lipschitz=lipschitz)
+            elif not bool(torch.isfinite(C).all() and torch.isfinite(G).all()):
+                # the training diverged (or X overflows): NaN codes make the loss NaN, which
+                # the training loop reports as divergence
+                z = torch.full_like(pred, float("nan"))
             else:
                 z, *_ = lasso_gram(
                     C, G, x_sq, self.alpha, solver=self.code_solver, init=pred, max_iter=200,

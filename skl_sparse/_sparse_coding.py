@@ -85,9 +85,24 @@ def _warn_unconverged(n_bad, n_total, max_iter):
         )
 
 
+def _check_no_overflow(X, D=None):
+    """ValueError when ``X D^T``, ``D D^T`` or ``||x||^2`` would overflow X's dtype."""
+    big = np.finfo(X.dtype).max / max(X.shape[1], 1)
+    for name, A in (("X", X), ("dictionary", D)):
+        if A is None:
+            continue
+        peak = float(np.abs(A).max()) if A.size else 0.0
+        if peak * peak > big:
+            raise ValueError(
+                f"{name} has values of magnitude up to {peak:.3g}: the lasso's inner products "
+                f"would overflow {X.dtype}; rescale {name}."
+            )
+
+
 def _encode_numpy(X, D, alpha, *, solver, positive, max_iter, tol, batch_size, device):
     """Stream ``X`` (numpy) through the solver in batches; returns numpy codes."""
     device = resolve_device(device)
+    _check_no_overflow(X, D)
     Dt = to_tensor(D, device, dtype=X.dtype)
     gram = _gram_context(Dt, solver)
     if device.type == "cuda":
@@ -452,6 +467,7 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
         self : SparseCoder
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32])
+        _check_no_overflow(X)
         device = resolve_device(self.device)
         rng = check_random_state(self.random_state)
         Xt = to_tensor(X, device)
@@ -766,6 +782,7 @@ class OnlineDictionaryLearner(_BaseSparseCoding, BaseEstimator):
         self : OnlineDictionaryLearner
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32])
+        _check_no_overflow(X)
         device = resolve_device(self.device)
         rng = check_random_state(self.random_state)
         state = self._init_state(X, device, rng)
@@ -813,6 +830,7 @@ class OnlineDictionaryLearner(_BaseSparseCoding, BaseEstimator):
         """
         first = not hasattr(self, "components_")
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first)
+        _check_no_overflow(X)
         device = resolve_device(self.device)
         if first:
             rng = check_random_state(self.random_state)

@@ -106,6 +106,11 @@ class ZCAWhitener(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         mean = X64.mean(axis=0)
         Xc = X64 - mean
         cov = Xc.T @ Xc / max(X.shape[0] - 1, 1)
+        if not np.all(np.isfinite(cov)):
+            raise ValueError(
+                f"X has values of magnitude up to {float(np.abs(X).max()):.3g}: its covariance "
+                f"overflows {X.dtype}; rescale X."
+            )
         eigval, eigvec = linalg.eigh(cov)
         eigval = np.clip(eigval[::-1], 0, None)
         eigvec = eigvec[:, ::-1]

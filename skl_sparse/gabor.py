@@ -26,6 +26,8 @@ here avoids both periodicities:
   several starts over orientation; the best least-squares fit wins.
 """
 
+from numbers import Integral
+
 import numpy as np
 from scipy.optimize import least_squares
 
@@ -160,7 +162,12 @@ def fit_gabor(atom, patch_shape=None, *, n_starts=4):
     >>> round(p["theta"], 3), round(p["frequency"], 3), round(p["r2"], 3)
     (2.0, 0.2, 1.0)
     """
-    atom = np.asarray(atom, dtype=float)
+    if isinstance(n_starts, bool) or not isinstance(n_starts, Integral) or n_starts < 1:
+        raise ValueError(f"n_starts must be a positive integer; got {n_starts!r}.")
+    atom = np.asarray(atom)
+    if np.iscomplexobj(atom):
+        raise ValueError("atom must be real; got a complex array.")
+    atom = atom.astype(float)
     if atom.ndim == 1:
         if patch_shape is None:
             side = int(round(np.sqrt(atom.size)))
@@ -172,6 +179,10 @@ def fit_gabor(atom, patch_shape=None, *, n_starts=4):
         raise ValueError(f"atom must be a 2-D patch of at least 3x3 pixels; got {atom.shape}.")
     if not np.all(np.isfinite(atom)):
         raise ValueError("atom contains NaN or infinity.")
+    # the fit is scale-invariant: fit the atom scaled to unit peak (no overflow in the
+    # squared residuals of huge atoms), then scale the amplitude and offset back
+    scale = float(np.abs(atom).max()) or 1.0
+    atom = atom / scale
     shape, target = atom.shape, atom.ravel()
     x0, y0, spread = _moments(atom)
     size = max(shape)
@@ -188,7 +199,10 @@ def fit_gabor(atom, patch_shape=None, *, n_starts=4):
                                 x_scale="jac", max_nfev=200)
             if best is None or res.cost < best.cost:
                 best = res
-    return _params(best.x, shape, target)
+    params = _params(best.x, shape, target)
+    params["amplitude"] *= scale
+    params["offset"] *= scale
+    return params
 
 
 def _params(p, shape, target):

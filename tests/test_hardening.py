@@ -218,3 +218,38 @@ def test_gpu_steps_guard_leaves_state_on_failure(whitened_patches, monkeypatch):
     with pytest.raises(ValueError):
         est.partial_fit(np.full((10, whitened_patches.shape[1]), np.nan))
     _assert_same_state(before, est)
+
+
+@pytest.mark.parametrize("case, match", [
+    (lambda X, D: PSDEncoder(8, solver="sgd", learning_rate=1e6, max_epochs=2, device=DEVICE,
+                             random_state=0).fit(X), "diverged"),
+    (lambda X, D: PSDEncoder(8, max_epochs=2, device=DEVICE, random_state=0).fit(X * 1e30),
+     "diverged"),
+    (lambda X, D: sparse_encode(X, D * 1e200, device=DEVICE), "dictionary .*rescale"),
+    (lambda X, D: SparseCoder(4, max_iter=2, device=DEVICE).fit(X * 1e200), "X .*rescale"),
+    (lambda X, D: OnlineDictionaryLearner(4, device=DEVICE).partial_fit(X * 1e200),
+     "X .*rescale"),
+    (lambda X, D: ZCAWhitener().fit(X * 1e200), "covariance overflows"),
+], ids=["psd-sgd-diverges", "psd-huge-X", "huge-dictionary", "coder-huge-X", "odl-huge-X",
+        "zca-huge-X"])
+def test_extreme_values_get_errors_that_say_what_is_wrong(case, match, rng):
+    X, D = rng.randn(200, 16), rng.randn(20, 16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.raises(ValueError, match=match):
+            case(X, D)
+
+
+def test_fit_gabor_validates_and_is_scale_invariant():
+    from skl_sparse.gabor import fit_gabor, gabor_kernel
+
+    atom = gabor_kernel((12, 12), x0=6.0, y0=5.0, theta=2.0, frequency=0.2, phase=1.0,
+                        sigma_x=2.0, sigma_y=3.0)
+    small, huge = fit_gabor(atom), fit_gabor(atom * 1e300)
+    assert huge["theta"] == pytest.approx(small["theta"])
+    assert huge["amplitude"] == pytest.approx(small["amplitude"] * 1e300)
+    for n_starts in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="n_starts"):
+            fit_gabor(atom, n_starts=n_starts)
+    with pytest.raises(ValueError, match="real"):
+        fit_gabor(atom + 1j * atom)
