@@ -284,7 +284,7 @@ def lasso_gram(
     positive : bool
     max_iter : int, iterations of the iterative phase.
     tol : float, stop a sample once ``gap <= tol * P(h)`` (floored at 100 eps
-        of the input dtype).
+        of float64, the dtype of the gap whatever the input's).
     init : tensor (n_samples, n_components) or None, warm start.
     check_every : int or None, iterations between convergence checks (each
         check reads one small vector back to the host); None: 10 on the CPU,
@@ -306,7 +306,9 @@ def lasso_gram(
     """
     n, k = C.shape
     dtype, exact = C.dtype, torch.float64
-    tol = max(tol, 100 * torch.finfo(dtype).eps)
+    # the gap is computed in float64 whatever the input dtype, so tol holds for float32
+    # input too (float32 iterates are finished by exact support solves or in float64)
+    tol = max(tol, 100 * torch.finfo(exact).eps)
     C64, G64, x_sq = C.to(exact), G.to(exact), x_sqnorm.to(exact)
     H_out = torch.zeros_like(C64) if init is None else init.to(exact, copy=True)
     gaps = torch.zeros(n, dtype=exact, device=C.device)

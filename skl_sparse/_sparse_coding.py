@@ -116,7 +116,7 @@ def _encode_numpy(X, D, alpha, *, solver, positive, max_iter, tol, batch_size, d
         # for 100,000 x 256 float64 codes on an H200 machine, a fifth of the transform)
         out = torch.empty(out.shape, dtype=Dt.dtype, pin_memory=True).numpy()
     n_bad = 0
-    tol_eff = max(tol, 100 * np.finfo(X.dtype).eps)
+    tol_eff = max(tol, 100 * np.finfo(np.float64).eps)  # as lasso_gram: the gap is float64
     for start, stop in gen_batches_idx(X.shape[0], batch_size):
         Xb = to_tensor(X[start:stop], device)
         H, _, primal, gap = _encode_tensor(
