@@ -258,3 +258,62 @@ def test_fit_gabor_validates_and_is_scale_invariant():
             fit_gabor(atom, n_starts=n_starts)
     with pytest.raises(ValueError, match="real"):
         fit_gabor(atom + 1j * atom)
+
+
+def _fail_on_call(monkeypatch, owner, name, at=2):
+    """Patch ``owner.name`` to raise KeyboardInterrupt on its ``at``-th call."""
+    original = getattr(owner, name)
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == at:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, failing)
+
+
+_INJECT = {
+    "ZCAWhitener": ("skl_sparse._whitening.linalg", "eigh", 1),
+    "SparseCoder": ("skl_sparse._sparse_coding", "update_dict_bcd_", 2),
+    "OnlineDictionaryLearner": ("skl_sparse._sparse_coding.OnlineDictionaryLearner",
+                                "_minibatch_step", 3),
+    "Autoencoder": ("skl_sparse._torch_base._TorchTransformer", "_epoch", 2),
+    "PSDEncoder": ("skl_sparse._torch_base._TorchTransformer", "_epoch", 2),
+}
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+@pytest.mark.parametrize("est", [
+    ZCAWhitener(),
+    SparseCoder(n_components=6, alpha=0.1, max_iter=5, tol=0, device=DEVICE, random_state=0),
+    OnlineDictionaryLearner(6, alpha=0.1, batch_size=10, max_iter=2, device=DEVICE,
+                            random_state=0),
+    Autoencoder(n_components=3, max_epochs=3, device=DEVICE, random_state=0),
+    PSDEncoder(n_components=3, alpha=0.1, max_epochs=3, device=DEVICE, random_state=0),
+], ids=lambda e: type(e).__name__)
+def test_interrupted_fit_leaves_the_fitted_model_unchanged(est, method, rng, monkeypatch):
+    import importlib
+
+    if not hasattr(est, method):
+        pytest.skip(f"{type(est).__name__} has no {method}")
+    X = rng.randn(60, 5)
+    est = clone(est).fit(X)
+    before, codes = _snapshot(est), est.transform(X)
+    path, name, at = _INJECT[type(est).__name__]
+    if name == "_epoch" and method == "partial_fit":
+        at = 1  # partial_fit is one epoch
+    module_path, _, attr = path.rpartition(".")
+    try:
+        owner = getattr(importlib.import_module(module_path), attr)
+    except (ImportError, AttributeError):
+        owner = importlib.import_module(path)
+    _fail_on_call(monkeypatch, owner, name, at)
+    with pytest.raises(KeyboardInterrupt):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            getattr(est, method)(X + 1.0)
+    monkeypatch.undo()
+    _assert_same_state(before, est)
+    np.testing.assert_array_equal(est.transform(X), codes)
