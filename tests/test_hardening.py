@@ -135,6 +135,9 @@ def test_interrupted_image_encoder_refit_leaves_the_model_unchanged(rng):
         enc.set_params(patch_encoder=_Broken()).fit(images * 5)
     enc.set_params(patch_encoder=PCA(4))
     np.testing.assert_array_equal(enc.transform(images), codes)
+    with pytest.raises(ValueError):  # rejected by validation: the fitted model stays
+        enc.fit(np.full((5, 9, 9), np.nan))
+    np.testing.assert_array_equal(enc.transform(images), codes)
 
 
 @pytest.mark.parametrize("est", [
