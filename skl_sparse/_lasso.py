@@ -227,8 +227,9 @@ def _n_buckets(k):
 
 
 def _sort_key(H, prev_signs, done):
-    """Sort key of the working rows: support-size bucket ``b`` (``2^(b-1) < nnz <= 2^b``),
-    then whether the signs changed since the last check, converged rows last.
+    """Sort key of the working rows: first the rows whose signs held still since the last
+    check, then those whose signs moved, then the converged ones; within each group by
+    support-size bucket ``b`` (``2^(b-1) < nnz <= 2^b``).
 
     Returns the key, the signs of ``H`` (int8) and the number of distinct keys.
     """
@@ -237,19 +238,31 @@ def _sort_key(H, prev_signs, done):
     bucket = torch.ceil(torch.log2(nnz.clamp(min=1).to(torch.float64))).to(torch.int64)
     signs = torch.sign(H).to(torch.int8)
     moved = (signs != prev_signs).any(dim=1) if prev_signs is not None else False
-    key = 2 * bucket + moved
+    key = bucket + nb * moved
     if done is not None:
         key = torch.where(done, 2 * nb, key)
     return key, signs, 2 * nb + 1
 
 
+# supports padded to at most this size share one solve (small Cholesky factors cost
+# less than the few dozen kernel launches of one more solve)
+_MERGE_UP_TO = 16
+
+
 def _stable_slices(counts, k):
-    """``(start, stop, padding)`` of the rows whose signs held still, per bucket."""
+    """``(start, stop, padding)`` of the rows whose signs held still, per bucket; the
+    small buckets share one slice padded to the largest of them."""
+    nb = len(counts) // 2
     out, start = [], 0
-    for b in range((len(counts) + 1) // 2):
-        if counts[2 * b]:
-            out.append((start, start + counts[2 * b], min(1 << b, k)))
-        start += sum(counts[2 * b : 2 * b + 2])
+    for b in range(nb):
+        c, m = counts[b], min(1 << b, k)
+        if not c:
+            continue
+        if out and m <= _MERGE_UP_TO and out[-1][2] <= _MERGE_UP_TO and out[-1][1] == start:
+            out[-1] = (out[-1][0], start + c, m)
+        else:
+            out.append((start, start + c, m))
+        start += c
     return out
 
 
