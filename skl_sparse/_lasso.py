@@ -27,8 +27,9 @@ Design (see the user guide for the references):
     ``s`` and ``|c_j - G_j h| <= alpha`` off the support (the KKT
     conditions), which its duality gap then confirms. Samples are kept sorted
     by support size, so the solve runs on slices padded to the next power of
-    two of their support size, whose bounds the host learnt from the previous
-    check's transfer;
+    two of their support size (supports of up to 16 atoms share one slice),
+    whose bounds the host learnt from the previous check's transfer; only the
+    rows whose signs held still since that check are tried;
   - samples whose duality gap is below ``tol`` leave the batch (a sort on the
     device, not a boolean mask), so the iterations that follow only pay for
     the hard samples.
