@@ -14,7 +14,7 @@ SPAMS (``pip install spams-bin``) with every CPU thread.
   CPU and by a hand-written torch loop on the GPU (target: GPU faster than CPU, within
   10% of the hand loop).
 
-    python benchmarks/bench_gpu.py [--n 100000] [--device cuda] [--skip lasso odl ae]
+    python benchmarks/bench_gpu.py [--n 100000] [--device cuda] [--skip lasso odl ae] [--profile]
 
 Without a GPU, ``--device cpu`` runs the same table with the CPU in both columns.
 """
@@ -194,11 +194,39 @@ def ae_rows(table, X, device, epochs=3):
                   f"overhead vs hand loop {t_gpu / t_hand - 1:+.1%}")
 
 
+def profile_transform(X, D, device, alpha=0.1):
+    """Where a GPU transform spends its time: the top operations by device and host time,
+    and ``lasso_gram`` alone for two check intervals."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from skl_sparse._lasso import lasso_gram
+
+    Xt, Dt = torch.from_numpy(X).to(device), torch.from_numpy(D).to(device)
+    C, G, x_sq = Xt @ Dt.T, Dt @ Dt.T, (Xt * Xt).sum(1)
+    for check_every in (10, 20, 40):
+        lasso_gram(C[:1000], G, x_sq[:1000], alpha, solver="fista", check_every=check_every)
+        t, (_, n_iter, primal, _) = timed(lambda c=check_every: lasso_gram(
+            C, G, x_sq, alpha, solver="fista", check_every=c))
+        print(f"lasso_gram alpha={alpha} check_every={check_every}: {t * 1000:.1f} ms, "
+              f"{n_iter} iterations, objective {float(primal.mean()):.7f}")
+    coder = SparseCoder(alpha=alpha, dictionary=D, device=device).fit(X[:1])
+    coder.transform(X[:2048])
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device != "cpu" else [])
+    with profile(activities=activities) as prof:
+        coder.transform(X)
+    key = "cuda_time_total" if device != "cpu" else "cpu_time_total"
+    print(prof.key_averages().table(sort_by=key, row_limit=15, max_name_column_width=40))
+    print(prof.key_averages().table(sort_by="cpu_time_total", row_limit=10,
+                                    max_name_column_width=40))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100000)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--skip", nargs="*", default=[], choices=["lasso", "odl", "ae"])
+    parser.add_argument("--profile", action="store_true",
+                        help="also profile one transform (alpha=0.1) and time lasso_gram")
     args = parser.parse_args()
     warnings.simplefilter("ignore", ConvergenceWarning)
     threads = os.cpu_count()
@@ -217,6 +245,8 @@ def main():
     if "ae" not in args.skip:
         ae_rows(table, X, args.device)
     table.show(args.device, threads)
+    if args.profile:
+        profile_transform(X, D, args.device)
     print(f"total {time.perf_counter() - start:.0f} s")
 
 

@@ -12,7 +12,7 @@ if ls .whl/*.whl >/dev/null 2>&1; then
 fi
 export PYTHONPATH=$PWD:$PWD/benchmarks:${PYTHONPATH:-} PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
-(cd benchmarks && timeout "${BENCH_TIMEOUT:-300}" python3 bench_gpu.py "$@") 2>&1 | tee "$OUT/bench.log"
+(cd benchmarks && timeout "${BENCH_TIMEOUT:-300}" python3 bench_gpu.py --profile "$@") 2>&1 | tee "$OUT/bench.log"
 SKL_SPARSE_TEST_DEVICE=cuda timeout "${TEST_TIMEOUT:-200}" python3 -m pytest -q -n 8 -rf \
     --durations=8 --continue-on-collection-errors -p no:cacheprovider -W ignore tests skl_sparse \
     > "$OUT/tests.log" 2>&1
