@@ -91,7 +91,7 @@ def _check_no_overflow(X, D=None):
     for name, A in (("X", X), ("dictionary", D)):
         if A is None:
             continue
-        peak = float(np.abs(A).max()) if A.size else 0.0
+        peak = max(float(A.max()), -float(A.min())) if A.size else 0.0  # no |A| copy
         if peak * peak > big:
             raise ValueError(
                 f"{name} has values of magnitude up to {peak:.3g}: the lasso's inner products "

@@ -146,9 +146,10 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 def check_float32_range(X, name="X"):
     """ValueError for finite float64 values that float32 (the torch estimators' dtype)
     cannot hold: cast silently they would become inf, then NaN codes."""
-    if X.dtype == np.float64 and X.size and float(np.abs(X).max()) > _FLOAT32_MAX:
+    peak = max(float(X.max()), -float(X.min())) if X.size else 0.0  # no |X| copy
+    if X.dtype == np.float64 and peak > _FLOAT32_MAX:
         raise ValueError(
-            f"{name} has values of magnitude up to {float(np.abs(X).max()):.3g}, beyond "
+            f"{name} has values of magnitude up to {peak:.3g}, beyond "
             f"float32's range ({_FLOAT32_MAX:.3g}) in which this estimator computes; "
             f"rescale {name}."
         )
