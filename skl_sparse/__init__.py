@@ -7,6 +7,7 @@ from ._autoencoder import (
     KSparseAutoencoder,
     SparseAutoencoder,
 )
+from ._lista import LISTAEncoder
 from ._psd import PSDEncoder
 from ._sparse_coding import OnlineDictionaryLearner, SparseCoder, sparse_encode
 from ._whitening import ZCAWhitener
@@ -20,6 +21,7 @@ __all__ = [
     "DenoisingAutoencoder",
     "ImagePatchEncoder",
     "KSparseAutoencoder",
+    "LISTAEncoder",
     "OnlineDictionaryLearner",
     "PSDEncoder",
     "SparseAutoencoder",

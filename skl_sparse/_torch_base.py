@@ -199,7 +199,7 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         if first:
             self._rng_state = None
         generator = self._generator(device)
-        Xt = to_tensor(X, device, dtype=np.float32)
+        Xt = self._training_tensor(X, device, first)
         if first:
             module = self._build_module(X.shape[1]).to(device)
             init_parameters_(module, generator)
@@ -255,6 +255,10 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             del module, optimizer, Xt
             torch.cuda.empty_cache()
         return self
+
+    def _training_tensor(self, X, device, first):
+        """The training data on the device (float32); a subclass may append targets."""
+        return to_tensor(X, device, dtype=np.float32)
 
     def _init_module(self, module, Xt, generator):
         """Data-dependent initialisation (``Xt``: the training tensor), after the random one."""
@@ -343,7 +347,7 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             Same float dtype as ``X``.
         """
         X = self._check_input(X)
-        return self._map(X, self._encode, self.n_components)
+        return self._map(X, self._encode, self._n_features_out)
 
     def inverse_transform(self, X):
         """Reconstruction of inputs from codes.
@@ -357,7 +361,7 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         -------
         X_rec : ndarray of shape (n_samples, n_features)
         """
-        X = check_codes(self, X, self.n_components)
+        X = check_codes(self, X, self._n_features_out)
         return self._map(X, self._decode, self.n_features_in_)
 
     def _reconstruct(self, module, x):
