@@ -80,8 +80,7 @@ class LISTAEncoder(_TorchTransformer):
         (``n_features`` if None); must match ``dictionary`` otherwise.
     alpha : float, default=0.1
         Weight of the :math:`\ell_1` penalty of the codes to reproduce.
-    dictionary : array-like of shape (n_components, n_features), fitted \
-SparseCoder or OnlineDictionaryLearner, or None, default=None
+    dictionary : array-like of shape (n_components, n_features), estimator or None, default=None
         The dictionary :math:`D` (a fitted estimator's ``components_``); None
         learns one with :class:`OnlineDictionaryLearner` on the training data.
         ``clone`` (and so a grid search) unfits an estimator given here: pass
