@@ -32,7 +32,6 @@ autodoc_default_options = {"inherited-members": False}
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
-templates_path = ["_templates"]
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py",
                     "auto_examples/**/*.ipynb", "auto_examples/**/*.py",
                     "auto_examples/*.zip", "auto_examples/**/*.zip"]

@@ -7,6 +7,7 @@ norm. With codes ``H`` for data ``X``, the sufficient statistics are
 ``1/2 tr(D^T A D) - tr(D^T B)`` up to a constant.
 """
 
+import numpy as np
 import torch
 
 from ._dictionary_cpu import bcd_sweeps_
@@ -20,21 +21,26 @@ def normalize_rows_(D, eps=1e-12):
     return small
 
 
-def init_dictionary(X, n_components, rng):
+def init_dictionary(X, n_components, rng, device=None):
     """Unit-norm atoms drawn from the rows of ``X`` (gaussian ones when ``X`` is short).
 
+    ``X`` is a tensor, or a numpy array whose drawn rows alone go to ``device``.
     ``rng`` is a ``numpy.random.RandomState``: the draw is the same on every device.
     """
     n, p = X.shape
     take = min(n, n_components)
-    rows = torch.as_tensor(rng.permutation(n)[:take], device=X.device)
-    D = torch.empty((n_components, p), dtype=X.dtype, device=X.device)
-    D[:take] = X[rows]
-    D[take:] = torch.as_tensor(rng.standard_normal((n_components - take, p)), dtype=X.dtype)
+    rows = rng.permutation(n)[:take]
+    if isinstance(X, np.ndarray):
+        picked = torch.as_tensor(np.ascontiguousarray(X[rows]), device=device)
+    else:
+        picked = X[torch.as_tensor(rows, device=X.device)]
+    D = torch.empty((n_components, p), dtype=picked.dtype, device=picked.device)
+    D[:take] = picked
+    D[take:] = torch.as_tensor(rng.standard_normal((n_components - take, p)), dtype=D.dtype)
     small = normalize_rows_(D)
     if bool(small.any()):
         fill = rng.standard_normal((int(small.sum()), p))
-        D[small] = torch.as_tensor(fill, dtype=X.dtype, device=X.device)
+        D[small] = torch.as_tensor(fill, dtype=D.dtype, device=D.device)
         normalize_rows_(D)
     return D
 

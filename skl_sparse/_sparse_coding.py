@@ -661,7 +661,7 @@ class OnlineDictionaryLearner(_BaseSparseCoding, BaseEstimator):
             D = to_tensor(D0, device).clone()
             D /= torch.clamp(torch.linalg.vector_norm(D, dim=1), min=1e-12)[:, None]
         else:
-            D = init_dictionary(to_tensor(X, device), n_components, rng)
+            D = init_dictionary(X, n_components, rng, device=device)  # only the drawn rows move
         A = torch.zeros((n_components, n_components), dtype=D.dtype, device=device)
         B = torch.zeros_like(D)
         return {"D": D, "A": A, "B": B, "step": 0}
