@@ -50,10 +50,20 @@ from ._lars_cpu import lars_path_gram_cpu
 
 __all__ = [
     "lasso_gram", "lasso_gram_budget", "duality_gap", "lasso_objective", "lipschitz_bound",
-    "SOLVERS",
+    "sync_free", "SOLVERS", "BUDGET_ITER", "GAP_TOL_FLOOR",
 ]
 
 SOLVERS = ("auto", "lars", "fista", "ista")
+# FISTA iterations of the budgeted mini-batch codes of the learners on a GPU
+BUDGET_ITER = 30
+# the duality gap is float64 whatever the input dtype: the tolerance floor is float64's
+GAP_TOL_FLOOR = 100 * torch.finfo(torch.float64).eps
+
+
+def sync_free(device, solver):
+    """Whether the learners' mini-batch steps avoid host synchronisation: on a GPU with an
+    iterative solver (budgeted codes instead of a convergence loop)."""
+    return device.type == "cuda" and resolve_solver(solver, device) != "lars"
 
 
 def resolve_solver(solver, device):
@@ -322,7 +332,7 @@ def lasso_gram(
     dtype, exact = C.dtype, torch.float64
     # the gap is computed in float64 whatever the input dtype, so tol holds for float32
     # input too (float32 iterates are finished by exact support solves or in float64)
-    tol = max(tol, 100 * torch.finfo(exact).eps)
+    tol = max(tol, GAP_TOL_FLOOR)
     C64, G64, x_sq = C.to(exact), G.to(exact), x_sqnorm.to(exact)
     H_out = torch.zeros_like(C64) if init is None else init.to(exact, copy=True)
     gaps = torch.zeros(n, dtype=exact, device=C.device)

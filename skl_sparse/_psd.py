@@ -7,11 +7,12 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
+from . import _lasso
 from ._autoencoder import fill_doc, set_params_from
 from ._dictionary import init_dictionary, normalize_rows_
-from ._lasso import SOLVERS, lasso_gram, lasso_gram_budget, lipschitz_bound
+from ._lasso import BUDGET_ITER, SOLVERS, lasso_gram, lasso_gram_budget, lipschitz_bound
 from ._nn import ACTIVATIONS, linear_layers
-from ._sparse_coding import _BUDGET_ITER, _encode_tensor, _sync_free
+from ._sparse_coding import _encode_tensor
 from ._torch_base import TRAINING_CONSTRAINTS, _TorchTransformer
 
 PREDICTOR_ACTIVATIONS = ("shrink", *ACTIVATIONS)
@@ -180,13 +181,13 @@ class PSDEncoder(_TorchTransformer):
             G = D @ D.T + beta * torch.eye(D.shape[0], dtype=D.dtype, device=D.device)
             C = x @ D.T + beta * pred
             x_sq = (x * x).sum(dim=1) + beta * (pred * pred).sum(dim=1)
-            if _sync_free(x.device, self.code_solver):
+            if _lasso.sync_free(x.device, self.code_solver):
                 # the power iteration continues from the last batch's vector (D moves slowly)
                 v = getattr(module, "_power_vector", None)
                 lipschitz, module._power_vector = lipschitz_bound(
                     G, n_iter=30 if v is None else 3, v=v
                 )
-                z, _ = lasso_gram_budget(C, G, x_sq, self.alpha, init=pred, n_iter=_BUDGET_ITER,
+                z, _ = lasso_gram_budget(C, G, x_sq, self.alpha, init=pred, n_iter=BUDGET_ITER,
                                          lipschitz=lipschitz)
             elif not bool(torch.isfinite(C).all() and torch.isfinite(G).all()):
                 # the training diverged (or X overflows): NaN codes make the loss NaN, which

@@ -18,6 +18,7 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from . import _lasso
 from ._dictionary import (
     init_dictionary,
     resample_atoms_,
@@ -27,11 +28,20 @@ from ._dictionary import (
     update_dict_parallel_,
     update_dict_pgd_,
 )
-from ._lasso import SOLVERS, lasso_gram, lasso_gram_budget, lipschitz_bound, resolve_solver
+from ._lasso import (
+    BUDGET_ITER,
+    GAP_TOL_FLOOR,
+    SOLVERS,
+    lasso_gram,
+    lasso_gram_budget,
+    lipschitz_bound,
+    resolve_solver,
+)
 from ._utils import (
     capture_cuda_graph,
     check_codes,
     gen_batches_idx,
+    peak_magnitude,
     progress,
     resolve_device,
     restore_on_error,
@@ -40,13 +50,6 @@ from ._utils import (
 )
 
 _TRANSFORM_BATCH = 4096
-# FISTA iterations of the budgeted mini-batch codes on a GPU
-_BUDGET_ITER = 30
-
-
-def _sync_free(device, solver):
-    """Whether the mini-batch steps run without host synchronisation (GPU, iterative solver)."""
-    return device.type == "cuda" and resolve_solver(solver, device) != "lars"
 
 
 def _upload_rows(n_features, itemsize, batch_size):
@@ -91,7 +94,7 @@ def _check_no_overflow(X, D=None):
     for name, A in (("X", X), ("dictionary", D)):
         if A is None:
             continue
-        peak = max(float(A.max()), -float(A.min())) if A.size else 0.0  # no |A| copy
+        peak = peak_magnitude(A)
         if peak * peak > big:
             raise ValueError(
                 f"{name} has values of magnitude up to {peak:.3g}: the lasso's inner products "
@@ -116,7 +119,7 @@ def _encode_numpy(X, D, alpha, *, solver, positive, max_iter, tol, batch_size, d
         # for 100,000 x 256 float64 codes on an H200 machine, a fifth of the transform)
         out = torch.empty(out.shape, dtype=Dt.dtype, pin_memory=True).numpy()
     n_bad = 0
-    tol_eff = max(tol, 100 * np.finfo(np.float64).eps)  # as lasso_gram: the gap is float64
+    tol_eff = max(tol, GAP_TOL_FLOOR)
     for start, stop in gen_batches_idx(X.shape[0], batch_size):
         Xb = to_tensor(X[start:stop], device)
         H, _, primal, gap = _encode_tensor(
@@ -690,7 +693,7 @@ class OnlineDictionaryLearner(_BaseSparseCoding, BaseEstimator):
         D, A, B = state["D"], state["A"], state["B"]
         state["step"] += 1
         beta = min(self.forget_factor, 1.0 - 1.0 / state["step"])
-        if _sync_free(Xb.device, self.solver):
+        if _lasso.sync_free(Xb.device, self.solver):
             if state.get("v") is None:
                 state["v"] = lipschitz_bound(D @ D.T, n_iter=30)[1]
             if "beta" not in state:
@@ -731,7 +734,7 @@ class OnlineDictionaryLearner(_BaseSparseCoding, BaseEstimator):
         state["v"].copy_(v)  # warm start for the next batch (D moves little)
         H, primal = lasso_gram_budget(
             Xb @ D.T, G, (Xb * Xb).sum(dim=1), self.alpha, positive=self.positive,
-            n_iter=_BUDGET_ITER, lipschitz=lipschitz,
+            n_iter=BUDGET_ITER, lipschitz=lipschitz,
         )
         weight = (1 - beta) / Xb.shape[0]
         A.mul_(beta).add_((H.T @ H) * weight)

@@ -143,10 +143,15 @@ def restore_on_error(method):
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
+def peak_magnitude(A):
+    """``max |A|`` without allocating ``|A|`` (0 for an empty array)."""
+    return max(float(A.max()), -float(A.min())) if A.size else 0.0
+
+
 def check_float32_range(X, name="X"):
     """ValueError for finite float64 values that float32 (the torch estimators' dtype)
     cannot hold: cast silently they would become inf, then NaN codes."""
-    peak = max(float(X.max()), -float(X.min())) if X.size else 0.0  # no |X| copy
+    peak = peak_magnitude(X)
     if X.dtype == np.float64 and peak > _FLOAT32_MAX:
         raise ValueError(
             f"{name} has values of magnitude up to {peak:.3g}, beyond "

@@ -12,8 +12,6 @@ import torch
 from _sync_counter import TorchCallCounter
 
 import skl_sparse._lasso as lasso_mod
-import skl_sparse._psd as psd_mod
-import skl_sparse._sparse_coding as sc_mod
 from skl_sparse import (
     Autoencoder,
     ContractiveAutoencoder,
@@ -35,8 +33,7 @@ def gpu_paths(monkeypatch):
     def sync_free(device, solver):
         return True
 
-    monkeypatch.setattr(sc_mod, "_sync_free", sync_free)
-    monkeypatch.setattr(psd_mod, "_sync_free", sync_free)
+    monkeypatch.setattr(lasso_mod, "sync_free", sync_free)
 
 
 def _count(fn):

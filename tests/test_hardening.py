@@ -13,7 +13,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 
-import skl_sparse._sparse_coding as sc_mod
+import skl_sparse._lasso as lasso_mod
 from skl_sparse import (
     Autoencoder,
     ImagePatchEncoder,
@@ -219,7 +219,7 @@ def test_values_beyond_float32_range_are_rejected(est, rng):
 
 def test_gpu_steps_guard_leaves_state_on_failure(whitened_patches, monkeypatch):
     """The same guarantee on the GPU's sync-free steps (forced on the CPU)."""
-    monkeypatch.setattr(sc_mod, "_sync_free", lambda device, solver: True)
+    monkeypatch.setattr(lasso_mod, "sync_free", lambda device, solver: True)
     est = OnlineDictionaryLearner(16, alpha=0.1, batch_size=50, device="cpu",
                                   random_state=0).partial_fit(whitened_patches[:200])
     before = _snapshot(est)

@@ -228,3 +228,20 @@ def test_unfinished_homotopy_rows_are_finished_by_fista(monkeypatch):
     monkeypatch.setattr(lasso_mod, "lars_path_gram_cpu", short_lars)
     codes = sparse_encode(X, D, alpha=0.05, solver="lars", tol=1e-10, device="cpu")
     _check_kkt(X, D, codes, 0.05, False)
+
+
+def test_lars_codes_do_not_depend_on_the_thread_count(whitened_patches, rng):
+    """The compiled homotopy spreads rows over torch's threads (the test workers run with
+    one): the codes are the same with several."""
+    D = rng.randn(40, whitened_patches.shape[1])
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    X = whitened_patches[:1500]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = sparse_encode(X, D, alpha=0.1, solver="lars", device="cpu")
+        torch.set_num_threads(3)
+        several = sparse_encode(X, D, alpha=0.1, solver="lars", device="cpu")
+    finally:
+        torch.set_num_threads(threads)
+    np.testing.assert_array_equal(one, several)
