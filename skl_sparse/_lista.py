@@ -9,7 +9,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils import check_array
 from sklearn.utils._param_validation import HasMethods, Interval
 from torch import nn
 
@@ -21,7 +20,7 @@ from ._torch_base import (
     TRAINING_DOC,
     _TorchTransformer,
 )
-from ._utils import to_tensor
+from ._utils import check_dictionary, to_tensor
 
 
 def _shrink(v, threshold):
@@ -171,17 +170,7 @@ class LISTAEncoder(_TorchTransformer):
                     "sklearn.frozen.FrozenEstimator."
                 )
             D = D.components_
-        D = check_array(D, dtype=np.float64, input_name="dictionary")
-        if D.shape[1] != X.shape[1]:
-            raise ValueError(
-                f"dictionary has {D.shape[1]} features but X has {X.shape[1]} features."
-            )
-        if self.n_components is not None and D.shape[0] != self.n_components:
-            raise ValueError(
-                f"n_components={self.n_components} does not match the {D.shape[0]} atoms "
-                "of dictionary."
-            )
-        return D
+        return check_dictionary(D, X.shape[1], self.n_components)
 
     def _training_tensor(self, X, device, first):
         # the exact codes to reproduce travel with the samples, as extra columns

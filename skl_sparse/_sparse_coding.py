@@ -40,6 +40,7 @@ from ._lasso import (
 from ._utils import (
     capture_cuda_graph,
     check_codes,
+    check_dictionary,
     gen_batches_idx,
     peak_magnitude,
     progress,
@@ -443,17 +444,7 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
         self.verbose = verbose
 
     def _given_dictionary(self, n_features, dtype):
-        D = check_array(self.dictionary, dtype=dtype, input_name="dictionary")
-        if D.shape[1] != n_features:
-            raise ValueError(
-                f"dictionary has {D.shape[1]} features but X has {n_features} features."
-            )
-        if self.n_components is not None and D.shape[0] != self.n_components:
-            raise ValueError(
-                f"n_components={self.n_components} does not match the {D.shape[0]} rows "
-                "of dictionary."
-            )
-        return D.copy()
+        return check_dictionary(self.dictionary, n_features, self.n_components, dtype)
 
     @_fit_context(prefer_skip_nested_validation=True)
     @restore_on_error

@@ -171,3 +171,16 @@ def _single_thread_after_fork():
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_single_thread_after_fork)
+
+
+def check_dictionary(D, n_features, n_components, dtype=np.float64):
+    """A validated copy of a user-given dictionary: ``n_features`` columns, and
+    ``n_components`` rows unless that is None."""
+    D = check_array(D, dtype=dtype, input_name="dictionary", copy=True)
+    if D.shape[1] != n_features:
+        raise ValueError(f"dictionary has {D.shape[1]} features but X has {n_features} features.")
+    if n_components is not None and D.shape[0] != n_components:
+        raise ValueError(
+            f"n_components={n_components} does not match the {D.shape[0]} rows of dictionary."
+        )
+    return D
