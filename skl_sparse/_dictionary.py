@@ -69,10 +69,10 @@ def resample_atoms_(D, atoms, X, H, rng):
 
 
 def _used_atoms(A):
-    """Mask of the atoms whose codes carry weight (``A_jj`` not negligible)."""
+    """Mask of the atoms whose codes carry weight (``A_jj`` not negligible), decided on
+    the device (none when ``A`` is zero)."""
     diag = torch.diagonal(A)
-    scale = float(diag.sum()) / max(A.shape[0], 1)
-    return diag > 1e-10 * scale if scale > 0 else torch.zeros_like(diag, dtype=torch.bool)
+    return diag > 1e-10 * diag.mean().clamp(min=1e-300)
 
 
 def update_dict_bcd_(D, A, B, n_sweeps=1):
@@ -148,8 +148,7 @@ def update_dict_parallel_(D, A, B, n_steps=3):
 
     Returns the boolean mask of unused atoms (``A_jj ~ 0``), left untouched.
     """
-    diag = torch.diagonal(A)
-    used = diag > 1e-10 * diag.mean().clamp(min=1e-300)
+    used = _used_atoms(A)
     inv_r = torch.where(used, 1 / A.abs().sum(dim=1).clamp(min=1e-300), 0)[:, None]
     for _ in range(n_steps):
         U = torch.addcmul(D, torch.addmm(B, A, D, alpha=1, beta=-1), inv_r, value=-1)

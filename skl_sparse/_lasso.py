@@ -35,8 +35,7 @@ Design (see the user guide for the references):
     the hard samples.
 
 * `lasso_gram_budget`, for the mini-batches of the learners on a GPU: a fixed
-  number of iterations and one support solve, with no host synchronisation
-  at all.
+  number of iterations, with no host synchronisation at all.
 
 The result of one sample never depends on the other samples of its batch.
 """
@@ -73,11 +72,16 @@ def resolve_solver(solver, device):
     return "lars" if device.type == "cpu" else "fista"
 
 
-def _shrink(v, thresh, positive):
+def shrink(v, thresh, positive=False):
+    """Soft threshold ``sign(v) max(|v| - thresh, 0)`` (``max(v - thresh, 0)`` if positive).
+
+    Written ``v - clamp(v, -t, t)``: two kernels instead of four, and the entries below
+    the threshold are ``v - v = +0.0``, never -0.0. ``thresh`` may be a tensor that
+    broadcasts against ``v``.
+    """
     if positive:
         return torch.clamp(v - thresh, min=0)
-    # + 0.0 turns the -0.0 of negative entries below the threshold into 0.0
-    return torch.sign(v) * torch.clamp(v.abs() - thresh, min=0) + 0.0
+    return v - torch.clamp(v, -thresh, thresh)
 
 
 def lasso_objective(X, D, H, alpha):
@@ -119,21 +123,22 @@ def duality_gap(C, G, H, x_sqnorm, alpha, positive=False, HG=None):
     return primal, gap
 
 
-
-
-def lipschitz_bound(G, n_iter=30, v=None):
+def lipschitz_bound(G, n_iter=None, v=None):
     """An upper estimate of the largest eigenvalue of the PSD matrix ``G``, on the device.
 
     Power iteration from ``v`` (ones by default; pass the previous vector when
     ``G`` changes little, as between mini-batches) with no host
     synchronisation, unlike ``eigvalsh``; the Rayleigh quotient is inflated by
     5% and capped by the max absolute row sum, which bounds the spectrum.
+    ``n_iter`` defaults to 30 steps from scratch and 3 from a warm start.
 
     Returns
     -------
     L : 0-d tensor
     v : tensor (n,), the last iterate, to warm-start the next call.
     """
+    if n_iter is None:
+        n_iter = 30 if v is None else 3
     if v is None:
         v = torch.ones(G.shape[0], dtype=G.dtype, device=G.device)
     for _ in range(n_iter):
@@ -192,8 +197,8 @@ _SUPPORT_CHUNK = 1 << 25
 class _ProxGrad:
     """(F)ISTA iterations in Gram form, in the working dtype.
 
-    ``V = H (I - G/L) + C/L`` is one ``addmm``; the soft threshold is
-    ``V - clamp(V, -t, t)`` (two kernels, and no -0.0); the momentum step
+    ``V = H (I - G/L) + C/L`` is one ``addmm``; the soft threshold `shrink` two
+    kernels; the momentum step
     ``H + w (H - H_prev)`` is one ``lerp``. ``L`` may be a float or a 0-d
     tensor (then nothing is read back to the host).
     """
@@ -211,14 +216,9 @@ class _ProxGrad:
         self.Y = self.H
         self.t = 1.0
 
-    def _shrink(self, V):
-        if self.positive:
-            return torch.clamp(V - self.thr, min=0)
-        return V - torch.clamp(V, -self.thr, self.thr)
-
     def run(self, n_iter):
         for _ in range(n_iter):
-            H_new = self._shrink(torch.addmm(self.Cs, self.Y, self.Gp))
+            H_new = shrink(torch.addmm(self.Cs, self.Y, self.Gp), self.thr, self.positive)
             if self.momentum:
                 t_new = 0.5 * (1 + math.sqrt(1 + 4 * self.t * self.t))
                 # Y = H_new + w (H_new - H) = lerp(H_new, H, -w)
@@ -260,13 +260,14 @@ def _sort_key(H, prev_signs, done):
 _MERGE_UP_TO = 16
 
 
-def _stable_slices(counts, k):
-    """``(start, stop, padding)`` of the rows whose signs held still, per bucket; the
-    small buckets share one slice padded to the largest of them."""
+def _stable_slices(counts, max_pad):
+    """``(start, stop, padding)`` of the rows whose signs held still, per bucket, padded
+    to at most ``max_pad``; the small buckets share one slice padded to the largest of
+    them."""
     nb = len(counts) // 2
     out, start = [], 0
     for b in range(nb):
-        c, m = counts[b], min(1 << b, k)
+        c, m = counts[b], min(1 << b, max_pad)
         if not c:
             continue
         if out and m <= _MERGE_UP_TO and out[-1][2] <= _MERGE_UP_TO and out[-1][1] == start:
@@ -362,8 +363,7 @@ def lasso_gram(
     while True:
         if H is not None:
             # the convergence check: decided on the device, one transfer
-            H, primal, gap, done = _check(C64, G64, x_sq, H, alpha, positive, tol,
-                                          [(a, b, min(m, max_support or k)) for a, b, m in slices])
+            H, primal, gap, done = _check(C64, G64, x_sq, H, alpha, positive, tol, slices)
             key, signs, n_keys = _sort_key(H, None if solve_now else signs, done)
             perm = torch.argsort(key, stable=True)
             counts = torch.bincount(key, minlength=n_keys).tolist()
@@ -378,7 +378,7 @@ def lasso_gram(
             if n_keep == 0:
                 break
             order, C64, x_sq, signs = order[keep], C64[keep], x_sq[keep], signs[keep]
-            slices = _stable_slices(counts[:-1], k)
+            slices = _stable_slices(counts[:-1], min(k, max_support or k))
             if state is not None:
                 state.keep(keep)
             H = H[keep]

@@ -13,6 +13,7 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from torch import nn
 
 from ._autoencoder import set_params_from
+from ._lasso import shrink
 from ._sparse_coding import OnlineDictionaryLearner, sparse_encode
 from ._torch_base import (
     TRAINING_ATTRIBUTES_DOC,
@@ -21,11 +22,6 @@ from ._torch_base import (
     _TorchTransformer,
 )
 from ._utils import check_dictionary, to_tensor
-
-
-def _shrink(v, threshold):
-    # soft threshold with exact zeros (v - clamp(v) is 0.0, never -0.0)
-    return v - torch.clamp(v, -threshold, threshold)
 
 
 class LISTAModule(nn.Module):
@@ -40,9 +36,9 @@ class LISTAModule(nn.Module):
 
     def forward(self, x):
         b = x @ self.encoder.T
-        z = _shrink(b, self.thresholds[0])
+        z = shrink(b, self.thresholds[0])
         for threshold in self.thresholds[1:]:
-            z = _shrink(torch.addmm(b, z, self.lateral), threshold)
+            z = shrink(torch.addmm(b, z, self.lateral), threshold)
         return z
 
 

@@ -80,8 +80,7 @@ class PSDEncoder(_TorchTransformer):
     code_solver : {"auto", "lars", "fista", "ista"}, default="auto"
         Lasso solver for the codes (see :func:`sparse_encode`). On a GPU the
         training codes take a fixed budget of FISTA iterations warm-started
-        from the prediction and one exact support solve, with no host
-        synchronisation.
+        from the prediction, with no host synchronisation.
     transform_method : {"predict", "optimize"}, default="predict"
         What ``transform`` returns unless its ``method`` argument says otherwise.
 {training}
@@ -183,9 +182,8 @@ class PSDEncoder(_TorchTransformer):
             x_sq = (x * x).sum(dim=1) + beta * (pred * pred).sum(dim=1)
             if _lasso.sync_free(x.device, self.code_solver):
                 # the power iteration continues from the last batch's vector (D moves slowly)
-                v = getattr(module, "_power_vector", None)
                 lipschitz, module._power_vector = lipschitz_bound(
-                    G, n_iter=30 if v is None else 3, v=v
+                    G, v=getattr(module, "_power_vector", None)
                 )
                 z, _ = lasso_gram_budget(C, G, x_sq, self.alpha, init=pred, n_iter=BUDGET_ITER,
                                          lipschitz=lipschitz)

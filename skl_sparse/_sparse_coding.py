@@ -686,7 +686,7 @@ class OnlineDictionaryLearner(_BaseSparseCoding, BaseEstimator):
         beta = min(self.forget_factor, 1.0 - 1.0 / state["step"])
         if _lasso.sync_free(Xb.device, self.solver):
             if state.get("v") is None:
-                state["v"] = lipschitz_bound(D @ D.T, n_iter=30)[1]
+                state["v"] = lipschitz_bound(D @ D.T)[1]
             if "beta" not in state:
                 state["beta"] = torch.zeros((), dtype=D.dtype, device=D.device)
             state["beta"].fill_(beta)
@@ -721,7 +721,7 @@ class OnlineDictionaryLearner(_BaseSparseCoding, BaseEstimator):
         """
         D, A, B, beta = state["D"], state["A"], state["B"], state["beta"]
         G = D @ D.T
-        lipschitz, v = lipschitz_bound(G, n_iter=3, v=state["v"])
+        lipschitz, v = lipschitz_bound(G, v=state["v"])
         state["v"].copy_(v)  # warm start for the next batch (D moves little)
         H, primal = lasso_gram_budget(
             Xb @ D.T, G, (Xb * Xb).sum(dim=1), self.alpha, positive=self.positive,

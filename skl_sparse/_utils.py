@@ -151,8 +151,10 @@ def peak_magnitude(A):
 def check_float32_range(X, name="X"):
     """ValueError for finite float64 values that float32 (the torch estimators' dtype)
     cannot hold: cast silently they would become inf, then NaN codes."""
+    if X.dtype != np.float64:
+        return X
     peak = peak_magnitude(X)
-    if X.dtype == np.float64 and peak > _FLOAT32_MAX:
+    if peak > _FLOAT32_MAX:
         raise ValueError(
             f"{name} has values of magnitude up to {peak:.3g}, beyond "
             f"float32's range ({_FLOAT32_MAX:.3g}) in which this estimator computes; "

@@ -14,7 +14,7 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._utils import restore_on_error
+from ._utils import peak_magnitude, restore_on_error
 
 
 class ZCAWhitener(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -108,7 +108,7 @@ class ZCAWhitener(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         cov = Xc.T @ Xc / max(X.shape[0] - 1, 1)
         if not np.all(np.isfinite(cov)):
             raise ValueError(
-                f"X has values of magnitude up to {float(np.abs(X).max()):.3g}: its covariance "
+                f"X has values of magnitude up to {peak_magnitude(X):.3g}: its covariance "
                 f"overflows {X.dtype}; rescale X."
             )
         eigval, eigvec = linalg.eigh(cov)

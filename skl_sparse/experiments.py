@@ -83,8 +83,8 @@ def _evaluate(features, grid, X_lab, y_lab, X_test, y_test, sizes, repeats, seed
 
 
 def _pca(X, n_components, seed):
-    """The PCA row, tuned as fairly as the coders' alpha: the number of components (a
-    quarter to all of ``n_components``) and whether the classifier's input is
+    """The PCA row, tuned as fairly as the coders' alpha: the number of components (an
+    eighth to all of ``n_components``) and whether the classifier's input is
     standardised (which would blow the noise directions up to the size of the signal)
     are chosen by the same grid search."""
     sizes = sorted({max(1, n_components // d) for d in (8, 4, 2, 1)} & set(
