@@ -7,6 +7,7 @@ from ._autoencoder import (
     KSparseAutoencoder,
     SparseAutoencoder,
 )
+from ._gabor_dictionary import GaborDictionaryLearner
 from ._lista import LISTAEncoder
 from ._psd import PSDEncoder
 from ._sparse_coding import OnlineDictionaryLearner, SparseCoder, sparse_encode
@@ -19,6 +20,7 @@ __all__ = [
     "Autoencoder",
     "ContractiveAutoencoder",
     "DenoisingAutoencoder",
+    "GaborDictionaryLearner",
     "ImagePatchEncoder",
     "KSparseAutoencoder",
     "LISTAEncoder",

@@ -795,7 +795,7 @@ class OnlineDictionaryLearner(_BaseSparseCoding, BaseEstimator):
         else:
             if self.max_iter > 1:
                 warnings.warn(
-                    f"OnlineDictionaryLearner: the epoch objective still improved by more "
+                    f"{type(self).__name__}: the epoch objective still improved by more "
                     f"than tol={self.tol} after max_iter={self.max_iter} epochs.",
                     ConvergenceWarning,
                     stacklevel=2,

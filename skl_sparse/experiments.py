@@ -21,6 +21,11 @@ coding alpha) is tuned by cross-validated grid search on the labelled examples o
     python -m skl_sparse.experiments self-taught [--dataset digits|mnist] [--output atoms.png]
     python -m skl_sparse.experiments caltech101 [--data-home DIR] [--output atoms.png]
     python -m skl_sparse.experiments gabor [--output gabor.png]
+    python -m skl_sparse.experiments gabor-recovery [--n-trials 200]
+    python -m skl_sparse.experiments gabor-dictionary [--n-components 100]
+
+Add ``--gabor`` to ``self-taught`` and ``caltech101`` for a row of Gabor-parameterised
+patch atoms (:class:`skl_sparse.GaborDictionaryLearner`).
 """
 
 import argparse
@@ -39,10 +44,13 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from ._autoencoder import DenoisingAutoencoder, SparseAutoencoder
+from ._gabor_dictionary import GaborDictionaryLearner
+from ._gabor_experiments import gabor_dictionary_comparison, gabor_recovery
 from ._sparse_coding import OnlineDictionaryLearner, SparseCoder
 from ._whitening import ZCAWhitener
 
-__all__ = ["self_taught", "caltech101", "gabor_analysis", "format_table"]
+__all__ = ["self_taught", "caltech101", "gabor_analysis", "gabor_recovery",
+           "gabor_dictionary_comparison", "format_table"]
 
 C_GRID = [0.01, 0.1, 1.0, 10.0]
 
@@ -93,24 +101,33 @@ def _pca(X, n_components, seed):
     return pcas[-1], {"features": pcas, "scale": [StandardScaler(), "passthrough"]}
 
 
-def _representations(X_unlab, shape, n_components, alphas, seed, verbose):
+def _patch_learners(n_atoms, alpha, seed, gabor):
+    """The patch dictionaries of the "Sparse coding" rows: free atoms, and Gabor atoms."""
+    learners = {"Sparse coding": OnlineDictionaryLearner(n_atoms, alpha=alpha, max_iter=5,
+                                                         random_state=seed)}
+    if gabor:
+        learners["Sparse coding (Gabor atoms)"] = GaborDictionaryLearner(
+            n_atoms, alpha=alpha, max_iter=5, random_state=seed)
+    return learners
+
+
+def _representations(X_unlab, shape, n_components, alphas, seed, verbose, gabor=False):
     """Feature learners fitted on the unlabeled data, with their grids."""
     from .features import ImagePatchEncoder
 
-    t0 = time.perf_counter()
     reps = {"Raw": (FunctionTransformer(), {})}
     reps["PCA"] = _pca(X_unlab, n_components, seed)
     # codes of half-size patches pooled over the image (Coates & Ng): the main row
     patch = (shape[0] // 2, shape[1] // 2)
-    patches = ImagePatchEncoder(
-        make_pipeline(ZCAWhitener(eps=0.1),
-                      OnlineDictionaryLearner(32, alpha=0.1, max_iter=5, random_state=seed)),
-        image_shape=shape, patch_size=patch, step=max(1, shape[0] // 8), split_sign=True,
-        random_state=seed,
-    ).fit(X_unlab)
-    reps["Sparse coding"] = (FrozenEstimator(patches), {})
-    _log(verbose, f"  patch dictionary: 32 atoms of {patch[0]}x{patch[1]} "
-                  f"({time.perf_counter() - t0:.1f} s)")
+    for name, learner in _patch_learners(32, 0.1, seed, gabor).items():
+        t0 = time.perf_counter()
+        patches = ImagePatchEncoder(
+            make_pipeline(ZCAWhitener(eps=0.1), learner), image_shape=shape, patch_size=patch,
+            step=max(1, shape[0] // 8), split_sign=True, random_state=seed,
+        ).fit(X_unlab)
+        reps[name] = (FrozenEstimator(patches), {})
+        _log(verbose, f"  {name}: 32 atoms of {patch[0]}x{patch[1]} "
+                      f"({time.perf_counter() - t0:.1f} s)")
     t0 = time.perf_counter()
     odl = OnlineDictionaryLearner(n_components, alpha=alphas[len(alphas) // 2], max_iter=10,
                                   random_state=seed).fit(X_unlab)
@@ -129,9 +146,9 @@ def _representations(X_unlab, shape, n_components, alphas, seed, verbose):
 
 
 def _run_table(title, X_unlab, X_lab, y_lab, X_test, y_test, sizes, *, shape, n_components,
-               alphas, repeats, seed, verbose):
+               alphas, repeats, seed, verbose, gabor):
     _log(verbose, f"{title}: learning features on {len(X_unlab)} unlabeled samples")
-    reps, odl = _representations(X_unlab, shape, n_components, alphas, seed, verbose)
+    reps, odl = _representations(X_unlab, shape, n_components, alphas, seed, verbose, gabor)
     return _score(reps, X_lab, y_lab, X_test, y_test, sizes, repeats, seed, verbose), odl
 
 
@@ -148,7 +165,7 @@ def _score(reps, X_lab, y_lab, X_test, y_test, sizes, repeats, seed, verbose):
 
 
 def self_taught(dataset="digits", *, data_home=None, sizes=None, repeats=3, random_state=0,
-                output=None, verbose=1):
+                output=None, gabor=False, verbose=1):
     """Self-taught learning: features from digits 5-9, classifier on digits 0-4.
 
     Parameters
@@ -165,6 +182,9 @@ def self_taught(dataset="digits", *, data_home=None, sizes=None, repeats=3, rand
     random_state : int, default=0
     output : str, default=None
         Where to save the figure of the learned atoms (PNG).
+    gabor : bool, default=False
+        Add the row "Sparse coding (Gabor atoms)": the patch dictionary learned by
+        :class:`~skl_sparse.GaborDictionaryLearner` instead of free atoms.
     verbose : int, default=1
 
     Returns
@@ -202,8 +222,7 @@ def self_taught(dataset="digits", *, data_home=None, sizes=None, repeats=3, rand
              f"on digits 0-4 ({len(X_test)} test images) vs labelled training examples")
     rows, odl = _run_table(title, X[unlab], X_lab, y_lab, X_test, y_test, list(sizes),
                            shape=shape, n_components=n_components, alphas=alphas,
-                           repeats=repeats,
-                           seed=random_state, verbose=verbose)
+                           repeats=repeats, seed=random_state, verbose=verbose, gabor=gabor)
     if output:
         _save_atoms(odl.components_, shape, output, "Whole-image atoms learned on digits 5-9")
     return format_table(title, list(sizes), rows), rows
@@ -217,7 +236,7 @@ def _standin_images():
 
 
 def caltech101(*, data_home=None, categories=None, image_size=(64, 64), sizes=None,
-               repeats=3, random_state=0, output=None, verbose=1):
+               repeats=3, random_state=0, output=None, gabor=False, verbose=1):
     """Object recognition from pooled sparse codes of dense patches.
 
     Without ``data_home`` (and without Caltech-101 in scikit-learn's data folder) the
@@ -237,6 +256,8 @@ def caltech101(*, data_home=None, categories=None, image_size=(64, 64), sizes=No
     random_state : int, default=0
     output : str, default=None
         PNG of the patch dictionary.
+    gabor : bool, default=False
+        Add the row "Sparse coding (Gabor atoms)" (see `self_taught`).
     verbose : int, default=1
 
     Returns
@@ -273,9 +294,6 @@ def caltech101(*, data_home=None, categories=None, image_size=(64, 64), sizes=No
     n_classes = len(names)
     patches_for = ImagePatchEncoder(image_shape=shape, patch_size=patch, n_fit_patches=20000,
                                     random_state=random_state)
-    dictionary = make_pipeline(ZCAWhitener(eps=0.1),
-                               OnlineDictionaryLearner(64, alpha=0.3, max_iter=5,
-                                                       random_state=random_state))
     title = (f"Object recognition ({what}): test accuracy (%) vs labelled training images "
              f"per class ({(~lab).sum()} test images)")
     _log(verbose, title)
@@ -283,12 +301,14 @@ def caltech101(*, data_home=None, categories=None, image_size=(64, 64), sizes=No
         "Raw": (FunctionTransformer(), {}),
         "PCA": _pca(X_flat, 64, random_state),
     }
-    t0 = time.perf_counter()
     # PCA and the patch dictionaries are learned from all images without their labels
-    encoder = clone(patches_for).set_params(patch_encoder=dictionary, step=2,
-                                            split_sign=True).fit(X_flat)
-    reps["Sparse coding"] = (FrozenEstimator(encoder), {})
-    _log(verbose, f"  patch dictionary ({time.perf_counter() - t0:.1f} s)")
+    for name, learner in _patch_learners(64, 0.3, random_state, gabor).items():
+        t0 = time.perf_counter()
+        encoder = clone(patches_for).set_params(
+            patch_encoder=make_pipeline(ZCAWhitener(eps=0.1), learner), step=2,
+            split_sign=True).fit(X_flat)
+        reps[name] = (FrozenEstimator(encoder), {})
+        _log(verbose, f"  {name} ({time.perf_counter() - t0:.1f} s)")
     ae = clone(patches_for).set_params(
         patch_encoder=make_pipeline(ZCAWhitener(eps=0.1), SparseAutoencoder(
             64, learning_rate=1e-2, max_epochs=30, random_state=random_state)), step=2)
@@ -296,7 +316,7 @@ def caltech101(*, data_home=None, categories=None, image_size=(64, 64), sizes=No
     rows = _score(reps, X_flat[lab], y[lab], X_flat[~lab], y[~lab],
                   [n * n_classes for n in sizes], repeats, random_state, verbose)
     if output:
-        atoms = encoder.patch_encoder_[-1].components_
+        atoms = reps["Sparse coding"][0].estimator.patch_encoder_[-1].components_
         _save_atoms(atoms, patch, output, "Patch dictionary (whitened space)")
     return format_table(title, sizes, rows), rows
 
@@ -371,16 +391,20 @@ def _save_atoms(components, shape, output, title):
 
 
 def _run(args):
+    if args.experiment == "gabor-recovery":
+        return gabor_recovery(args.n_trials, random_state=args.random_state)[0]
+    if args.experiment == "gabor-dictionary":
+        return gabor_dictionary_comparison(args.n_components, random_state=args.random_state)[0]
     if args.experiment == "gabor":
         return gabor_analysis(n_components=args.n_components, random_state=args.random_state,
                               output=args.output)[0]
     if args.experiment == "self-taught":
         return self_taught(args.dataset, data_home=args.data_home, sizes=args.sizes,
                            repeats=args.repeats, random_state=args.random_state,
-                           output=args.output)[0]
+                           output=args.output, gabor=args.gabor)[0]
     return caltech101(data_home=args.data_home, categories=args.categories, sizes=args.sizes,
                       repeats=args.repeats, random_state=args.random_state,
-                      output=args.output)[0]
+                      output=args.output, gabor=args.gabor)[0]
 
 
 def main(argv=None):
@@ -393,12 +417,21 @@ def main(argv=None):
     ct.add_argument("--categories", nargs="*")
     gb = sub.add_parser("gabor", help="Gabor fits of atoms learned on natural patches")
     gb.add_argument("--n-components", type=int, default=100)
+    gr = sub.add_parser("gabor-recovery", help="the 001 question: recover a hidden Gabor filter")
+    gr.add_argument("--n-trials", type=int, default=200)
+    gd = sub.add_parser("gabor-dictionary", help="Gabor atoms vs free atoms (objective, accuracy)")
+    gd.add_argument("--n-components", type=int, default=100)
+    for p in (gr, gd):
+        p.add_argument("--random-state", type=int, default=0)
+        p.add_argument("--output", default=None, help=argparse.SUPPRESS)
     for p in (st, ct):
         p.add_argument("--data-home", default=None)
         p.add_argument("--sizes", type=int, nargs="+")
         p.add_argument("--repeats", type=int, default=3)
         p.add_argument("--random-state", type=int, default=0)
         p.add_argument("--output", default="atoms.png", help="figure of the learned atoms")
+        p.add_argument("--gabor", action="store_true",
+                       help="add the row of Gabor-parameterised patch atoms")
     gb.add_argument("--random-state", type=int, default=0)
     gb.add_argument("--output", default="gabor.png", help="atoms and their Gabor statistics")
     args = parser.parse_args(argv)
@@ -411,7 +444,8 @@ def main(argv=None):
         table = _run(args)
     print()
     print(table)
-    print(f"\n({time.perf_counter() - start:.0f} s; atoms saved to {args.output})")
+    saved = f"; figure saved to {args.output}" if args.output else ""
+    print(f"\n({time.perf_counter() - start:.0f} s{saved})")
 
 
 if __name__ == "__main__":

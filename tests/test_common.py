@@ -26,6 +26,9 @@ INIT_PARAMS = {
     "LISTAEncoder": {"n_layers": 2, "n_components": 6, "max_epochs": 3, "batch_size": 16,
                      "device": "cpu", "random_state": 0},
     "SparseCoder": {"n_components": 5, "max_iter": 5, "device": "cpu", "random_state": 0},
+    "GaborDictionaryLearner": {
+        "n_components": 5, "max_iter": 2, "batch_size": 16, "device": "cpu", "random_state": 0
+    },
     "OnlineDictionaryLearner": {
         "n_components": 5, "max_iter": 2, "batch_size": 16, "device": "cpu", "random_state": 0
     },

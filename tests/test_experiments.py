@@ -170,3 +170,38 @@ def test_gabor_analysis_small(tmp_path):
                                                  output=str(tmp_path / "g.png"), verbose=0)
     assert params["r2"].shape == (12,) and "R^2 >= 0.8" in summary
     assert (tmp_path / "g.png").stat().st_size > 0
+
+
+def test_caltech_standin_with_gabor_patch_atoms():
+    pytest.importorskip("skimage")
+    table, rows = experiments.caltech101(sizes=(5,), repeats=1, gabor=True, verbose=0)
+    assert rows["Sparse coding (Gabor atoms)"][0] > 0.8
+    assert "Sparse coding (Gabor atoms)" in table
+
+
+def test_gabor_experiment_commands(capsys, monkeypatch):
+    calls = {}
+
+    def fake(name):
+        def run(*args, **kwargs):
+            calls[name] = (args, kwargs)
+            return name.upper(), {}
+        return run
+
+    monkeypatch.setattr(experiments, "gabor_recovery", fake("recovery"))
+    monkeypatch.setattr(experiments, "gabor_dictionary_comparison", fake("dictionary"))
+    experiments.main(["gabor-recovery", "--n-trials", "7"])
+    experiments.main(["gabor-dictionary", "--n-components", "9", "--random-state", "2"])
+    out = capsys.readouterr().out
+    assert "RECOVERY" in out and "DICTIONARY" in out and "saved" not in out
+    assert calls["recovery"][0] == (7,)
+    assert calls["dictionary"] == ((9,), {"random_state": 2})
+
+
+def test_gabor_dictionary_comparison_small():
+    summary, res = experiments.gabor_dictionary_comparison(
+        8, n_patches=600, n_test=200, max_iter=1, accuracies=False, verbose=0)
+    assert res["parameters"] == {"Free atoms (OnlineDictionaryLearner)": 144,
+                                 "Gabor atoms (GaborDictionaryLearner)": 8}
+    assert all(0 < v < 0.5 for v in res["objective"].values())
+    assert "held-out" in summary
