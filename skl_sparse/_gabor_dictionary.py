@@ -28,8 +28,8 @@ def render_atoms(P, shape):
 def _random_rows(n, shape, sigma, rng, dtype, device):
     generator = torch.Generator().manual_seed(int(rng.randint(2**31 - 1)))
     blocks = init_gabor_parameters(n, shape, sigma=sigma, spread=1.0, generator=generator,
-                                   dtype=dtype)
-    return torch.cat(blocks, dim=1).to(device)
+                                   dtype=dtype, device=device)
+    return torch.cat(blocks, dim=1)
 
 
 class GaborDictionaryLearner(OnlineDictionaryLearner):

@@ -161,18 +161,22 @@ def init_gabor_parameters(n, shape, *, frequency=(0.05, 0.4), sigma=1.0, spread=
     coarse-to-fine training), centres uniform within ``spread`` times the half-size
     of the kernel around its middle (0: all in the middle). Drawn from ``generator``.
     """
+    # drawn where the generator lives (the same numbers on every device), then moved
+    draw_on = generator.device if generator is not None else torch.device("cpu")
+
     def uniform(lo, hi, size=(n,)):
-        return torch.rand(size, generator=generator, dtype=dtype, device=device) * (hi - lo) + lo
+        u = torch.rand(size, generator=generator, dtype=dtype, device=draw_on)
+        return u * (hi - lo) + lo
 
     theta, phi = uniform(0, math.pi), uniform(-math.pi, math.pi)
     f = uniform(*frequency).clamp(max=0.999 * max_frequency)
     r = torch.atanh(f / max_frequency)
     wave = torch.stack([r * torch.cos(theta), r * torch.sin(theta)], dim=-1)
     phase = torch.stack([torch.cos(phi), -torch.sin(phi)], dim=-1)
-    log_sigma = torch.full((n, 2), math.log(sigma), dtype=dtype, device=device)
-    half = torch.tensor([(shape[1] - 1) / 2, (shape[0] - 1) / 2], dtype=dtype, device=device)
+    log_sigma = torch.full((n, 2), math.log(sigma), dtype=dtype, device=draw_on)
+    half = torch.tensor([(shape[1] - 1) / 2, (shape[0] - 1) / 2], dtype=dtype, device=draw_on)
     center = uniform(-1.0, 1.0, (n, 2)) * half * spread
-    return wave, phase, log_sigma, center
+    return tuple(t.to(device) for t in (wave, phase, log_sigma, center))
 
 
 class _GaborConv(nn.Module):
