@@ -7,10 +7,12 @@ from ._autoencoder import (
     KSparseAutoencoder,
     SparseAutoencoder,
 )
+from ._encode import sparse_encode
 from ._gabor_dictionary import GaborDictionaryLearner
 from ._lista import LISTAEncoder
+from ._online_dictionary import OnlineDictionaryLearner
 from ._psd import PSDEncoder
-from ._sparse_coding import OnlineDictionaryLearner, SparseCoder, sparse_encode
+from ._sparse_coder import SparseCoder
 from ._whitening import ZCAWhitener
 from .features import ImagePatchEncoder
 

@@ -25,8 +25,9 @@ from ._nn import (
 from ._torch_base import (
     TRAINING_ATTRIBUTES_DOC,
     TRAINING_CONSTRAINTS,
-    TRAINING_DOC,
     _TorchTransformer,
+    fill_doc,
+    set_params_from,
 )
 
 ARCHITECTURE_DOC = """\
@@ -67,24 +68,12 @@ ARCHITECTURE_CONSTRAINTS = {
 }
 
 
-def fill_doc(activation):
-    """Substitute the shared parameter and attribute sections into a class docstring."""
-
-    def decorate(cls):
-        cls.__doc__ = (
-            cls.__doc__.replace("{architecture}", ARCHITECTURE_DOC % {"activation": activation})
-            .replace("{training}", TRAINING_DOC)
-            .replace("{attributes}", ARCHITECTURE_ATTRIBUTES_DOC + "\n" + TRAINING_ATTRIBUTES_DOC)
-        )
-        return cls
-
-    return decorate
-
-
-def set_params_from(est, values):
-    """``__init__`` body: store every constructor argument unchanged."""
-    for name in type(est)._parameter_constraints:
-        setattr(est, name, values[name])
+def _autoencoder_doc(activation):
+    """`fill_doc` with the architecture's parameters and attributes."""
+    return fill_doc(
+        architecture=ARCHITECTURE_DOC % {"activation": activation},
+        attributes=ARCHITECTURE_ATTRIBUTES_DOC + "\n" + TRAINING_ATTRIBUTES_DOC,
+    )
 
 
 class _BaseAutoencoder(_TorchTransformer):
@@ -152,7 +141,7 @@ def _arrays(tensors):
     return [t.detach().numpy().copy() for t in tensors]
 
 
-@fill_doc("sigmoid")
+@_autoencoder_doc("sigmoid")
 class Autoencoder(_BaseAutoencoder):
     r"""Plain autoencoder: :math:`h = s(Wx + b)`, :math:`r = s_d(W'h + b')`.
 
@@ -208,7 +197,7 @@ class Autoencoder(_BaseAutoencoder):
         set_params_from(self, locals())
 
 
-@fill_doc("sigmoid")
+@_autoencoder_doc("sigmoid")
 class SparseAutoencoder(_BaseAutoencoder):
     r"""Autoencoder with a KL sparsity penalty on the mean activations.
 
@@ -293,7 +282,7 @@ class SparseAutoencoder(_BaseAutoencoder):
         return self.sparsity_weight * kl_sparsity(post[-1], self.sparsity_target)
 
 
-@fill_doc("linear")
+@_autoencoder_doc("linear")
 class KSparseAutoencoder(_BaseAutoencoder):
     r"""k-sparse autoencoder (Makhzani & Frey, 2013).
 
@@ -413,7 +402,7 @@ class KSparseAutoencoder(_BaseAutoencoder):
         return torch.where(topk_mask(h, k), h, 0.0)
 
 
-@fill_doc("sigmoid")
+@_autoencoder_doc("sigmoid")
 class DenoisingAutoencoder(_BaseAutoencoder):
     r"""Denoising autoencoder (Vincent et al., 2008).
 
@@ -510,7 +499,7 @@ class DenoisingAutoencoder(_BaseAutoencoder):
         return self._reconstruction(X)[1]
 
 
-@fill_doc("sigmoid")
+@_autoencoder_doc("sigmoid")
 class ContractiveAutoencoder(_BaseAutoencoder):
     r"""Contractive autoencoder (Rifai et al., 2011).
 

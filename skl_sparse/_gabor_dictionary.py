@@ -5,9 +5,10 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 
-from ._sparse_coding import OnlineDictionaryLearner
+from ._base_coding import _OnlineLearner
 from ._utils import to_numpy, to_tensor
 from .nn import MAX_FREQUENCY, gabor_filters, gabor_readout, init_gabor_parameters
 
@@ -32,7 +33,7 @@ def _random_rows(n, shape, sigma, rng, dtype, device):
     return torch.cat(blocks, dim=1)
 
 
-class GaborDictionaryLearner(OnlineDictionaryLearner):
+class GaborDictionaryLearner(_OnlineLearner, BaseEstimator):
     r"""Online dictionary learning whose atoms are Gabor functions with 8 parameters.
 
     Each atom :math:`d_j` is the unit-norm Gabor filter of :mod:`skl_sparse.nn`
@@ -146,8 +147,7 @@ class GaborDictionaryLearner(OnlineDictionaryLearner):
     """
 
     _parameter_constraints: dict = {
-        **{k: v for k, v in OnlineDictionaryLearner._parameter_constraints.items()
-           if k != "dict_init"},
+        **_OnlineLearner._parameter_constraints,
         "patch_shape": [tuple, None],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "n_inner_steps": [Interval(Integral, 1, None, closed="left")],

@@ -253,7 +253,7 @@ def gabor_dictionary_comparison(n_components=100, *, alpha=0.1, n_patches=20000,
     ['Free atoms (OnlineDictionaryLearner)', 'Gabor atoms (GaborDictionaryLearner)']
     """
     from ._gabor_dictionary import GaborDictionaryLearner
-    from ._sparse_coding import OnlineDictionaryLearner
+    from ._online_dictionary import OnlineDictionaryLearner
     from ._whitening import ZCAWhitener
     from .experiments import caltech101, self_taught
 

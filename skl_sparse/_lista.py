@@ -12,15 +12,10 @@ import torch
 from sklearn.utils._param_validation import HasMethods, Interval
 from torch import nn
 
-from ._autoencoder import set_params_from
+from ._encode import sparse_encode
 from ._lasso import shrink
-from ._sparse_coding import OnlineDictionaryLearner, sparse_encode
-from ._torch_base import (
-    TRAINING_ATTRIBUTES_DOC,
-    TRAINING_CONSTRAINTS,
-    TRAINING_DOC,
-    _TorchTransformer,
-)
+from ._online_dictionary import OnlineDictionaryLearner
+from ._torch_base import TRAINING_CONSTRAINTS, _TorchTransformer, fill_doc, set_params_from
 from ._utils import check_dictionary, to_tensor
 
 
@@ -42,6 +37,7 @@ class LISTAModule(nn.Module):
         return z
 
 
+@fill_doc()
 class LISTAEncoder(_TorchTransformer):
     r"""Learned ISTA: a fast trained encoder for the lasso codes of a dictionary.
 
@@ -213,7 +209,3 @@ class LISTAEncoder(_TorchTransformer):
         self.lateral_weights_ = w["lateral"]
         self.thresholds_ = w["thresholds"]
 
-
-LISTAEncoder.__doc__ = LISTAEncoder.__doc__.replace("{training}", TRAINING_DOC).replace(
-    "{attributes}", TRAINING_ATTRIBUTES_DOC
-)

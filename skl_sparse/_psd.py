@@ -8,12 +8,11 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from . import _lasso
-from ._autoencoder import fill_doc, set_params_from
 from ._dictionary import init_dictionary, normalize_rows_
+from ._encode import encode_tensor
 from ._lasso import BUDGET_ITER, SOLVERS, lasso_gram, lasso_gram_budget, lipschitz_bound
 from ._nn import ACTIVATIONS, linear_layers
-from ._sparse_coding import _encode_tensor
-from ._torch_base import TRAINING_CONSTRAINTS, _TorchTransformer
+from ._torch_base import TRAINING_CONSTRAINTS, _TorchTransformer, fill_doc, set_params_from
 
 PREDICTOR_ACTIVATIONS = ("shrink", *ACTIVATIONS)
 
@@ -42,7 +41,7 @@ class PSDModule(nn.Module):
         return a.sub_(c) if not torch.is_grad_enabled() else a - c
 
 
-@fill_doc("shrink")
+@fill_doc()
 class PSDEncoder(_TorchTransformer):
     r"""Predictive sparse decomposition: sparse coding with a fast learned encoder.
 
@@ -215,7 +214,7 @@ class PSDEncoder(_TorchTransformer):
         return module.predict(x)
 
     def _optimize(self, module, x):
-        z, *_ = _encode_tensor(
+        z, *_ = encode_tensor(
             x, module.dictionary, self.alpha, solver=self.code_solver, positive=False,
             max_iter=1000, tol=1e-6,
         )

@@ -101,6 +101,30 @@ TRAINING_ATTRIBUTES_DOC = """\
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when they are all strings."""
 
+def fill_doc(**pieces):
+    """Class decorator: put the shared docstring pieces in place of ``{name}``.
+
+    ``{training}`` and ``{attributes}`` default to the training parameters and
+    attributes of every torch estimator; ``pieces`` adds or overrides pieces.
+    """
+    pieces = {"training": TRAINING_DOC, "attributes": TRAINING_ATTRIBUTES_DOC, **pieces}
+
+    def decorate(cls):
+        doc = cls.__doc__
+        for name, text in pieces.items():
+            doc = doc.replace("{" + name + "}", text)
+        cls.__doc__ = doc
+        return cls
+
+    return decorate
+
+
+def set_params_from(est, values):
+    """``__init__`` body: store every constructor argument unchanged."""
+    for name in type(est)._parameter_constraints:
+        setattr(est, name, values[name])
+
+
 # samples transformed at once: memory O(_TRANSFORM_BATCH x widest layer)
 _TRANSFORM_BATCH = 16384
 

@@ -46,7 +46,8 @@ from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from ._autoencoder import DenoisingAutoencoder, SparseAutoencoder
 from ._gabor_dictionary import GaborDictionaryLearner
 from ._gabor_experiments import gabor_dictionary_comparison, gabor_recovery
-from ._sparse_coding import OnlineDictionaryLearner, SparseCoder
+from ._online_dictionary import OnlineDictionaryLearner
+from ._sparse_coder import SparseCoder
 from ._whitening import ZCAWhitener
 
 __all__ = ["self_taught", "caltech101", "gabor_analysis", "gabor_recovery",

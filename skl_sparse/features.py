@@ -23,7 +23,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._sparse_coding import OnlineDictionaryLearner
+from ._online_dictionary import OnlineDictionaryLearner
 from ._utils import restore_on_error
 from ._whitening import ZCAWhitener
 

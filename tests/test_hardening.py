@@ -279,8 +279,8 @@ def _fail_on_call(monkeypatch, owner, name, at=2):
 
 _INJECT = {
     "ZCAWhitener": ("skl_sparse._whitening.linalg", "eigh", 1),
-    "SparseCoder": ("skl_sparse._sparse_coding", "update_dict_bcd_", 2),
-    "OnlineDictionaryLearner": ("skl_sparse._sparse_coding.OnlineDictionaryLearner",
+    "SparseCoder": ("skl_sparse._sparse_coder", "update_dict_bcd_", 2),
+    "OnlineDictionaryLearner": ("skl_sparse._online_dictionary.OnlineDictionaryLearner",
                                 "_minibatch_step", 3),
     "Autoencoder": ("skl_sparse._torch_base._TorchTransformer", "_epoch", 2),
     "PSDEncoder": ("skl_sparse._torch_base._TorchTransformer", "_epoch", 2),

@@ -1,0 +1,216 @@
+"""Private bases of the dictionary estimators: transform-time behaviour, online learning.
+
+`_BaseSparseCoding` holds what every estimator with ``components_`` and lasso codes
+shares (transform, inverse_transform, score, tags); `_OnlineLearner` adds the online
+loop (``fit`` in epochs of mini-batches, ``partial_fit`` continuing exactly) around
+four hooks a subclass defines: ``_init_state``, ``_state_from_attributes``,
+``_minibatch_step`` and ``_store``.
+"""
+
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._dict_learning import online_epoch
+from ._encode import TRANSFORM_BATCH, check_no_overflow, encode_numpy, encode_tensor
+from ._lasso import SOLVERS
+from ._utils import check_codes, resolve_device, restore_on_error
+
+
+class _BaseSparseCoding(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
+    """Transform-time behaviour shared by the dictionary-based estimators."""
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "solver": [StrOptions(set(SOLVERS))],
+        "positive": ["boolean"],
+        "transform_max_iter": [Interval(Integral, 1, None, closed="left")],
+        "transform_tol": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    @property
+    def _n_features_out(self):
+        return self.components_.shape[0]
+
+    def _log(self, message):
+        if self.verbose:
+            print(f"[{type(self).__name__}] {message}", flush=True)
+
+    def _codes(self, X, D):
+        """Codes of tensor ``X`` on the dictionary being learned, and their objectives."""
+        H, _, primal, gap = encode_tensor(
+            X, D, self.alpha, solver=self.solver, positive=self.positive,
+            max_iter=self.transform_max_iter, tol=self.transform_tol,
+        )
+        return H, primal
+
+    def transform(self, X):
+        """Lasso codes of ``X`` on the learned dictionary.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        codes : ndarray of shape (n_samples, n_components)
+            Same float dtype as ``X``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return encode_numpy(
+            X, self.components_, self.alpha, solver=self.solver, positive=self.positive,
+            max_iter=self.transform_max_iter, tol=self.transform_tol,
+            batch_size=self._transform_batch_size(), device=self.device,
+        )
+
+    def _transform_batch_size(self):
+        return max(self.batch_size, TRANSFORM_BATCH)
+
+    def inverse_transform(self, X):
+        """Reconstruction ``codes @ components_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Codes.
+
+        Returns
+        -------
+        X_rec : ndarray of shape (n_samples, n_features)
+        """
+        X = check_codes(self, X, self.components_.shape[0])
+        return X @ self.components_.astype(X.dtype, copy=False)
+
+    def score(self, X, y=None):
+        """Negative mean lasso objective of ``X`` (higher is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        score : float
+        """
+        codes = self.transform(X)
+        X = np.asarray(validate_data(self, X, dtype=[np.float64, np.float32], reset=False))
+        residual = X - codes @ self.components_.astype(X.dtype, copy=False)
+        obj = 0.5 * (residual**2).sum(axis=1) + self.alpha * np.abs(codes).sum(axis=1)
+        return -float(obj.mean())
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+class _OnlineLearner(_BaseSparseCoding):
+    """``fit``/``partial_fit`` by mini-batches around the subclass's step and state."""
+
+    _parameter_constraints: dict = {
+        **_BaseSparseCoding._parameter_constraints,
+        "forget_factor": [Interval(Real, 0, 1, closed="right")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "shuffle": ["boolean"],
+    }
+
+    def _run_epoch(self, X, order, state, rng, device, desc="epoch"):
+        """Mini-batch steps over ``X[order]``; the mean batch objective (one host sync)."""
+        def step(Xb):
+            return self._minibatch_step(Xb, state, rng)
+
+        return online_epoch(step, X, order, self.batch_size, device, verbose=self.verbose,
+                            desc=desc)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    @restore_on_error
+    def fit(self, X, y=None):
+        """Learn the dictionary with ``max_iter`` epochs of mini-batches.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        self : object
+        """
+        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        check_no_overflow(X)
+        device = resolve_device(self.device)
+        rng = check_random_state(self.random_state)
+        state = self._init_state(X, device, rng)
+        objective = []
+        start = time.perf_counter()
+        for epoch in range(self.max_iter):
+            order = rng.permutation(X.shape[0]) if self.shuffle else np.arange(X.shape[0])
+            epoch_desc = f"epoch {epoch + 1}"
+            objective.append(self._run_epoch(X, order, state, rng, device, epoch_desc))
+            self._log(
+                f"epoch {epoch + 1}: objective={objective[-1]:.6g} "
+                f"({time.perf_counter() - start:.1f}s)"
+            )
+            if epoch and objective[-2] - objective[-1] <= self.tol * abs(objective[-2]):
+                break
+        else:
+            if self.max_iter > 1:
+                warnings.warn(
+                    f"{type(self).__name__}: the epoch objective still improved by more "
+                    f"than tol={self.tol} after max_iter={self.max_iter} epochs.",
+                    ConvergenceWarning,
+                    stacklevel=2,
+                )
+        self._store(state, objective, rng)
+        self.n_iter_ = len(objective)
+        return self
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    @restore_on_error
+    def partial_fit(self, X, y=None):
+        """One pass over ``X`` in mini-batches, continuing from the current state.
+
+        ``partial_fit`` on consecutive chunks whose sizes are multiples of
+        ``batch_size`` gives exactly ``fit(..., shuffle=False, max_iter=1)`` on
+        their concatenation.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        self : object
+        """
+        first = not hasattr(self, "components_")
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first)
+        check_no_overflow(X)
+        device = resolve_device(self.device)
+        if first:
+            rng = check_random_state(self.random_state)
+            state = self._init_state(X, device, rng)
+            objective = []
+        else:
+            rng = self._rng
+            state = self._state_from_attributes(device, X.dtype)
+            objective = list(self.objective_)
+        objective.append(self._run_epoch(X, np.arange(X.shape[0]), state, rng, device))
+        self._store(state, objective, rng)
+        self.n_iter_ = len(objective)
+        return self
