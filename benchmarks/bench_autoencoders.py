@@ -47,7 +47,7 @@ def hand_written_fit(est, X, device):
     est._init_module(module, Xt, gen)
     opt = torch.optim.Adam(module.parameters(), lr=est.learning_rate)
     n, bs = Xt.shape[0], est.batch_size
-    for _ in range(est.max_epochs):
+    for _ in range(est.max_iter):
         order = torch.randperm(n, generator=gen, device=device)
         for start in range(0, n, bs):
             xb = Xt[order[start : start + bs]]
@@ -72,7 +72,7 @@ def best_of(fn, repeat):
 
 def overhead_table(args, device, say=print):
     X = load_digits().data.astype(np.float32) / 16.0
-    common = {"n_components": 64, "batch_size": 128, "max_epochs": args.epochs, "tol": 0,
+    common = {"n_components": 64, "batch_size": 128, "max_iter": args.epochs, "tol": 0,
               "n_iter_no_change": args.epochs, "learning_rate": 1e-3, "device": str(device),
               "random_state": 0}
     models = [
@@ -115,7 +115,7 @@ def psd_table(args, device, say=print):
     rows = []
     for activation in ("shrink", "tanh"):
         psd = PSDEncoder(n_components=144, alpha=args.psd_alpha, activation=activation,
-                         max_epochs=args.psd_epochs, learning_rate=3e-3, device=str(device),
+                         max_iter=args.psd_epochs, learning_rate=3e-3, device=str(device),
                          random_state=0)
         start = time.perf_counter()
         psd.fit(train)
@@ -138,7 +138,7 @@ def claims_table(args, device):
     X = load_digits().data / 16.0
     train, test = X[:1400], X[1400:]
     masked = test * (np.random.RandomState(1).rand(*test.shape) >= 0.3)
-    params = {"n_components": 64, "learning_rate": 1e-2, "max_epochs": 100,
+    params = {"n_components": 64, "learning_rate": 1e-2, "max_iter": 100,
               "device": str(device), "random_state": 0}
     print(f"\n3. the lecture's claims, digits: {len(train)} to train, {len(test)} held out")
     errors = {}

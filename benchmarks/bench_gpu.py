@@ -171,7 +171,7 @@ def odl_rows(table, X, X_test, n_atoms, device, threads, batch_size=256, alpha=0
 
 def ae_rows(table, X, device, epochs=3):
     X = X.astype(np.float32)
-    common = {"n_components": 256, "batch_size": 256, "max_epochs": epochs, "tol": 0,
+    common = {"n_components": 256, "batch_size": 256, "max_iter": epochs, "tol": 0,
               "n_iter_no_change": epochs, "random_state": 0}
     models = [
         (KSparseAutoencoder(k=20, **common), X),
@@ -179,17 +179,17 @@ def ae_rows(table, X, device, epochs=3):
         (DenoisingAutoencoder(**common), X),
         (ContractiveAutoencoder(**common), X),
         (Autoencoder(**common), X),
-        (PSDEncoder(alpha=0.1, **{**common, "max_epochs": 1, "n_iter_no_change": 1}),
+        (PSDEncoder(alpha=0.1, **{**common, "max_iter": 1, "n_iter_no_change": 1}),
          X[:20000]),
     ]
     for est, data in models:
         name = type(est).__name__
-        clone(est).set_params(device=device, max_epochs=1).fit(data[:1024])  # warm-up
+        clone(est).set_params(device=device, max_iter=1).fit(data[:1024])  # warm-up
         t_cpu, _ = timed(lambda e=est, d=data: clone(e).set_params(device="cpu").fit(d))
         t_gpu, _ = timed(lambda e=est, d=data: clone(e).set_params(device=device).fit(d))
         t_hand, _ = timed(lambda e=est, d=data: hand_written_fit(
             clone(e).set_params(device=device), d, torch.device(device)))
-        table.add(f"{name} fit, {est.max_epochs} ep x {len(data)}", f"hand {t_hand:.2f} s",
+        table.add(f"{name} fit, {est.max_iter} ep x {len(data)}", f"hand {t_hand:.2f} s",
                   f"{t_cpu:.2f} s", f"{t_gpu:.2f} s", f"{t_cpu / t_gpu:.1f}x vs cpu",
                   f"overhead vs hand loop {t_gpu / t_hand - 1:+.1%}")
 

@@ -97,7 +97,7 @@ def main():
             f"{'s / 100k rows':>13} {'FISTA s / 100k':>15}")
     print(head + "\n" + "-" * len(head))
     for n_layers in (1, 3, 5):
-        lista = LISTAEncoder(n_layers, alpha=args.alpha, dictionary=D, max_epochs=args.epochs,
+        lista = LISTAEncoder(n_layers, alpha=args.alpha, dictionary=D, max_iter=args.epochs,
                              learning_rate=3e-3, batch_size=256, tol=0,
                              n_iter_no_change=args.epochs, device=str(device),
                              random_state=0).fit(train)
@@ -110,7 +110,7 @@ def main():
         matched = n_fista if n_fista else f"> {len(curve)}"
         print(f"{f'LISTA {n_layers} layer(s)':<22} {d:>13.3f} {matched:>21} "
               f"{t_lista * per_100k:>13.4f} {fista_s:>15}", flush=True)
-    psd = PSDEncoder(256, alpha=args.alpha, max_epochs=max(1, args.epochs // 10),
+    psd = PSDEncoder(256, alpha=args.alpha, max_iter=max(1, args.epochs // 10),
                      learning_rate=3e-3, batch_size=256, device=str(device),
                      random_state=0).fit(train.astype(np.float32))
     t_psd, Z = timed(lambda: psd.transform(test))

@@ -168,7 +168,7 @@ class Autoencoder(_BaseAutoencoder):
     >>> import numpy as np
     >>> from skl_sparse import Autoencoder
     >>> X = np.random.RandomState(0).rand(200, 16)
-    >>> ae = Autoencoder(n_components=4, max_epochs=5, random_state=0, device="cpu").fit(X)
+    >>> ae = Autoencoder(n_components=4, max_iter=5, random_state=0, device="cpu").fit(X)
     >>> ae.transform(X).shape, ae.inverse_transform(ae.transform(X)).shape
     ((200, 4), (200, 16))
     """
@@ -182,10 +182,10 @@ class Autoencoder(_BaseAutoencoder):
         decoder_activation="linear",
         loss="mse",
         tied_weights=False,
-        solver="adam",
+        optimizer="adam",
         learning_rate=1e-3,
         batch_size=128,
-        max_epochs=100,
+        max_iter=100,
         tol=1e-4,
         n_iter_no_change=5,
         weight_decay=0.0,
@@ -234,7 +234,7 @@ class SparseAutoencoder(_BaseAutoencoder):
     >>> import numpy as np
     >>> from skl_sparse import SparseAutoencoder
     >>> X = np.random.RandomState(0).rand(200, 16)
-    >>> sae = SparseAutoencoder(n_components=8, max_epochs=5, random_state=0, device="cpu")
+    >>> sae = SparseAutoencoder(n_components=8, max_iter=5, random_state=0, device="cpu")
     >>> sae.fit(X).transform(X).shape
     (200, 8)
     """
@@ -256,10 +256,10 @@ class SparseAutoencoder(_BaseAutoencoder):
         decoder_activation="linear",
         loss="mse",
         tied_weights=False,
-        solver="adam",
+        optimizer="adam",
         learning_rate=1e-3,
         batch_size=128,
-        max_epochs=100,
+        max_iter=100,
         tol=1e-4,
         n_iter_no_change=5,
         weight_decay=0.0,
@@ -324,7 +324,7 @@ class KSparseAutoencoder(_BaseAutoencoder):
     >>> import numpy as np
     >>> from skl_sparse import KSparseAutoencoder
     >>> X = np.random.RandomState(0).randn(200, 16)
-    >>> ksae = KSparseAutoencoder(n_components=32, k=4, alpha_k=1.0, max_epochs=5,
+    >>> ksae = KSparseAutoencoder(n_components=32, k=4, alpha_k=1.0, max_iter=5,
     ...                           random_state=0, device="cpu").fit(X)
     >>> int((ksae.transform(X) != 0).sum(axis=1).max())
     4
@@ -351,10 +351,10 @@ class KSparseAutoencoder(_BaseAutoencoder):
         decoder_activation="linear",
         loss="mse",
         tied_weights=False,
-        solver="adam",
+        optimizer="adam",
         learning_rate=1e-3,
         batch_size=128,
-        max_epochs=100,
+        max_iter=100,
         tol=1e-4,
         n_iter_no_change=5,
         weight_decay=0.0,
@@ -439,7 +439,7 @@ class DenoisingAutoencoder(_BaseAutoencoder):
     >>> import numpy as np
     >>> from skl_sparse import DenoisingAutoencoder
     >>> X = np.random.RandomState(0).rand(200, 16)
-    >>> dae = DenoisingAutoencoder(n_components=8, max_epochs=5, random_state=0, device="cpu")
+    >>> dae = DenoisingAutoencoder(n_components=8, max_iter=5, random_state=0, device="cpu")
     >>> dae.fit(X).denoise(X).shape
     (200, 16)
     """
@@ -461,10 +461,10 @@ class DenoisingAutoencoder(_BaseAutoencoder):
         decoder_activation="linear",
         loss="mse",
         tied_weights=False,
-        solver="adam",
+        optimizer="adam",
         learning_rate=1e-3,
         batch_size=128,
-        max_epochs=100,
+        max_iter=100,
         tol=1e-4,
         n_iter_no_change=5,
         weight_decay=0.0,
@@ -538,7 +538,7 @@ class ContractiveAutoencoder(_BaseAutoencoder):
     >>> import numpy as np
     >>> from skl_sparse import ContractiveAutoencoder
     >>> X = np.random.RandomState(0).rand(200, 16)
-    >>> cae = ContractiveAutoencoder(n_components=8, max_epochs=5, random_state=0, device="cpu")
+    >>> cae = ContractiveAutoencoder(n_components=8, max_iter=5, random_state=0, device="cpu")
     >>> cae.fit(X).transform(X).shape
     (200, 8)
     """
@@ -558,10 +558,10 @@ class ContractiveAutoencoder(_BaseAutoencoder):
         decoder_activation="linear",
         loss="mse",
         tied_weights=False,
-        solver="adam",
+        optimizer="adam",
         learning_rate=1e-3,
         batch_size=128,
-        max_epochs=100,
+        max_iter=100,
         tol=1e-4,
         n_iter_no_change=5,
         weight_decay=0.0,

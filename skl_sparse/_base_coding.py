@@ -34,7 +34,6 @@ class _BaseSparseCoding(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         "positive": ["boolean"],
         "transform_max_iter": [Interval(Integral, 1, None, closed="left")],
         "transform_tol": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
         "device": [str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -75,9 +74,6 @@ class _BaseSparseCoding(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
             max_iter=self.transform_max_iter, tol=self.transform_tol,
             batch_size=self._transform_batch_size(), device=self.device,
         )
-
-    def _transform_batch_size(self):
-        return max(self.batch_size, TRANSFORM_BATCH)
 
     def inverse_transform(self, X):
         """Reconstruction ``codes @ components_``.
@@ -123,11 +119,16 @@ class _OnlineLearner(_BaseSparseCoding):
 
     _parameter_constraints: dict = {
         **_BaseSparseCoding._parameter_constraints,
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
         "forget_factor": [Interval(Real, 0, 1, closed="right")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "shuffle": ["boolean"],
     }
+
+    def _transform_batch_size(self):
+        # transform codes many samples at once; mini-batches of learning are smaller
+        return max(self.batch_size, TRANSFORM_BATCH)
 
     def _run_epoch(self, X, order, state, rng, device, desc="epoch"):
         """Mini-batch steps over ``X[order]``; the mean batch objective (one host sync)."""

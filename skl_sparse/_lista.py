@@ -105,7 +105,7 @@ class LISTAEncoder(_TorchTransformer):
     >>> import numpy as np
     >>> from skl_sparse import LISTAEncoder
     >>> X = np.random.RandomState(0).randn(300, 8)
-    >>> lista = LISTAEncoder(n_layers=2, n_components=12, max_epochs=5, random_state=0,
+    >>> lista = LISTAEncoder(n_layers=2, n_components=12, max_iter=5, random_state=0,
     ...                      device="cpu").fit(X)
     >>> lista.transform(X).shape, lista.thresholds_.shape
     ((300, 12), (2, 12))
@@ -126,10 +126,10 @@ class LISTAEncoder(_TorchTransformer):
         n_components=None,
         alpha=0.1,
         dictionary=None,
-        solver="adam",
+        optimizer="adam",
         learning_rate=1e-3,
         batch_size=256,
-        max_epochs=50,
+        max_iter=50,
         tol=1e-4,
         n_iter_no_change=5,
         weight_decay=0.0,

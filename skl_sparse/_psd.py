@@ -76,7 +76,7 @@ class PSDEncoder(_TorchTransformer):
         threshold :math:`\theta \ge 0` per unit (one step of LISTA, Gregor &
         LeCun 2010): its predictions are sparse and fit the lasso codes much
         better than "tanh", the original choice of Kavukcuoglu et al.
-    code_solver : {"auto", "lars", "fista", "ista"}, default="auto"
+    solver : {"auto", "lars", "fista", "ista"}, default="auto"
         Lasso solver for the codes (see :func:`sparse_encode`). On a GPU the
         training codes take a fixed budget of FISTA iterations warm-started
         from the prediction, with no host synchronisation.
@@ -115,7 +115,7 @@ class PSDEncoder(_TorchTransformer):
     >>> import numpy as np
     >>> from skl_sparse import PSDEncoder
     >>> X = np.random.RandomState(0).randn(300, 16)
-    >>> psd = PSDEncoder(n_components=24, alpha=0.2, max_epochs=3, random_state=0,
+    >>> psd = PSDEncoder(n_components=24, alpha=0.2, max_iter=3, random_state=0,
     ...                  device="cpu").fit(X)
     >>> psd.transform(X).shape, psd.transform(X, method="optimize").shape
     ((300, 24), (300, 24))
@@ -126,7 +126,7 @@ class PSDEncoder(_TorchTransformer):
         "alpha": [Interval(Real, 0, None, closed="left")],
         "prediction_weight": [Interval(Real, 0, None, closed="neither")],
         "activation": [StrOptions(set(PREDICTOR_ACTIVATIONS))],
-        "code_solver": [StrOptions(set(SOLVERS))],
+        "solver": [StrOptions(set(SOLVERS))],
         "transform_method": [StrOptions({"predict", "optimize"})],
         **TRAINING_CONSTRAINTS,
     }
@@ -138,12 +138,12 @@ class PSDEncoder(_TorchTransformer):
         alpha=0.5,
         prediction_weight=1.0,
         activation="shrink",
-        code_solver="auto",
+        solver="auto",
         transform_method="predict",
-        solver="adam",
+        optimizer="adam",
         learning_rate=1e-3,
         batch_size=128,
-        max_epochs=100,
+        max_iter=100,
         tol=1e-4,
         n_iter_no_change=5,
         weight_decay=0.0,
@@ -179,7 +179,7 @@ class PSDEncoder(_TorchTransformer):
             G = D @ D.T + beta * torch.eye(D.shape[0], dtype=D.dtype, device=D.device)
             C = x @ D.T + beta * pred
             x_sq = (x * x).sum(dim=1) + beta * (pred * pred).sum(dim=1)
-            if _lasso.sync_free(x.device, self.code_solver):
+            if _lasso.sync_free(x.device, self.solver):
                 # the power iteration continues from the last batch's vector (D moves slowly)
                 lipschitz, module._power_vector = lipschitz_bound(
                     G, v=getattr(module, "_power_vector", None)
@@ -192,7 +192,7 @@ class PSDEncoder(_TorchTransformer):
                 z = torch.full_like(pred, float("nan"))
             else:
                 z, *_ = lasso_gram(
-                    C, G, x_sq, self.alpha, solver=self.code_solver, init=pred, max_iter=200,
+                    C, G, x_sq, self.alpha, solver=self.solver, init=pred, max_iter=200,
                     tol=1e-6,
                 )
         return z, pred
@@ -215,7 +215,7 @@ class PSDEncoder(_TorchTransformer):
 
     def _optimize(self, module, x):
         z, *_ = encode_tensor(
-            x, module.dictionary, self.alpha, solver=self.code_solver, positive=False,
+            x, module.dictionary, self.alpha, solver=self.solver, positive=False,
             max_iter=1000, tol=1e-6,
         )
         return z

@@ -44,7 +44,7 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
     solver : {"auto", "lars", "fista", "ista"}, default="auto"
         Lasso solver (see :func:`sparse_encode`): "lars" on the CPU and
         "fista" on a GPU by default.
-    fit_algorithm : {"bcd", "pgd"}, default="bcd"
+    dict_update : {"bcd", "pgd"}, default="bcd"
         Dictionary update: block-coordinate descent or projected gradient.
     max_iter : int, default=30
         Alternations of inference and dictionary update.
@@ -56,8 +56,9 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
         Relative duality-gap tolerance of the lasso solver.
     positive : bool, default=False
         Non-negative codes.
-    batch_size : int, default=4096
-        Samples coded at once by ``transform`` (memory O(batch_size x n_components)).
+    transform_batch_size : int, default=4096
+        Samples coded at once by ``transform`` (memory
+        O(transform_batch_size x n_components)).
     device : str, default="auto"
         "auto" (CUDA when available), "cpu" or "cuda[:N]".
     random_state : int, RandomState instance or None, default=None
@@ -105,8 +106,9 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
     _parameter_constraints: dict = {
         **_BaseSparseCoding._parameter_constraints,
         "dictionary": ["array-like", None],
-        "fit_algorithm": [StrOptions({"bcd", "pgd"})],
+        "dict_update": [StrOptions({"bcd", "pgd"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "transform_batch_size": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
     }
 
@@ -117,13 +119,13 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
         alpha=1.0,
         dictionary=None,
         solver="auto",
-        fit_algorithm="bcd",
+        dict_update="bcd",
         max_iter=30,
         tol=1e-3,
         transform_max_iter=1000,
         transform_tol=1e-6,
         positive=False,
-        batch_size=TRANSFORM_BATCH,
+        transform_batch_size=TRANSFORM_BATCH,
         device="auto",
         random_state=None,
         verbose=0,
@@ -132,16 +134,19 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
         self.alpha = alpha
         self.dictionary = dictionary
         self.solver = solver
-        self.fit_algorithm = fit_algorithm
+        self.dict_update = dict_update
         self.max_iter = max_iter
         self.tol = tol
         self.transform_max_iter = transform_max_iter
         self.transform_tol = transform_tol
         self.positive = positive
-        self.batch_size = batch_size
+        self.transform_batch_size = transform_batch_size
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+
+    def _transform_batch_size(self):
+        return self.transform_batch_size
 
     def _given_dictionary(self, n_features, dtype):
         return check_dictionary(self.dictionary, n_features, self.n_components, dtype)
@@ -170,7 +175,7 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
             D = init_dictionary(Xt, self.n_components or X.shape[1], rng)
         else:
             D = to_tensor(self._given_dictionary(X.shape[1], X.dtype), device)
-        update = update_dict_bcd_ if self.fit_algorithm == "bcd" else update_dict_pgd_
+        update = update_dict_bcd_ if self.dict_update == "bcd" else update_dict_pgd_
         objective, kkt = dict_learning_batch(
             Xt, D, self._codes, update, max_iter=self.max_iter, tol=self.tol, rng=rng,
             learn=learn, log=self._log,

@@ -48,10 +48,10 @@ from ._utils import (
 )
 
 TRAINING_CONSTRAINTS = {
-    "solver": [StrOptions({"adam", "sgd"})],
+    "optimizer": [StrOptions({"adam", "sgd"})],
     "learning_rate": [Interval(Real, 0, None, closed="neither")],
     "batch_size": [Interval(Integral, 1, None, closed="left")],
-    "max_epochs": [Interval(Integral, 1, None, closed="left")],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
     "tol": [Interval(Real, 0, None, closed="left")],
     "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     "weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -62,13 +62,13 @@ TRAINING_CONSTRAINTS = {
 }
 
 TRAINING_DOC = """\
-    solver : {"adam", "sgd"}, default="adam"
+    optimizer : {"adam", "sgd"}, default="adam"
         Optimiser (``sgd`` uses Nesterov momentum 0.9).
     learning_rate : float, default=1e-3
         Step size of the optimiser.
     batch_size : int, default=128
         Samples per gradient step.
-    max_epochs : int, default=100
+    max_iter : int, default=100
         Passes over the training set in ``fit``.
     tol : float, default=1e-4
         Early stopping: an epoch whose mean loss is not below
@@ -189,7 +189,7 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         return module.to(device)
 
     def _optimizer(self, module):
-        if self.solver == "sgd":
+        if self.optimizer == "sgd":
             return torch.optim.SGD(
                 module.parameters(), lr=self.learning_rate, momentum=0.9, nesterov=True,
                 weight_decay=self.weight_decay,
@@ -204,7 +204,7 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     def _store(self, module, optimizer, generator):
         self._weights = {k: v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
         self._optimizer_state = {
-            "solver": self.solver, "state_dict": _to_cpu(optimizer.state_dict())
+            "optimizer": self.optimizer, "state_dict": _to_cpu(optimizer.state_dict())
         }
         self._rng_state = (generator.device.type, generator.get_state())
         self._export()
@@ -217,8 +217,8 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self._check_data(X)
         return X
 
-    def _train(self, X, *, first, max_epochs):
-        """Run ``max_epochs`` epochs from scratch (``first``) or from the fitted state."""
+    def _train(self, X, *, first, max_iter):
+        """Run ``max_iter`` epochs from scratch (``first``) or from the fitted state."""
         device = resolve_device(self.device)
         if first:
             self._rng_state = None
@@ -231,7 +231,7 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         else:
             module = self._module(device)
         optimizer = self._optimizer(module)
-        if not first and self._optimizer_state["solver"] == self.solver:
+        if not first and self._optimizer_state["optimizer"] == self.optimizer:
             # moments carry over; hyper-parameters are the current ones (set_params)
             groups = [dict(g) for g in optimizer.state_dict()["param_groups"]]
             # a copy: load_state_dict shares tensors, and the optimiser updates them in
@@ -243,7 +243,7 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         start = time.perf_counter()
         module.train()
         stopped = False
-        for epoch in range(max_epochs):
+        for epoch in range(max_iter):
             loss = self._epoch(module, optimizer, Xt, generator, f"epoch {len(curve) + 1}")
             if not np.isfinite(loss):
                 raise ValueError(
@@ -265,11 +265,11 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self._store(module, optimizer, generator)
         self.loss_curve_ = curve
         self.n_iter_ = n_epochs
-        if first and max_epochs > 1 and not stopped:
+        if first and max_iter > 1 and not stopped:
             warnings.warn(
-                f"{type(self).__name__}: max_epochs={max_epochs} reached before the loss "
+                f"{type(self).__name__}: max_iter={max_iter} reached before the loss "
                 f"stopped improving (tol={self.tol}, n_iter_no_change={self.n_iter_no_change});"
-                " increase max_epochs.",
+                " increase max_iter.",
                 ConvergenceWarning,
                 stacklevel=4,
             )
@@ -307,7 +307,7 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     @_fit_context(prefer_skip_nested_validation=True)
     @restore_on_error
     def fit(self, X, y=None):
-        """Train from scratch for up to ``max_epochs`` epochs.
+        """Train from scratch for up to ``max_iter`` epochs.
 
         Parameters
         ----------
@@ -319,7 +319,7 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self
         """
         X = self._prepare(X, reset=True)
-        return self._train(X, first=True, max_epochs=self.max_epochs)
+        return self._train(X, first=True, max_iter=self.max_iter)
 
     @_fit_context(prefer_skip_nested_validation=True)
     @restore_on_error
@@ -338,7 +338,7 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         """
         first = not hasattr(self, "_weights")
         X = self._prepare(X, reset=first)
-        return self._train(X, first=first, max_epochs=1)
+        return self._train(X, first=first, max_iter=1)
 
     # --- transform ---------------------------------------------------------
     def _check_input(self, X):

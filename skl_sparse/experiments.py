@@ -136,7 +136,7 @@ def _representations(X_unlab, shape, n_components, alphas, seed, verbose, gabor=
     reps["Sparse coding (whole image)"] = (coder, {"features__alpha": list(alphas)})
     _log(verbose, f"  whole-image dictionary: {n_components} atoms "
                   f"({time.perf_counter() - t0:.1f} s)")
-    common = {"n_components": n_components, "learning_rate": 1e-2, "max_epochs": 100,
+    common = {"n_components": n_components, "learning_rate": 1e-2, "max_iter": 100,
               "random_state": seed}
     for name, est in [("Sparse autoencoder", SparseAutoencoder(**common)),
                       ("Denoising autoencoder", DenoisingAutoencoder(**common))]:
@@ -312,7 +312,7 @@ def caltech101(*, data_home=None, categories=None, image_size=(64, 64), sizes=No
         _log(verbose, f"  {name} ({time.perf_counter() - t0:.1f} s)")
     ae = clone(patches_for).set_params(
         patch_encoder=make_pipeline(ZCAWhitener(eps=0.1), SparseAutoencoder(
-            64, learning_rate=1e-2, max_epochs=30, random_state=random_state)), step=2)
+            64, learning_rate=1e-2, max_iter=30, random_state=random_state)), step=2)
     reps["Sparse autoencoder"] = (FrozenEstimator(ae.fit(X_flat)), {})
     rows = _score(reps, X_flat[lab], y[lab], X_flat[~lab], y[~lab],
                   [n * n_classes for n in sizes], repeats, random_state, verbose)

@@ -63,8 +63,9 @@ class ImagePatchEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         Pooling grids: ``g`` splits the code map into ``g x g`` cells.
     split_sign : bool, default=False
         Pool ``max(z, 0)`` and ``max(-z, 0)`` separately (doubles the features).
-    batch_size : int, default=256
-        Images encoded at once: memory O(batch_size x patches per image x codes).
+    transform_batch_size : int, default=256
+        Images encoded at once by ``transform``: memory
+        O(transform_batch_size x patches per image x codes).
     random_state : int, RandomState instance or None, default=None
         Draw of the training patches.
 
@@ -108,7 +109,7 @@ class ImagePatchEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         "pooling": [StrOptions({"sum", "max"})],
         "grid": [tuple],
         "split_sign": ["boolean"],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "transform_batch_size": [Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
     }
 
@@ -124,7 +125,7 @@ class ImagePatchEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         pooling="sum",
         grid=(1, 2),
         split_sign=False,
-        batch_size=256,
+        transform_batch_size=256,
         random_state=None,
     ):
         self.patch_encoder = patch_encoder
@@ -136,7 +137,7 @@ class ImagePatchEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         self.pooling = pooling
         self.grid = grid
         self.split_sign = split_sign
-        self.batch_size = batch_size
+        self.transform_batch_size = transform_batch_size
         self.random_state = random_state
 
     # --- images ------------------------------------------------------------
@@ -276,8 +277,8 @@ class ImagePatchEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         check_is_fitted(self)
         images = self._images(X, reset=False)
         out = np.empty((len(images), self.n_features_out_), dtype=images.dtype)
-        for start in range(0, len(images), self.batch_size):
-            P = self._dense_patches(images[start : start + self.batch_size])
+        for start in range(0, len(images), self.transform_batch_size):
+            P = self._dense_patches(images[start : start + self.transform_batch_size])
             shape = P.shape[:3]
             codes = self.patch_encoder_.transform(self._normalize(P.reshape(-1, P.shape[-1])))
             out[start : start + len(P)] = self._pool(codes.reshape(*shape, -1))

@@ -29,7 +29,7 @@ from skl_sparse._nn import (
     init_parameters_,
 )
 
-FAST = {"n_components": 8, "max_epochs": 3, "batch_size": 32, "device": DEVICE, "random_state": 0}
+FAST = {"n_components": 8, "max_iter": 3, "batch_size": 32, "device": DEVICE, "random_state": 0}
 MODELS = [
     Autoencoder(**FAST),
     SparseAutoencoder(**FAST),
@@ -84,7 +84,7 @@ def test_contractive_projection_estimate_is_unbiased():
 
 def test_ksparse_keeps_exactly_k_units_in_training_and_codes_rows_independently(digits):
     X, _ = digits
-    est = KSparseAutoencoder(n_components=40, k=5, alpha_k=2.0, max_epochs=3,
+    est = KSparseAutoencoder(n_components=40, k=5, alpha_k=2.0, max_iter=3,
                              device=DEVICE, random_state=0).fit(X)
     module = est._module(DEVICE)
     with torch.no_grad():
@@ -103,7 +103,7 @@ def test_ksparse_keeps_exactly_k_units_in_training_and_codes_rows_independently(
 def test_ksparse_revives_dead_units():
     rng = np.random.RandomState(0)
     X = rng.randn(512, 10).astype(np.float32)
-    est = KSparseAutoencoder(n_components=30, k=2, max_epochs=1, batch_size=64, device=DEVICE,
+    est = KSparseAutoencoder(n_components=30, k=2, max_iter=1, batch_size=64, device=DEVICE,
                              random_state=0).fit(X)
     module = est._module(DEVICE)
     x = torch.as_tensor(X[:64], device=DEVICE)
@@ -124,7 +124,7 @@ def test_ksparse_revives_dead_units():
 def test_sparse_autoencoder_mean_activation_hits_target(digits):
     X, _ = digits
     est = SparseAutoencoder(n_components=64, sparsity_target=0.05, sparsity_weight=3.0,
-                            learning_rate=1e-2, max_epochs=60, device=DEVICE,
+                            learning_rate=1e-2, max_iter=60, device=DEVICE,
                             random_state=0).fit(X[:1400])
     mean_act = est.transform(X[:1400]).mean(axis=0)
     assert np.abs(mean_act - 0.05).max() < 0.02
@@ -135,7 +135,7 @@ def test_denoising_beats_plain_autoencoder_on_masked_digits(digits):
     X, _ = digits
     Xtr, Xte = X[:1400], X[1400:]
     corrupted = Xte * (np.random.RandomState(1).rand(*Xte.shape) >= 0.3)
-    params = {"n_components": 64, "learning_rate": 1e-2, "max_epochs": 60, "device": DEVICE,
+    params = {"n_components": 64, "learning_rate": 1e-2, "max_iter": 60, "device": DEVICE,
               "random_state": 0}
     errors = {}
     for name, est in [("plain", Autoencoder(**params)),
@@ -153,8 +153,8 @@ def test_linear_autoencoder_learns_the_pca_subspace():
     rng = np.random.RandomState(0)
     basis = np.linalg.qr(rng.randn(20, 3))[0]
     X = (rng.randn(600, 3) * [3.0, 2.0, 1.5]) @ basis.T + 0.3 * rng.randn(600, 20)
-    ae = Autoencoder(n_components=3, activation="linear", solver="sgd", learning_rate=1e-2,
-                     batch_size=32, max_epochs=100, tol=0, n_iter_no_change=100,
+    ae = Autoencoder(n_components=3, activation="linear", optimizer="sgd", learning_rate=1e-2,
+                     batch_size=32, max_iter=100, tol=0, n_iter_no_change=100,
                      device=DEVICE, random_state=0).fit(X)
     pca = PCA(3).fit(X)
     assert np.max(subspace_angles(ae.decoder_coefs_[0], pca.components_.T)) < 0.05
@@ -163,7 +163,7 @@ def test_linear_autoencoder_learns_the_pca_subspace():
 def test_tied_weights_share_the_encoder_matrix(digits):
     X, _ = digits
     est = Autoencoder(n_components=10, tied_weights=True, hidden_layer_sizes=(20,),
-                      max_epochs=2, device=DEVICE, random_state=0).fit(X)
+                      max_iter=2, device=DEVICE, random_state=0).fit(X)
     assert [w.shape for w in est.coefs_] == [(20, 64), (10, 20)]
     np.testing.assert_array_equal(est.decoder_coefs_[0], est.coefs_[1].T)
     np.testing.assert_array_equal(est.decoder_coefs_[1], est.coefs_[0].T)
@@ -171,7 +171,7 @@ def test_tied_weights_share_the_encoder_matrix(digits):
 
 def test_bce_loss_on_unit_interval_data(digits):
     X, _ = digits
-    est = Autoencoder(n_components=16, loss="bce", decoder_activation="sigmoid", max_epochs=5,
+    est = Autoencoder(n_components=16, loss="bce", decoder_activation="sigmoid", max_iter=5,
                       learning_rate=1e-2, device=DEVICE, random_state=0).fit(X)
     assert est.loss_curve_[-1] < est.loss_curve_[0]
     rec = est.inverse_transform(est.transform(X))
@@ -184,7 +184,7 @@ def test_psd_predictions_approach_optimal_codes():
     X = (rng.randn(3000, 16) * (rng.rand(3000, 16) < 0.2)) @ D  # sparse sources
     X /= X.std()
     # 40 epochs: 0.17-0.21 over random states 1-5 (20 epochs: 0.25-0.28, 0.31 once on a GPU)
-    psd = PSDEncoder(n_components=16, alpha=0.1, max_epochs=40, learning_rate=3e-3,
+    psd = PSDEncoder(n_components=16, alpha=0.1, max_iter=40, learning_rate=3e-3,
                      device=DEVICE, random_state=0).fit(X[:2500])
     assert np.allclose(np.linalg.norm(psd.components_, axis=1), 1, atol=1e-5)
     Z_pred = psd.transform(X[2500:])
@@ -211,7 +211,7 @@ def test_partial_fit_continues_exactly(est, digits):
     """Two partial_fit calls equal a 2-epoch fit without shuffling (state carried over)."""
     X, _ = digits
     X = X[:256]
-    est = clone(est).set_params(shuffle=False, max_epochs=2, tol=0, n_iter_no_change=10)
+    est = clone(est).set_params(shuffle=False, max_iter=2, tol=0, n_iter_no_change=10)
     full = clone(est).fit(X)
     inc = clone(est).partial_fit(X).partial_fit(X)
     np.testing.assert_allclose(inc.transform(X), full.transform(X), rtol=1e-5, atol=1e-6)
@@ -221,7 +221,7 @@ def test_partial_fit_continues_exactly(est, digits):
 @pytest.mark.parametrize("est", MODELS, ids=IDS)
 def test_in_pipeline_under_grid_search(est, digits):
     X, y = digits
-    ae = clone(est).set_params(device="cpu", learning_rate=1e-2, max_epochs=5)
+    ae = clone(est).set_params(device="cpu", learning_rate=1e-2, max_iter=5)
     pipe = Pipeline([("ae", ae), ("clf", LogisticRegression(C=10.0, max_iter=300))])
     search = GridSearchCV(pipe, {"ae__n_components": [8, 16]}, cv=2, n_jobs=2)
     search.fit(X[:400], y[:400])
@@ -231,14 +231,14 @@ def test_in_pipeline_under_grid_search(est, digits):
 
 def test_divergence_is_reported_and_leaves_the_model_unchanged(digits):
     X, _ = digits
-    est = Autoencoder(n_components=8, max_epochs=2, device=DEVICE, random_state=0).fit(X)
+    est = Autoencoder(n_components=8, max_iter=2, device=DEVICE, random_state=0).fit(X)
     before = est.transform(X[:10])
-    est.set_params(solver="sgd", learning_rate=1e30)
+    est.set_params(optimizer="sgd", learning_rate=1e30)
     with pytest.raises(ValueError, match="diverged"):
         est.fit(X * 1e3)
     with pytest.raises(ValueError, match="diverged"):
         est.partial_fit(X * 1e3)
-    est.set_params(solver="adam", learning_rate=1e-3)
+    est.set_params(optimizer="adam", learning_rate=1e-3)
     np.testing.assert_array_equal(est.transform(X[:10]), before)
 
 
@@ -252,23 +252,23 @@ def test_divergence_is_reported_and_leaves_the_model_unchanged(digits):
         (Autoencoder(learning_rate=-1.0), "learning_rate"),
         (KSparseAutoencoder(k=0), "'k'"),
         (PSDEncoder(alpha=-1.0), "alpha"),
-        (PSDEncoder(code_solver="magic"), "code_solver"),
+        (PSDEncoder(solver="magic"), "solver"),
         (Autoencoder(device="tpu"), "device"),
     ],
 )
 def test_invalid_parameters_name_the_parameter(est, match, digits):
     X, _ = digits
     with pytest.raises(ValueError, match=match):
-        est.set_params(max_epochs=1).fit(X[:50])
+        est.set_params(max_iter=1).fit(X[:50])
 
 
 def test_bad_input_is_rejected_clearly(digits):
     X, _ = digits
-    est = Autoencoder(n_components=4, max_epochs=1, device=DEVICE, random_state=0)
+    est = Autoencoder(n_components=4, max_iter=1, device=DEVICE, random_state=0)
     with pytest.raises(ValueError, match="NaN"):
         est.fit(np.full((10, 3), np.nan))
     with pytest.raises(ValueError, match="loss=\"bce\""):
-        Autoencoder(loss="bce", decoder_activation="sigmoid", max_epochs=1).fit(X * 2)
+        Autoencoder(loss="bce", decoder_activation="sigmoid", max_iter=1).fit(X * 2)
     est.fit(X)
     with pytest.raises(ValueError, match="features"):
         est.transform(X[:, :10])
@@ -278,14 +278,14 @@ def test_bad_input_is_rejected_clearly(digits):
 
 def test_verbose_prints_progress(digits, capsys):
     X, _ = digits
-    Autoencoder(n_components=4, max_epochs=2, verbose=1, device=DEVICE, random_state=0).fit(X)
+    Autoencoder(n_components=4, max_iter=2, verbose=1, device=DEVICE, random_state=0).fit(X)
     out = capsys.readouterr().out
     assert "[Autoencoder] epoch 1: loss" in out and "epoch 2" in out
 
 
 def test_float32_input_gives_float32_codes(digits):
     X, _ = digits
-    est = Autoencoder(n_components=4, max_epochs=1, device=DEVICE, random_state=0)
+    est = Autoencoder(n_components=4, max_iter=1, device=DEVICE, random_state=0)
     codes = est.fit(X.astype(np.float32)).transform(X.astype(np.float32))
     assert codes.dtype == np.float32
     assert est.transform(X).dtype == np.float64
@@ -296,14 +296,14 @@ def test_global_torch_rng_is_untouched(digits):
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    DenoisingAutoencoder(n_components=4, max_epochs=1, device=DEVICE, random_state=0).fit(X)
+    DenoisingAutoencoder(n_components=4, max_iter=1, device=DEVICE, random_state=0).fit(X)
     assert torch.equal(torch.rand(3), expected)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_fit_unpickles_on_cpu(digits):
     X, _ = digits
-    est = Autoencoder(n_components=8, max_epochs=2, device="cuda", random_state=0).fit(X)
+    est = Autoencoder(n_components=8, max_iter=2, device="cuda", random_state=0).fit(X)
     state = pickle.dumps(est)
     cpu = pickle.loads(state).set_params(device="cpu")
     np.testing.assert_allclose(cpu.transform(X), est.transform(X), rtol=1e-4, atol=1e-5)

@@ -11,7 +11,7 @@ import skl_sparse
 
 # Fast constructor arguments; every estimator must also pass with its defaults
 # in the other tests.
-_FAST_NET = {"n_components": 6, "max_epochs": 3, "batch_size": 16, "device": "cpu",
+_FAST_NET = {"n_components": 6, "max_iter": 3, "batch_size": 16, "device": "cpu",
              "random_state": 0}
 INIT_PARAMS = {
     "ImagePatchEncoder": {"patch_encoder": FunctionTransformer(), "patch_size": (1, 1),
@@ -23,7 +23,7 @@ INIT_PARAMS = {
     "DenoisingAutoencoder": _FAST_NET,
     "ContractiveAutoencoder": _FAST_NET,
     "PSDEncoder": {**_FAST_NET, "alpha": 0.1},
-    "LISTAEncoder": {"n_layers": 2, "n_components": 6, "max_epochs": 3, "batch_size": 16,
+    "LISTAEncoder": {"n_layers": 2, "n_components": 6, "max_iter": 3, "batch_size": 16,
                      "device": "cpu", "random_state": 0},
     "SparseCoder": {"n_components": 5, "max_iter": 5, "device": "cpu", "random_state": 0},
     "GaborDictionaryLearner": {

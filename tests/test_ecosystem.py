@@ -73,7 +73,7 @@ def test_grid_search_on_a_dask_cluster(client):
     rng = np.random.RandomState(0)
     y = np.repeat([0, 1], 60)
     X = rng.randn(120, 10) + 2 * y[:, None]
-    pipe = make_pipeline(Autoencoder(4, max_epochs=20, learning_rate=1e-2, device="cpu",
+    pipe = make_pipeline(Autoencoder(4, max_iter=20, learning_rate=1e-2, device="cpu",
                                      random_state=0), LogisticRegression())
     search = GridSearchCV(pipe, {"autoencoder__n_components": [2, 4],
                                  "logisticregression__C": [0.1, 1.0]}, cv=2, n_jobs=-1)
@@ -109,7 +109,7 @@ def test_verbose_two_shows_batch_progress(capsys, monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_tqdm)
-    Autoencoder(4, max_epochs=1, batch_size=32, verbose=2, device="cpu",
+    Autoencoder(4, max_iter=1, batch_size=32, verbose=2, device="cpu",
                 random_state=0).fit(_data())
     OnlineDictionaryLearner(4, batch_size=32, max_iter=1, verbose=2, device="cpu",
                             random_state=0).fit(_data())
@@ -120,13 +120,13 @@ def test_verbose_two_shows_batch_progress(capsys, monkeypatch):
 
 def test_convergence_warnings_where_sklearn_warns():
     X = _data()
-    with pytest.warns(ConvergenceWarning, match="max_epochs"):
-        Autoencoder(4, max_epochs=2, tol=0, device="cpu", random_state=0).fit(X)
+    with pytest.warns(ConvergenceWarning, match="max_iter"):
+        Autoencoder(4, max_iter=2, tol=0, device="cpu", random_state=0).fit(X)
     with pytest.warns(ConvergenceWarning, match="max_iter"):
         OnlineDictionaryLearner(4, max_iter=2, tol=0, device="cpu", random_state=0).fit(X)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        Autoencoder(4, max_epochs=50, tol=0.5, n_iter_no_change=1, device="cpu",
+        Autoencoder(4, max_iter=50, tol=0.5, n_iter_no_change=1, device="cpu",
                     random_state=0).fit(X)  # stops early: no warning
         Autoencoder(4, device="cpu", random_state=0).partial_fit(X)  # one epoch by design
 

@@ -39,7 +39,7 @@ def test_image_features_accept_2d_3d_4d_and_stream():
     rng = np.random.RandomState(0)
     images = rng.rand(10, 9, 9, 3)
     enc = ImagePatchEncoder(PCA(4), patch_size=(3, 3), step=2, n_fit_patches=200,
-                            batch_size=3, random_state=0).fit(images)
+                            transform_batch_size=3, random_state=0).fit(images)
     F4 = enc.transform(images)
     flat = ImagePatchEncoder(PCA(4), image_shape=(9, 9, 3), patch_size=(3, 3), step=2,
                              n_fit_patches=200, random_state=0).fit(images.reshape(10, -1))

@@ -117,7 +117,7 @@ def test_gpu_learner_steps_make_no_host_sync(gpu_paths, rng):
 
 def test_psd_steps_make_no_host_sync(gpu_paths, rng):
     X = rng.randn(128 * 16, 36).astype(np.float32)
-    est = PSDEncoder(64, alpha=0.1, batch_size=128, max_epochs=1, device="cpu",
+    est = PSDEncoder(64, alpha=0.1, batch_size=128, max_iter=1, device="cpu",
                      random_state=0).fit(X[:256])
     short = _count(lambda: est.partial_fit(X[: 128 * 8]))
     long = _count(lambda: est.partial_fit(X))
@@ -133,8 +133,8 @@ def test_autoencoders_sync_once_per_epoch(est, rng):
     X = rng.rand(64 * 8, 20).astype(np.float32)
     est = est.set_params(batch_size=64, tol=0, n_iter_no_change=10, device="cpu",
                          random_state=0)
-    two = _count(lambda: est.set_params(max_epochs=2).fit(X))
-    four = _count(lambda: est.set_params(max_epochs=4).fit(X))
+    two = _count(lambda: est.set_params(max_iter=2).fit(X))
+    four = _count(lambda: est.set_params(max_iter=4).fit(X))
     assert (four.syncs - two.syncs) / 2 <= 1, four.sync_sites
     assert (four.calls - two.calls) / (2 * 8) <= 60  # torch calls per mini-batch
 

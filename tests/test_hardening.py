@@ -70,8 +70,8 @@ def test_forked_workers_do_not_hang(tmp_path):
 
 def test_failed_partial_fit_leaves_optimiser_moments_intact(rng):
     X = rng.rand(300, 10).astype(np.float32)
-    est = Autoencoder(n_components=4, activation="linear", solver="sgd", learning_rate=1e-3,
-                      max_epochs=2, device=DEVICE, random_state=0).fit(X)
+    est = Autoencoder(n_components=4, activation="linear", optimizer="sgd", learning_rate=1e-3,
+                      max_iter=2, device=DEVICE, random_state=0).fit(X)
     before = _snapshot(est)
     moments = [v.clone() for v in est._optimizer_state["state_dict"]["state"][0].values()
                if hasattr(v, "clone")]
@@ -145,8 +145,8 @@ def test_interrupted_image_encoder_refit_leaves_the_model_unchanged(rng):
     SparseCoder(n_components=6, alpha=0.1, max_iter=2, device=DEVICE, random_state=0),
     OnlineDictionaryLearner(6, alpha=0.1, batch_size=20, max_iter=1, device=DEVICE,
                             random_state=0),
-    Autoencoder(n_components=3, max_epochs=1, device=DEVICE, random_state=0),
-    PSDEncoder(n_components=3, alpha=0.1, max_epochs=1, device=DEVICE, random_state=0),
+    Autoencoder(n_components=3, max_iter=1, device=DEVICE, random_state=0),
+    PSDEncoder(n_components=3, alpha=0.1, max_iter=1, device=DEVICE, random_state=0),
 ], ids=lambda e: type(e).__name__)
 def test_fit_rejected_by_validation_keeps_the_fitted_model(est, rng):
     X = rng.randn(60, 5)
@@ -204,8 +204,8 @@ def test_alpha_zero_converges_at_once(solver, rng):
 
 
 @pytest.mark.parametrize("est", [
-    Autoencoder(n_components=3, max_epochs=1, random_state=0),
-    PSDEncoder(n_components=3, alpha=0.1, max_epochs=1, random_state=0),
+    Autoencoder(n_components=3, max_iter=1, random_state=0),
+    PSDEncoder(n_components=3, alpha=0.1, max_iter=1, random_state=0),
 ], ids=lambda e: type(e).__name__)
 def test_values_beyond_float32_range_are_rejected(est, rng):
     X = rng.randn(50, 4)
@@ -229,9 +229,9 @@ def test_gpu_steps_guard_leaves_state_on_failure(whitened_patches, monkeypatch):
 
 
 @pytest.mark.parametrize("case, match", [
-    (lambda X, D: PSDEncoder(8, solver="sgd", learning_rate=1e6, max_epochs=2, device=DEVICE,
+    (lambda X, D: PSDEncoder(8, optimizer="sgd", learning_rate=1e6, max_iter=2, device=DEVICE,
                              random_state=0).fit(X), "diverged"),
-    (lambda X, D: PSDEncoder(8, max_epochs=2, device=DEVICE, random_state=0).fit(X * 1e30),
+    (lambda X, D: PSDEncoder(8, max_iter=2, device=DEVICE, random_state=0).fit(X * 1e30),
      "diverged"),
     (lambda X, D: sparse_encode(X, D * 1e200, device=DEVICE), "dictionary .*rescale"),
     (lambda X, D: SparseCoder(4, max_iter=2, device=DEVICE).fit(X * 1e200), "X .*rescale"),
@@ -293,8 +293,8 @@ _INJECT = {
     SparseCoder(n_components=6, alpha=0.1, max_iter=5, tol=0, device=DEVICE, random_state=0),
     OnlineDictionaryLearner(6, alpha=0.1, batch_size=10, max_iter=2, device=DEVICE,
                             random_state=0),
-    Autoencoder(n_components=3, max_epochs=3, device=DEVICE, random_state=0),
-    PSDEncoder(n_components=3, alpha=0.1, max_epochs=3, device=DEVICE, random_state=0),
+    Autoencoder(n_components=3, max_iter=3, device=DEVICE, random_state=0),
+    PSDEncoder(n_components=3, alpha=0.1, max_iter=3, device=DEVICE, random_state=0),
 ], ids=lambda e: type(e).__name__)
 def test_interrupted_fit_leaves_the_fitted_model_unchanged(est, method, rng, monkeypatch):
     import importlib

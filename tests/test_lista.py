@@ -37,7 +37,7 @@ def test_lista_beats_ista_and_improves_with_depth(coding_problem):
     H = sparse_encode(test, odl.components_, alpha=0.1, device="cpu")
     distances = []
     for n_layers in (1, 3):
-        lista = LISTAEncoder(n_layers, alpha=0.1, dictionary=odl, max_epochs=60,
+        lista = LISTAEncoder(n_layers, alpha=0.1, dictionary=odl, max_iter=60,
                              learning_rate=3e-3, batch_size=64, device=DEVICE,
                              random_state=0).fit(train)
         d = _distance(lista.transform(test), H)
@@ -49,7 +49,7 @@ def test_lista_beats_ista_and_improves_with_depth(coding_problem):
 
 def test_initialisation_is_ista(coding_problem):
     train, test, odl = coding_problem
-    lista = LISTAEncoder(3, alpha=0.1, dictionary=odl.components_, max_epochs=1,
+    lista = LISTAEncoder(3, alpha=0.1, dictionary=odl.components_, max_iter=1,
                          learning_rate=1e-12, device="cpu", random_state=0).fit(train)
     np.testing.assert_allclose(lista.transform(test),
                                _ista(test, odl.components_, 0.1, 3), atol=1e-4)
@@ -58,9 +58,9 @@ def test_initialisation_is_ista(coding_problem):
 def test_dictionary_sources_and_errors(coding_problem, rng):
     train, _, odl = coding_problem
     coder = SparseCoder(alpha=0.1, dictionary=odl.components_, device="cpu").fit(train)
-    a = LISTAEncoder(1, dictionary=coder, max_epochs=2, device="cpu", random_state=0).fit(train)
+    a = LISTAEncoder(1, dictionary=coder, max_iter=2, device="cpu", random_state=0).fit(train)
     assert a.components_.shape == odl.components_.shape
-    learned = LISTAEncoder(1, n_components=7, max_epochs=2, device="cpu",
+    learned = LISTAEncoder(1, n_components=7, max_iter=2, device="cpu",
                            random_state=0).fit(train)
     assert learned.transform(train).shape == (len(train), 7)
     with pytest.raises(ValueError, match="n_components=5"):
@@ -73,7 +73,7 @@ def test_dictionary_sources_and_errors(coding_problem, rng):
 
 def test_partial_fit_continues_on_the_same_dictionary(coding_problem):
     train, test, odl = coding_problem
-    est = LISTAEncoder(2, alpha=0.1, dictionary=odl, max_epochs=2, device=DEVICE,
+    est = LISTAEncoder(2, alpha=0.1, dictionary=odl, max_iter=2, device=DEVICE,
                        random_state=0).fit(train)
     D = est.components_.copy()
     before = _distance(est.transform(test), sparse_encode(test, odl.components_, alpha=0.1))
@@ -88,7 +88,7 @@ def test_partial_fit_continues_on_the_same_dictionary(coding_problem):
 def test_codes_are_sparse_and_thresholds_non_negative(coding_problem):
     train, test, odl = coding_problem
     # clone (as in a grid search) keeps a frozen fitted dictionary learner
-    est = clone(LISTAEncoder(3, alpha=0.1, dictionary=FrozenEstimator(odl), max_epochs=5,
+    est = clone(LISTAEncoder(3, alpha=0.1, dictionary=FrozenEstimator(odl), max_iter=5,
                              learning_rate=1e-2, device="cpu", random_state=0)).fit(train)
     np.testing.assert_array_equal(est.components_, odl.components_.astype(np.float32))
     assert (est.thresholds_ >= 0).all()

@@ -28,11 +28,11 @@ def _objective(X, D, H, alpha):
     return float((0.5 * ((X - H @ D) ** 2).sum(1) + alpha * np.abs(H).sum(1)).mean())
 
 
-@pytest.mark.parametrize("fit_algorithm", ["bcd", "pgd"])
-def test_batch_objective_decreases_and_atoms_unit_norm(whitened_patches, fit_algorithm):
+@pytest.mark.parametrize("dict_update", ["bcd", "pgd"])
+def test_batch_objective_decreases_and_atoms_unit_norm(whitened_patches, dict_update):
     X = whitened_patches[:800]
     coder = SparseCoder(
-        32, alpha=0.1, fit_algorithm=fit_algorithm, max_iter=15, tol=0, device=DEVICE,
+        32, alpha=0.1, dict_update=dict_update, max_iter=15, tol=0, device=DEVICE,
         random_state=0,
     )
     with warnings.catch_warnings():
@@ -40,7 +40,7 @@ def test_batch_objective_decreases_and_atoms_unit_norm(whitened_patches, fit_alg
         coder.fit(X)
     obj = coder.objective_
     assert coder.n_iter_ == len(obj) == 15
-    if fit_algorithm == "bcd":
+    if dict_update == "bcd":
         assert np.all(np.diff(obj) <= 1e-9 * obj[:-1])
     assert obj[-1] < 0.9 * obj[0]
     np.testing.assert_allclose(np.linalg.norm(coder.components_, axis=1), 1, atol=1e-10)

@@ -23,7 +23,7 @@ from skl_sparse import (
 from skl_sparse.plotting import plot_atoms
 
 X = load_digits().data / 16.0
-common = {"n_components": 64, "learning_rate": 1e-2, "max_epochs": 30, "random_state": 0}
+common = {"n_components": 64, "learning_rate": 1e-2, "max_iter": 30, "random_state": 0}
 models = {
     "plain": Autoencoder(**common),
     "sparse (KL)": SparseAutoencoder(**common),

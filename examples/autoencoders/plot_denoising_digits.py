@@ -18,7 +18,7 @@ from skl_sparse import Autoencoder, DenoisingAutoencoder
 X = load_digits().data / 16.0
 train, test = X[:1400], X[1400:]
 masked = test * (np.random.RandomState(1).rand(*test.shape) >= 0.3)
-common = {"n_components": 64, "learning_rate": 1e-2, "max_epochs": 100, "random_state": 0}
+common = {"n_components": 64, "learning_rate": 1e-2, "max_iter": 100, "random_state": 0}
 plain = Autoencoder(**common).fit(train)
 dae = DenoisingAutoencoder(noise="mask", noise_level=0.3, **common).fit(train)
 rows = {"clean": test, "30% erased": masked,

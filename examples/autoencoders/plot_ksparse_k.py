@@ -20,7 +20,7 @@ X = load_digits().data / 16.0
 fig, axes = plt.subplots(1, 3, figsize=(12, 4.2))
 for ax, k in zip(axes, [30, 10, 2], strict=True):
     model = KSparseAutoencoder(n_components=100, k=k, alpha_k=1.0, learning_rate=1e-2,
-                               max_epochs=30, random_state=0).fit(X)
+                               max_iter=30, random_state=0).fit(X)
     plot_atoms(model.decoder_coefs_[0].T, (8, 8), ax=ax,
                title=f"k={k}: error {-model.score(X):.2f}")
 fig.tight_layout()

@@ -50,7 +50,7 @@ def iterate(n_iter, momentum):
     return out
 
 
-lista = {n: distance(LISTAEncoder(n, alpha=alpha, dictionary=D, max_epochs=30,
+lista = {n: distance(LISTAEncoder(n, alpha=alpha, dictionary=D, max_iter=30,
                                   learning_rate=3e-3, device="cpu", random_state=0)
                      .fit(train).transform(test))
          for n in (1, 2, 4)}

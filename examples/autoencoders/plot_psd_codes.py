@@ -24,7 +24,7 @@ P = load_natural_patches(n + 10000, patch_size=(8, 8), random_state=0)
 P -= P.mean(axis=1, keepdims=True)
 X = ZCAWhitener(eps=0.1).fit(P[:n]).transform(P)
 X /= X[:n].std()
-psd = PSDEncoder(n_components=64, alpha=0.5, max_epochs=5, learning_rate=3e-3,
+psd = PSDEncoder(n_components=64, alpha=0.5, max_iter=5, learning_rate=3e-3,
                  random_state=0).fit(X[:n])
 test = X[n:]
 t = time.perf_counter()
