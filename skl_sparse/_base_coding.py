@@ -12,6 +12,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import torch
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
@@ -20,7 +21,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._dict_learning import online_epoch
 from ._encode import TRANSFORM_BATCH, check_no_overflow, encode_numpy, encode_tensor
-from ._lasso import SOLVERS
+from ._lasso import SOLVERS, lasso_objective
 from ._utils import check_codes, resolve_device, restore_on_error
 
 
@@ -104,8 +105,9 @@ class _BaseSparseCoding(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         """
         codes = self.transform(X)
         X = np.asarray(validate_data(self, X, dtype=[np.float64, np.float32], reset=False))
-        residual = X - codes @ self.components_.astype(X.dtype, copy=False)
-        obj = 0.5 * (residual**2).sum(axis=1) + self.alpha * np.abs(codes).sum(axis=1)
+        D = self.components_.astype(X.dtype, copy=False)
+        obj = lasso_objective(*(torch.from_numpy(np.ascontiguousarray(a)) for a in (X, D, codes)),
+                              self.alpha)
         return -float(obj.mean())
 
     def __sklearn_tags__(self):

@@ -11,9 +11,10 @@ import warnings
 
 import torch
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import gen_batches
 
 from ._dictionary import resample_atoms_, stationarity
-from ._utils import gen_batches_idx, progress, to_tensor
+from ._utils import progress, to_tensor
 
 
 def dict_learning_batch(X, D, code, update, *, max_iter, tol, rng, learn=True, log=None):
@@ -63,9 +64,10 @@ def online_epoch(step, X, order, batch_size, device, *, verbose=0, desc="epoch")
     """
     losses = []
     chunk = upload_rows(X.shape[1], X.itemsize, batch_size)
-    batches = progress(gen_batches_idx(len(order), batch_size), verbose=verbose, desc=desc)
+    batches = progress(gen_batches(len(order), batch_size), verbose=verbose, desc=desc)
     Xc, base = None, 0
-    for start, stop in batches:
+    for batch in batches:
+        start, stop = batch.start, batch.stop
         if Xc is None or stop > base + Xc.shape[0]:
             base = start
             Xc = to_tensor(X[order[start : start + chunk]], device)

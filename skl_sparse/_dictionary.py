@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from ._dictionary_cpu import bcd_sweeps_
+from ._lasso import gram_eigmax
 
 
 def normalize_rows_(D, eps=1e-12):
@@ -112,7 +113,7 @@ def update_dict_pgd_(D, A, B, step=None):
     if not bool(used.any()):
         return unused
     if step is None:
-        step = 1.0 / float(torch.linalg.eigvalsh(A.double()).max())
+        step = 1.0 / gram_eigmax(A)
     old = D.clone()
     D -= step * (A @ D - B)
     small = normalize_rows_(D)

@@ -12,11 +12,11 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_array
+from sklearn.utils import check_array, gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from ._lasso import GAP_TOL_FLOOR, SOLVERS, lasso_gram, resolve_solver
-from ._utils import gen_batches_idx, peak_magnitude, resolve_device, to_tensor
+from ._lasso import GAP_TOL_FLOOR, SOLVERS, gram_eigmax, lasso_gram, resolve_solver
+from ._utils import peak_magnitude, resolve_device, to_tensor
 
 TRANSFORM_BATCH = 4096
 
@@ -26,7 +26,7 @@ def gram_context(D, solver):
     G = D @ D.T
     if resolve_solver(solver, D.device) == "lars" or not G.numel():
         return G, None  # the homotopy needs no step size; its fallback computes it if needed
-    return G, float(torch.linalg.eigvalsh(G.double()).max())
+    return G, gram_eigmax(G)
 
 
 def encode_tensor(X, D, alpha, *, solver, positive, max_iter, tol, init=None, gram=None):
@@ -83,14 +83,14 @@ def encode_numpy(X, D, alpha, *, solver, positive, max_iter, tol, batch_size, de
         out = torch.empty(out.shape, dtype=Dt.dtype, pin_memory=True).numpy()
     n_bad = 0
     tol_eff = max(tol, GAP_TOL_FLOOR)
-    for start, stop in gen_batches_idx(X.shape[0], batch_size):
-        Xb = to_tensor(X[start:stop], device)
+    for batch in gen_batches(X.shape[0], batch_size):
+        Xb = to_tensor(X[batch], device)
         H, _, primal, gap = encode_tensor(
             Xb, Dt, alpha, solver=solver, positive=positive, max_iter=max_iter, tol=tol,
             gram=gram,
         )
         n_bad += int((gap > tol_eff * primal).sum())
-        torch.from_numpy(out[start:stop]).copy_(H)
+        torch.from_numpy(out[batch]).copy_(H)
     warn_unconverged(n_bad, X.shape[0], max_iter)
     return out
 

@@ -48,7 +48,8 @@ from ._lars import lars_path_gram
 from ._lars_cpu import lars_path_gram_cpu
 
 __all__ = [
-    "lasso_gram", "lasso_gram_budget", "duality_gap", "lasso_objective", "lipschitz_bound",
+    "lasso_gram", "lasso_gram_budget", "duality_gap", "gram_eigmax", "lasso_objective",
+    "lipschitz_bound",
     "sync_free", "SOLVERS", "BUDGET_ITER", "GAP_TOL_FLOOR",
 ]
 
@@ -82,6 +83,15 @@ def shrink(v, thresh, positive=False):
     if positive:
         return torch.clamp(v - thresh, min=0)
     return v - torch.clamp(v, -thresh, thresh)
+
+
+def gram_eigmax(G):
+    """Largest eigenvalue of the symmetric ``G`` (in float64), as a float; one host sync.
+
+    The exact Lipschitz constant of the lasso's gradient; `lipschitz_bound` is the
+    sync-free upper bound used inside device loops.
+    """
+    return float(torch.linalg.eigvalsh(G.double()).max()) if G.numel() else 0.0
 
 
 def lasso_objective(X, D, H, alpha):
@@ -390,7 +400,7 @@ def lasso_gram(
             # (tiny coefficients flicker around zero): the rows still running after
             # _PROMOTE_AFTER iterations go on in float64
             if lipschitz is None:
-                lipschitz = float(torch.linalg.eigvalsh(G64).max())
+                lipschitz = gram_eigmax(G64)
             start = H if H is not None else torch.zeros_like(C64)
             state = _ProxGrad(C64, G64, start, alpha, positive, lipschitz,
                               momentum=solver != "ista",

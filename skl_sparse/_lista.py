@@ -13,7 +13,7 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from torch import nn
 
 from ._encode import sparse_encode
-from ._lasso import shrink
+from ._lasso import gram_eigmax, shrink
 from ._online_dictionary import OnlineDictionaryLearner
 from ._torch_base import TRAINING_CONSTRAINTS, _TorchTransformer, fill_doc, set_params_from
 from ._utils import check_dictionary, to_tensor
@@ -179,7 +179,7 @@ class LISTAEncoder(_TorchTransformer):
     def _init_module(self, module, Xt, generator):
         D = torch.as_tensor(self._fitting_dictionary)
         G = D @ D.T
-        L = max(float(torch.linalg.eigvalsh(G).max()), 1e-12)
+        L = max(gram_eigmax(G), 1e-12)
         with torch.no_grad():
             module.dictionary.copy_(D)
             module.encoder.copy_(D / L)

@@ -10,7 +10,14 @@ from torch import nn
 from . import _lasso
 from ._dictionary import init_dictionary, normalize_rows_
 from ._encode import encode_tensor
-from ._lasso import BUDGET_ITER, SOLVERS, lasso_gram, lasso_gram_budget, lipschitz_bound
+from ._lasso import (
+    BUDGET_ITER,
+    SOLVERS,
+    lasso_gram,
+    lasso_gram_budget,
+    lasso_objective,
+    lipschitz_bound,
+)
 from ._nn import ACTIVATIONS, linear_layers
 from ._torch_base import TRAINING_CONSTRAINTS, _TorchTransformer, fill_doc, set_params_from
 
@@ -199,9 +206,8 @@ class PSDEncoder(_TorchTransformer):
 
     def _batch_loss(self, module, x, generator):
         z, _ = self._optimal_codes(module, x)
-        residual = x - z @ module.dictionary
         misfit = z - module.predict(x)
-        energy = 0.5 * (residual * residual).sum(dim=1) + self.alpha * z.abs().sum(dim=1)
+        energy = lasso_objective(x, module.dictionary, z, self.alpha)
         energy = energy + 0.5 * self.prediction_weight * (misfit * misfit).sum(dim=1)
         return energy.mean()
 

@@ -32,7 +32,7 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -40,7 +40,6 @@ from ._nn import init_parameters_
 from ._utils import (
     check_codes,
     check_float32_range,
-    gen_batches_idx,
     progress,
     resolve_device,
     restore_on_error,
@@ -293,15 +292,15 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
             torch.randperm(n, generator=generator, device=Xt.device) if self.shuffle else None
         )
         total = torch.zeros((), device=Xt.device)
-        batches = progress(gen_batches_idx(n, self.batch_size), verbose=self.verbose, desc=desc)
-        for start, stop in batches:
-            xb = Xt[order[start:stop]] if order is not None else Xt[start:stop]
+        batches = progress(gen_batches(n, self.batch_size), verbose=self.verbose, desc=desc)
+        for batch in batches:
+            xb = Xt[order[batch]] if order is not None else Xt[batch]
             loss = self._batch_loss(module, xb, generator)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             self._after_step(module)
-            total += loss.detach() * (stop - start)
+            total += loss.detach() * xb.shape[0]
         return float(total) / n  # one device synchronisation per epoch
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -353,9 +352,9 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         module = self._module(device).eval()
         out = np.empty((X.shape[0], n_out), dtype=X.dtype)
         with torch.no_grad():
-            for start, stop in gen_batches_idx(X.shape[0], _TRANSFORM_BATCH):
-                xb = to_tensor(X[start:stop], device, dtype=np.float32)
-                out[start:stop] = fn(module, xb).cpu().numpy()
+            for batch in gen_batches(X.shape[0], _TRANSFORM_BATCH):
+                xb = to_tensor(X[batch], device, dtype=np.float32)
+                out[batch] = fn(module, xb).cpu().numpy()
         return out
 
     def transform(self, X):

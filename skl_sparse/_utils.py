@@ -47,11 +47,6 @@ def to_numpy(T):
     return T.detach().cpu().numpy()
 
 
-def gen_batches_idx(n, batch_size):
-    """Start/stop pairs covering ``range(n)`` in chunks of ``batch_size``."""
-    return [(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
-
-
 def check_codes(est, X, n_components):
     """Validate codes given to ``inverse_transform``: fitted, 2-D, float, right width."""
     check_is_fitted(est)
