@@ -84,6 +84,31 @@ def load_natural_patches(n_patches=10000, *, patch_size=(12, 12), images=None, r
     return patches[rng.permutation(len(patches))]
 
 
+def load_faces_standin():
+    """The offline stand-in of Caltech-101: 100 faces and 100 non-face photographs.
+
+    scikit-image's ``lfw_subset`` (real photographs, 25x25 grey levels in [0, 1]),
+    like Caltech-101's "Faces" against background clutter; no download.
+
+    Returns
+    -------
+    data : Bunch
+        ``images`` (200, 25, 25) float32, ``target`` (1: face, 0: not), and
+        ``target_names`` ``["background", "face"]``.
+
+    Examples
+    --------
+    >>> from skl_sparse.datasets import load_faces_standin
+    >>> data = load_faces_standin()
+    >>> data.images.shape, int(data.target.sum())
+    ((200, 25, 25), 100)
+    """
+    from skimage.data import lfw_subset
+
+    return Bunch(images=lfw_subset().astype(np.float32), target=np.repeat([1, 0], 100),
+                 target_names=["background", "face"])
+
+
 CALTECH101_URL = "https://data.caltech.edu/records/mzrjq-6wc02/files/caltech-101.zip"
 CALTECH101_MD5 = "3138e1922a9193bfa496528edbbc45d0"
 

@@ -28,15 +28,12 @@ Add ``--gabor`` to ``self-taught`` and ``caltech101`` for a row of Gabor-paramet
 patch atoms (:class:`skl_sparse.GaborDictionaryLearner`).
 """
 
-import argparse
 import time
-import warnings
 
 import numpy as np
 from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
@@ -229,13 +226,6 @@ def self_taught(dataset="digits", *, data_home=None, sizes=None, repeats=3, rand
     return format_table(title, list(sizes), rows), rows
 
 
-def _standin_images():
-    from skimage.data import lfw_subset
-
-    images = lfw_subset().astype(np.float32)
-    return images, np.repeat([1, 0], 100), ["background", "face"]
-
-
 def caltech101(*, data_home=None, categories=None, image_size=(64, 64), sizes=None,
                repeats=3, random_state=0, output=None, gabor=False, verbose=1):
     """Object recognition from pooled sparse codes of dense patches.
@@ -275,7 +265,10 @@ def caltech101(*, data_home=None, categories=None, image_size=(64, 64), sizes=No
     from .features import ImagePatchEncoder
 
     if data_home is None:
-        images, y, names = _standin_images()
+        from .datasets import load_faces_standin
+
+        data = load_faces_standin()
+        images, y, names = data.images, data.target, data.target_names
         what, patch = "offline stand-in: scikit-image lfw_subset, faces vs non-faces", (5, 5)
     else:
         from .datasets import fetch_caltech101
@@ -350,7 +343,7 @@ def gabor_analysis(*, n_patches=20000, n_components=100, alpha=0.3, max_iter=5,
     (8,)
     """
     from .datasets import load_natural_patches
-    from .gabor import fit_gabor_dictionary, plot_gabor_statistics
+    from .gabor import fit_gabor_dictionary
 
     t0 = time.perf_counter()
     patches = load_natural_patches(n_patches, patch_size=(12, 12), random_state=random_state)
@@ -366,87 +359,34 @@ def gabor_analysis(*, n_patches=20000, n_components=100, alpha=0.3, max_iter=5,
                f"orientations of those: {np.histogram(params['theta'][good], 4, (0, np.pi))[0]}"
                f" per 45-degree bin")
     if output:
-        import matplotlib
-
-        matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from .plotting import plot_atoms
+        from .plotting import plot_atoms, plot_gabor_statistics
 
         fig = plt.figure(figsize=(12, 7.5), layout="constrained")
         top, bottom = fig.subfigures(2, 1, height_ratios=[1.2, 1])
         plot_atoms(D, (12, 12), ax=top.subplots(), title="atoms (ZCA-whitened patches)")
         plot_gabor_statistics(params, (12, 12), fig=bottom)
         fig.savefig(output, dpi=110)
+        plt.close(fig)
     return summary, params
 
 
 def _save_atoms(components, shape, output, title):
-    import matplotlib
+    import matplotlib.pyplot as plt
 
-    matplotlib.use("Agg")
     from .plotting import plot_atoms
 
     fig = plot_atoms(components, shape, title=title)
     fig.savefig(output, dpi=120, bbox_inches="tight")
-
-
-def _run(args):
-    if args.experiment == "gabor-recovery":
-        return gabor_recovery(args.n_trials, random_state=args.random_state)[0]
-    if args.experiment == "gabor-dictionary":
-        return gabor_dictionary_comparison(args.n_components, random_state=args.random_state)[0]
-    if args.experiment == "gabor":
-        return gabor_analysis(n_components=args.n_components, random_state=args.random_state,
-                              output=args.output)[0]
-    if args.experiment == "self-taught":
-        return self_taught(args.dataset, data_home=args.data_home, sizes=args.sizes,
-                           repeats=args.repeats, random_state=args.random_state,
-                           output=args.output, gabor=args.gabor)[0]
-    return caltech101(data_home=args.data_home, categories=args.categories, sizes=args.sizes,
-                      repeats=args.repeats, random_state=args.random_state,
-                      output=args.output, gabor=args.gabor)[0]
+    plt.close(fig)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m skl_sparse.experiments",
-                                     description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="experiment", required=True)
-    st = sub.add_parser("self-taught", help="features from digits 5-9, classify digits 0-4")
-    st.add_argument("--dataset", choices=["digits", "mnist"], default="digits")
-    ct = sub.add_parser("caltech101", help="object recognition (offline stand-in by default)")
-    ct.add_argument("--categories", nargs="*")
-    gb = sub.add_parser("gabor", help="Gabor fits of atoms learned on natural patches")
-    gb.add_argument("--n-components", type=int, default=100)
-    gr = sub.add_parser("gabor-recovery", help="the 001 question: recover a hidden Gabor filter")
-    gr.add_argument("--n-trials", type=int, default=200)
-    gd = sub.add_parser("gabor-dictionary", help="Gabor atoms vs free atoms (objective, accuracy)")
-    gd.add_argument("--n-components", type=int, default=100)
-    for p in (gr, gd):
-        p.add_argument("--random-state", type=int, default=0)
-        p.add_argument("--output", default=None, help=argparse.SUPPRESS)
-    for p in (st, ct):
-        p.add_argument("--data-home", default=None)
-        p.add_argument("--sizes", type=int, nargs="+")
-        p.add_argument("--repeats", type=int, default=3)
-        p.add_argument("--random-state", type=int, default=0)
-        p.add_argument("--output", default="atoms.png", help="figure of the learned atoms")
-        p.add_argument("--gabor", action="store_true",
-                       help="add the row of Gabor-parameterised patch atoms")
-    gb.add_argument("--random-state", type=int, default=0)
-    gb.add_argument("--output", default="gabor.png", help="atoms and their Gabor statistics")
-    args = parser.parse_args(argv)
-    start = time.perf_counter()
-    # the experiments fit with fixed, short budgets (epochs, iterations) on purpose and
-    # report their own accuracies: the learners' "not converged yet" warnings would only
-    # interleave source lines with the results
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        table = _run(args)
-    print()
-    print(table)
-    saved = f"; figure saved to {args.output}" if args.output else ""
-    print(f"\n({time.perf_counter() - start:.0f} s{saved})")
+    """The command line (``python -m skl_sparse.experiments``); see `skl_sparse._cli`."""
+    from ._cli import main as cli
+
+    cli(argv)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,6 @@
-"""Figures of learned atoms."""
+"""Figures: learned atoms, and the Gabor statistics of atoms.
+
+The library's functions return data; the figures are drawn here."""
 
 import numpy as np
 
@@ -58,4 +60,54 @@ def plot_atoms(components, patch_shape, *, n_cols=None, ax=None, title=None):
     ax.set_axis_off()
     if title:
         ax.set_title(title)
+    return fig
+
+
+def plot_gabor_statistics(params, patch_shape, *, r2_min=0.8, fig=None):
+    """Orientation, frequency and position statistics of well-fitted atoms.
+
+    The comparison of the lecture: V1 simple cells cover all orientations and a range
+    of spatial frequencies, with receptive fields spread over the visual field.
+
+    Parameters
+    ----------
+    params : dict of ndarray
+        From `fit_gabor_dictionary`.
+    patch_shape : tuple of int
+    r2_min : float, default=0.8
+        Atoms with a lower R^2 are left out (their fraction is in the title).
+    fig : matplotlib Figure or SubFigure, default=None
+
+    Returns
+    -------
+    fig : matplotlib Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import numpy as np
+    >>> from skl_sparse.plotting import plot_gabor_statistics
+    >>> params = {"r2": np.array([0.9, 0.5]), "theta": np.array([0.3, 1.0]),
+    ...           "frequency": np.array([0.2, 0.1]), "x0": np.array([4.0, 6.0]),
+    ...           "y0": np.array([5.0, 2.0])}
+    >>> fig = plot_gabor_statistics(params, (12, 12))
+    """
+    import matplotlib.pyplot as plt
+
+    good = params["r2"] >= r2_min
+    fig = fig or plt.figure(figsize=(12, 3.4))
+    axes = fig.subplots(1, 4)
+    axes[0].hist(params["r2"], bins=20, range=(0, 1), color="0.5")
+    axes[0].axvline(r2_min, color="r")
+    axes[0].set(title=f"R$^2$ ({good.mean():.0%} $\\geq$ {r2_min})", xlabel="R$^2$")
+    axes[1].hist(np.degrees(params["theta"][good]), bins=12, range=(0, 180), color="C0")
+    axes[1].set(title="orientation", xlabel="degrees")
+    axes[2].hist(params["frequency"][good], bins=15, color="C1")
+    axes[2].set(title="spatial frequency", xlabel="cycles / pixel")
+    axes[3].scatter(params["x0"][good], params["y0"][good], s=8, c="C2")
+    axes[3].set(title="envelope centres", xlim=(-0.5, patch_shape[1] - 0.5),
+                ylim=(patch_shape[0] - 0.5, -0.5), aspect="equal")
+    if hasattr(fig, "tight_layout"):  # not on a SubFigure: its parent lays it out
+        fig.tight_layout()
     return fig

@@ -1,5 +1,46 @@
-"""Test settings: SKL_SPARSE_TEST_DEVICE=cuda runs the device-dependent tests on a GPU."""
+"""Test settings: the device (SKL_SPARSE_TEST_DEVICE=cuda runs the device-dependent tests on a
+GPU) and the one table of fast constructor arguments used by the common checks."""
 
+import inspect
 import os
 
+from sklearn.base import BaseEstimator
+from sklearn.preprocessing import FunctionTransformer
+
+import skl_sparse
+
 DEVICE = os.environ.get("SKL_SPARSE_TEST_DEVICE", "cpu")
+
+# Fast constructor arguments; every estimator must also pass with its defaults
+# in the other tests.
+_FAST_NET = {"n_components": 6, "max_iter": 3, "batch_size": 16, "device": "cpu",
+             "random_state": 0}
+INIT_PARAMS = {
+    "ImagePatchEncoder": {"patch_encoder": FunctionTransformer(), "patch_size": (1, 1),
+                          "n_fit_patches": 30, "normalize_patches": False,
+                          "random_state": 0},
+    "Autoencoder": _FAST_NET,
+    "SparseAutoencoder": _FAST_NET,
+    "KSparseAutoencoder": {**_FAST_NET, "k": 2},
+    "DenoisingAutoencoder": _FAST_NET,
+    "ContractiveAutoencoder": _FAST_NET,
+    "PSDEncoder": {**_FAST_NET, "alpha": 0.1},
+    "LISTAEncoder": {"n_layers": 2, "n_components": 6, "max_iter": 3, "batch_size": 16,
+                     "device": "cpu", "random_state": 0},
+    "SparseCoder": {"n_components": 5, "max_iter": 5, "device": "cpu", "random_state": 0},
+    "GaborDictionaryLearner": {
+        "n_components": 5, "max_iter": 2, "batch_size": 16, "device": "cpu", "random_state": 0
+    },
+    "OnlineDictionaryLearner": {
+        "n_components": 5, "max_iter": 2, "batch_size": 16, "device": "cpu", "random_state": 0
+    },
+}
+
+
+def all_estimators():
+    """Every public estimator class of the package, so new ones are covered automatically."""
+    return sorted(
+        (name, obj)
+        for name in skl_sparse.__all__
+        if inspect.isclass(obj := getattr(skl_sparse, name)) and issubclass(obj, BaseEstimator)
+    )

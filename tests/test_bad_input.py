@@ -7,10 +7,10 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _config import INIT_PARAMS, all_estimators
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import InvalidParameterError
-from test_common import INIT_PARAMS, all_estimators
 
 ESTIMATORS = [cls(**INIT_PARAMS.get(name, {})) for name, cls in all_estimators()]
 IDS = [name for name, _ in all_estimators()]

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _config import INIT_PARAMS, all_estimators
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
-from test_common import INIT_PARAMS, all_estimators
 
 from skl_sparse import (
     Autoencoder,

@@ -15,13 +15,15 @@ Caltech-101's faces against background clutter; with the real data,
 # %%
 import matplotlib.pyplot as plt
 
-from skl_sparse.experiments import _standin_images, caltech101
+from skl_sparse.datasets import load_faces_standin
+from skl_sparse.experiments import caltech101
 
 table, rows = caltech101(sizes=(5, 30), repeats=1, verbose=0)
 print(table)
 
 # %%
-images, y, names = _standin_images()
+data = load_faces_standin()
+images, y, names = data.images, data.target, data.target_names
 fig, axes = plt.subplots(2, 8, figsize=(10, 2.8))
 for r, label in enumerate([1, 0]):
     for c, i in enumerate((y == label).nonzero()[0][:8]):

@@ -18,8 +18,8 @@ import matplotlib.pyplot as plt
 
 from skl_sparse import OnlineDictionaryLearner, ZCAWhitener
 from skl_sparse.datasets import load_natural_patches
-from skl_sparse.gabor import fit_gabor_dictionary, gabor_kernel, plot_gabor_statistics
-from skl_sparse.plotting import plot_atoms
+from skl_sparse.gabor import fit_gabor_dictionary, gabor_kernel
+from skl_sparse.plotting import plot_atoms, plot_gabor_statistics
 
 n = int(os.environ.get("SKL_SPARSE_EXAMPLE_PATCHES", 20000))
 X = load_natural_patches(n, patch_size=(12, 12), random_state=0)
