@@ -13,19 +13,20 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
+from sklearn.base import _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._base import DEVICE_CONSTRAINTS, _Transformer
 from ._dict_learning import online_epoch
 from ._encode import TRANSFORM_BATCH, check_no_overflow, encode_numpy, encode_tensor
 from ._lasso import SOLVERS, lasso_objective
 from ._utils import check_codes, resolve_device, restore_on_error
 
 
-class _BaseSparseCoding(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
+class _BaseSparseCoding(_Transformer):
     """Transform-time behaviour shared by the dictionary-based estimators."""
 
     _parameter_constraints: dict = {
@@ -35,18 +36,12 @@ class _BaseSparseCoding(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         "positive": ["boolean"],
         "transform_max_iter": [Interval(Integral, 1, None, closed="left")],
         "transform_tol": [Interval(Real, 0, None, closed="left")],
-        "device": [str],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
+        **DEVICE_CONSTRAINTS,
     }
 
     @property
     def _n_features_out(self):
         return self.components_.shape[0]
-
-    def _log(self, message):
-        if self.verbose:
-            print(f"[{type(self).__name__}] {message}", flush=True)
 
     def _codes(self, X, D):
         """Codes of tensor ``X`` on the dictionary being learned, and their objectives."""
@@ -109,11 +104,6 @@ class _BaseSparseCoding(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         obj = lasso_objective(*(torch.from_numpy(np.ascontiguousarray(a)) for a in (X, D, codes)),
                               self.alpha)
         return -float(obj.mean())
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        return tags
 
 
 class _OnlineLearner(_BaseSparseCoding):

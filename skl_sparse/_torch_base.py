@@ -25,17 +25,13 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.base import (
-    BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
-    _fit_context,
-)
+from sklearn.base import BaseEstimator, _fit_context
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._base import DEVICE_CONSTRAINTS, _Transformer
 from ._nn import init_parameters_
 from ._utils import (
     check_codes,
@@ -55,9 +51,7 @@ TRAINING_CONSTRAINTS = {
     "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
     "weight_decay": [Interval(Real, 0, None, closed="left")],
     "shuffle": ["boolean"],
-    "device": [str],
-    "random_state": ["random_state"],
-    "verbose": ["verbose"],
+    **DEVICE_CONSTRAINTS,
 }
 
 TRAINING_DOC = """\
@@ -128,7 +122,7 @@ def set_params_from(est, values):
 _TRANSFORM_BATCH = 16384
 
 
-class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class _TorchTransformer(_Transformer, BaseEstimator):
     """Training loop, state and transform plumbing of the torch estimators."""
 
     _parameter_constraints: dict = dict(TRAINING_CONSTRAINTS)
@@ -162,10 +156,6 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     @property
     def _n_features_out(self):
         return self.n_components
-
-    def _log(self, message):
-        if self.verbose:
-            print(f"[{type(self).__name__}] {message}", flush=True)
 
     def _generator(self, device):
         gen = torch.Generator(device=device)
@@ -409,11 +399,6 @@ class _TorchTransformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
         """
         X, rec = self._reconstruction(X)
         return -float(((X - rec) ** 2).sum(axis=1).mean())
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        return tags
 
 
 def _to_cpu(obj):

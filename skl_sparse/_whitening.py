@@ -6,18 +6,17 @@ import numpy as np
 from scipy import linalg
 from sklearn.base import (
     BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
     _fit_context,
 )
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._base import _Transformer
 from ._utils import peak_magnitude, restore_on_error
 
 
-class ZCAWhitener(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class ZCAWhitener(_Transformer, BaseEstimator):
     r"""ZCA (zero-phase) whitening.
 
     With the empirical mean :math:`\hat\mu` and covariance
@@ -165,8 +164,3 @@ class ZCAWhitener(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     @property
     def _n_features_out(self):
         return self.n_features_in_
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        return tags

@@ -13,8 +13,6 @@ from numbers import Integral
 import numpy as np
 from sklearn.base import (
     BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
     _fit_context,
     clone,
 )
@@ -23,6 +21,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._base import _Transformer
 from ._online_dictionary import OnlineDictionaryLearner
 from ._utils import restore_on_error
 from ._whitening import ZCAWhitener
@@ -36,7 +35,7 @@ def _default_encoder():
     )
 
 
-class ImagePatchEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class ImagePatchEncoder(_Transformer, BaseEstimator):
     r"""Encode images by coding their patches and pooling the codes over a grid.
 
     Parameters
@@ -287,8 +286,3 @@ class ImagePatchEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseE
     @property
     def _n_features_out(self):
         return self.n_features_out_
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        return tags
