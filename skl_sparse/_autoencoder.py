@@ -150,6 +150,8 @@ class Autoencoder(_BaseAutoencoder):
     the principal subspace of the data (the span of PCA's components); it is
     also the unregularised baseline of the other autoencoders.
 
+    Read more in the :ref:`User Guide <autoencoders>`.
+
     Parameters
     ----------
 {architecture}
@@ -212,6 +214,8 @@ class SparseAutoencoder(_BaseAutoencoder):
     it: each unit is active (close to 1) for about a fraction :math:`\rho`
     of the samples. Needs sigmoid code units.
 
+    Read more in the :ref:`User Guide <autoencoders>`.
+
     Parameters
     ----------
     sparsity_target : float, default=0.05
@@ -224,6 +228,11 @@ class SparseAutoencoder(_BaseAutoencoder):
     Attributes
     ----------
 {attributes}
+
+    See Also
+    --------
+    KSparseAutoencoder : sparsity by keeping the k largest units.
+    SparseCoder : exact lasso codes on a learned dictionary.
 
     References
     ----------
@@ -300,6 +309,8 @@ class KSparseAutoencoder(_BaseAutoencoder):
     template-like features); large :math:`k` gives local features (strokes,
     edges).
 
+    Read more in the :ref:`User Guide <autoencoders>`.
+
     Parameters
     ----------
     k : int, default=10
@@ -314,6 +325,11 @@ class KSparseAutoencoder(_BaseAutoencoder):
     Attributes
     ----------
 {attributes}
+
+    See Also
+    --------
+    SparseAutoencoder : sparsity by a KL penalty on the mean activations.
+    PSDEncoder : a fast encoder trained to predict lasso codes.
 
     References
     ----------
@@ -416,6 +432,8 @@ class DenoisingAutoencoder(_BaseAutoencoder):
     cannot simply copy its input, so it learns to project corrupted samples
     back onto the data. ``transform`` and `denoise` use no noise.
 
+    Read more in the :ref:`User Guide <autoencoders>`.
+
     Parameters
     ----------
     noise : {"mask", "gaussian"}, default="mask"
@@ -428,6 +446,11 @@ class DenoisingAutoencoder(_BaseAutoencoder):
     Attributes
     ----------
 {attributes}
+
+    See Also
+    --------
+    ContractiveAutoencoder : robustness by penalising the encoder's Jacobian.
+    Autoencoder : the plain reconstruction objective.
 
     References
     ----------
@@ -517,6 +540,8 @@ class ContractiveAutoencoder(_BaseAutoencoder):
     :math:`E\|h(x) - h(x + \epsilon)\|^2 / \sigma^2`: the code stays flat
     along directions the data does not vary in.
 
+    Read more in the :ref:`User Guide <autoencoders>`.
+
     Parameters
     ----------
     contraction : float, default=0.1
@@ -527,6 +552,11 @@ class ContractiveAutoencoder(_BaseAutoencoder):
     Attributes
     ----------
 {attributes}
+
+    See Also
+    --------
+    DenoisingAutoencoder : robustness by reconstructing corrupted inputs.
+    Autoencoder : the plain reconstruction objective.
 
     References
     ----------

@@ -132,6 +132,8 @@ def sparse_encode(
     ``algorithm="lasso_cd"``. Each sample stops once its duality gap is at most
     ``tol`` times its objective.
 
+    Read more in the :ref:`User Guide <sparse_coding>`.
+
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
@@ -162,6 +164,11 @@ def sparse_encode(
     -------
     codes : ndarray of shape (n_samples, n_components)
         In the float dtype of ``X`` (float32 stays float32).
+
+    See Also
+    --------
+    SparseCoder : the same codes as a transformer, with a learned dictionary.
+    sklearn.decomposition.sparse_encode : scikit-learn's coding function.
 
     Examples
     --------

@@ -37,6 +37,8 @@ class OnlineDictionaryLearner(_OnlineLearner, BaseEstimator):
     Atoms no batch has used are replaced by badly reconstructed samples.
     ``partial_fit`` continues exactly where the last call stopped.
 
+    Read more in the :ref:`User Guide <sparse_coding>`.
+
     Parameters
     ----------
     n_components : int, default=None

@@ -69,6 +69,8 @@ class PSDEncoder(_TorchTransformer):
     fast) or, with ``method="optimize"``, the exact lasso codes
     :math:`\arg\min_z \tfrac12\|x - zD\|^2 + \alpha\|z\|_1`.
 
+    Read more in the :ref:`User Guide <psd>`.
+
     Parameters
     ----------
     n_components : int, default=100
@@ -111,6 +113,12 @@ class PSDEncoder(_TorchTransformer):
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when they are all strings.
+
+    See Also
+    --------
+    LISTAEncoder : a deeper trained encoder for a fixed dictionary.
+    SparseCoder : exact lasso codes.
+    OnlineDictionaryLearner : the dictionary alone, learned online.
 
     References
     ----------

@@ -32,6 +32,8 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
     when the relative norm of the dictionary's Riemannian gradient on the unit
     sphere (its KKT violation) is below ``tol``.
 
+    Read more in the :ref:`User Guide <sparse_coding>`.
+
     Parameters
     ----------
     n_components : int, default=None

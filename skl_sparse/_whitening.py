@@ -31,6 +31,8 @@ class ZCAWhitener(_Transformer, BaseEstimator):
     like images (edges are enhanced). ``eps`` damps the directions of tiny
     variance, where whitening would mostly amplify noise.
 
+    Read more in the :ref:`User Guide <whitening>`.
+
     Parameters
     ----------
     eps : float, default=1e-2

@@ -38,6 +38,8 @@ def _default_encoder():
 class ImagePatchEncoder(_Transformer, BaseEstimator):
     r"""Encode images by coding their patches and pooling the codes over a grid.
 
+    Read more in the :ref:`User Guide <image_features>`.
+
     Parameters
     ----------
     patch_encoder : estimator, default=None
@@ -78,6 +80,11 @@ class ImagePatchEncoder(_Transformer, BaseEstimator):
         Pixels per image (when ``X`` was 2-D).
     n_features_out_ : int
         Features per image.
+
+    See Also
+    --------
+    OnlineDictionaryLearner : the default patch dictionary.
+    ZCAWhitener : the default patch whitening.
 
     References
     ----------
