@@ -31,6 +31,181 @@ def _grow(t, cap, value):
     return torch.nn.functional.pad(t, pad, value=value)
 
 
+class _Homotopy:
+    """Per-sample state of the homotopy on the rows of one chunk still running.
+
+    Slots hold the active atoms of each row (``slot_atom``; ``k`` marks a free
+    slot), their signs ``theta``, the inverse ``Minv`` of the active Gram matrix
+    and the direction ``d_slot = Minv theta``; ``H`` has a sink column ``k`` for
+    free slots. `step` advances every row by one event.
+    """
+
+    def __init__(self, C, G, alpha, positive, todo, lam, j0):
+        k = C.shape[1]
+        dtype, device = C.dtype, C.device
+        self.k, self.alpha, self.positive = k, alpha, positive
+        self.tiny = torch.finfo(dtype).eps * 10
+        self.cap = 8
+        m = todo.numel()
+        self.rows, self.lam = todo, lam
+        self.H = torch.zeros((m, k + 1), dtype=dtype, device=device)
+        self.g = C[todo].clone()
+        self.slot_atom = torch.full((m, self.cap), k, dtype=torch.long, device=device)
+        self.slot_atom[:, 0] = j0
+        self.theta = torch.zeros((m, self.cap), dtype=dtype, device=device)
+        self.theta[:, 0] = torch.sign(self.g.gather(1, j0[:, None]).squeeze(1))
+        diagG = torch.diagonal(G).clone()
+        self.Minv = torch.zeros((m, self.cap, self.cap), dtype=dtype, device=device)
+        self.Minv[:, 0, 0] = 1.0 / diagG[j0].clamp(min=self.tiny)
+        self.active = torch.zeros((m, k + 1), dtype=torch.bool, device=device)
+        self.active[torch.arange(m, device=device), j0] = True
+        self.G = G
+        self.Gpad = torch.zeros((k + 1, k + 1), dtype=dtype, device=device)
+        self.Gpad[:k, :k] = G
+        self.diagG_pad = torch.zeros(k + 1, dtype=dtype, device=device)
+        self.diagG_pad[:k] = diagG
+        self.d_slot = None
+
+    def step(self, n_step):
+        """One event for every row; returns ``(ended, failed)`` masks of the rows."""
+        if n_step % 16 == 1:
+            # d_S = G_SS^{-1} s_S, kept up to date by the rank-one formulas of
+            # `_drop`/`_join` and recomputed now and then against rounding drift
+            self.d_slot = torch.bmm(self.Minv, self.theta.unsqueeze(-1)).squeeze(-1)
+        k = self.k
+        d = torch.zeros_like(self.H).scatter_(1, self.slot_atom, self.d_slot)
+        d[:, k] = 0
+        a = d[:, :k] @ self.G
+        gamma_end = self.lam - self.alpha
+        gam_join, j_join = self._join_event(a)
+        gam_drop, s_drop = self._drop_event()
+        gamma = torch.minimum(torch.minimum(gamma_end, gam_join), gam_drop)
+        self.H += gamma[:, None] * d
+        self.g -= gamma[:, None] * a
+        self.lam = self.lam - gamma
+        is_end = gamma >= gamma_end
+        is_drop = ~is_end & (gam_drop <= gam_join)
+        is_join = ~is_end & ~is_drop
+        if bool(is_drop.any()):
+            self._drop(is_drop, s_drop)
+        failed = torch.zeros_like(is_end)
+        if bool(is_join.any()):
+            failed = self._join(is_join, j_join)
+        return is_end, failed
+
+    def _join_event(self, a):
+        """Step length until an inactive atom's correlation reaches lambda, and the atom."""
+        lam, g, tiny = self.lam[:, None], self.g, self.tiny
+        inactive = ~self.active[:, : self.k]
+        big = torch.full_like(g, float("inf"))
+        gam, j = big.min(dim=1)
+        for sign in (1.0,) if self.positive else (1.0, -1.0):
+            den = 1 - sign * a
+            cand = torch.where(inactive & (den > tiny), (lam - sign * g) / den, big)
+            cand = torch.where(cand > tiny * lam, cand, big)
+            gam_s, j_s = cand.min(dim=1)
+            take = gam_s < gam
+            gam, j = torch.where(take, gam_s, gam), torch.where(take, j_s, j)
+        return gam, j
+
+    def _drop_event(self):
+        """Step length until an active coefficient crosses zero, and its slot."""
+        h_slot = self.H.gather(1, self.slot_atom)
+        inf = torch.full_like(h_slot, float("inf"))
+        crossing = (self.slot_atom < self.k) & (h_slot * self.d_slot < 0)
+        gd = torch.where(crossing, -h_slot / self.d_slot, inf)
+        return torch.where(gd > 0, gd, inf).min(dim=1)
+
+    def _drop(self, is_drop, s_drop):
+        """Schur downdate of the inverse, in place on all rows (weight 0 where no atom
+        leaves): ``M <- M - M[:, s] M[s, :] / M[s, s]``; the slot is freed."""
+        Minv, d_slot = self.Minv, self.d_slot
+        ar = torch.arange(Minv.shape[0], device=Minv.device)
+        s = torch.where(is_drop, s_drop, torch.zeros_like(s_drop))
+        col = Minv[ar, :, s]
+        piv = col.gather(1, s[:, None]).squeeze(1)
+        w = torch.where(is_drop, -1.0 / piv, torch.zeros_like(piv))
+        Minv.baddbmm_((col * w[:, None]).unsqueeze(-1), col.unsqueeze(1))
+        d_slot += col * (w * d_slot.gather(1, s[:, None]).squeeze(1))[:, None]
+        r, s = torch.nonzero(is_drop).squeeze(1), s_drop[is_drop]
+        atom = self.slot_atom[r, s]
+        self.H[r, atom] = 0
+        self.active[r, atom] = False
+        Minv[r, s, :] = 0
+        Minv[r, :, s] = 0
+        d_slot[r, s] = 0
+        self.slot_atom[r, s] = self.k
+        self.theta[r, s] = 0
+
+    def _grow_slots(self):
+        self.cap *= 2
+        self.slot_atom = _grow(self.slot_atom, self.cap, self.k)
+        self.theta = _grow(self.theta, self.cap, 0.0)
+        self.Minv = _grow(self.Minv, self.cap, 0.0)
+        self.d_slot = _grow(self.d_slot, self.cap, 0.0)
+
+    def _join(self, is_join, j_join):
+        """Block update of the inverse for the joining atoms; the rows whose new atom is
+        (numerically) dependent on the active ones fail."""
+        k, tiny = self.k, self.tiny
+        free = self.slot_atom == k
+        if not bool(free[is_join].any(dim=1).all()):
+            self._grow_slots()
+            free = self.slot_atom == k
+        Minv, theta = self.Minv, self.theta
+        ar = torch.arange(Minv.shape[0], device=Minv.device)
+        s = torch.argmax(free.to(torch.int8), dim=1)
+        j = torch.where(is_join, j_join, torch.full_like(j_join, k))
+        b = self.Gpad[j[:, None], self.slot_atom]  # (m, cap); 0 on free slots and idle rows
+        u = torch.bmm(Minv, b.unsqueeze(-1)).squeeze(-1)
+        schur = self.diagG_pad[j] - (b * u).sum(dim=1)
+        ok = schur > 1e-9 * self.diagG_pad[j].clamp(min=tiny)
+        failed = is_join & ~ok
+        join = is_join & ok
+        inv_schur = torch.where(join, 1.0 / torch.where(ok, schur, 1.0), 0.0)
+        # block inverse update: M <- M + u u^T / schur, new row/col -u/schur
+        Minv.baddbmm_((u * inv_schur[:, None]).unsqueeze(-1), u.unsqueeze(1))
+        if self.positive:
+            new_sign = torch.ones_like(inv_schur)
+        else:
+            new_sign = torch.sign(self.g[ar, j.clamp(max=k - 1)])
+        # d <- d + ((u.theta - theta_s) / schur) (u - e_s)
+        coef = ((u * theta).sum(dim=1) - new_sign) * inv_schur
+        self.d_slot += coef[:, None] * u
+        self.d_slot[ar, s] -= coef
+        r = torch.nonzero(join).squeeze(1)
+        s, j, u, inv_schur = s[r], j[r], u[r], inv_schur[r]
+        Minv[r, s, :] = -u * inv_schur[:, None]
+        Minv[r, :, s] = -u * inv_schur[:, None]
+        Minv[r, s, s] = inv_schur
+        self.slot_atom[r, s] = j
+        theta[r, s] = new_sign[r]
+        self.active[r, j] = True
+        return failed
+
+    def retire(self, leave, failed, H_out, finished):
+        """Write out the rows that ended or failed. Compacts lazily: copying the padded
+        inverses every step would cost more than carrying a few finished rows (they
+        are frozen by ``alpha == lam``)."""
+        m = self.rows.numel()
+        n_leave = int(leave.sum())
+        if n_leave and (n_leave * 8 >= m or n_leave == m):
+            H_out[self.rows[leave]] = self.H[leave, : self.k]
+            finished[self.rows[failed]] = False
+            keep = ~leave
+            for name in ("rows", "lam", "H", "g", "slot_atom", "theta", "Minv", "d_slot",
+                         "active"):
+                setattr(self, name, getattr(self, name)[keep])
+        elif n_leave:
+            frozen = torch.nonzero(leave).squeeze(1)
+            H_out[self.rows[frozen]] = self.H[frozen, : self.k]
+            finished[self.rows[frozen]] = ~failed[frozen]
+            # parked until the next compaction: no direction, end event at 0
+            self.lam[frozen] = self.alpha
+            self.theta[frozen] = 0
+            self.d_slot[frozen] = 0
+
+
 def _lars_chunk(C, G, alpha, positive, max_steps):
     """The homotopy on one chunk of rows (see `lars_path_gram`).
 
@@ -40,166 +215,22 @@ def _lars_chunk(C, G, alpha, positive, max_steps):
     finished : bool tensor (n_samples,), False where the homotopy gave up.
     n_steps : int
     """
-    n, k = C.shape
-    dtype, device = C.dtype, C.device
     H_out = torch.zeros_like(C)
-    finished = torch.ones(n, dtype=torch.bool, device=device)
-    corr = C if positive else C.abs()
-    lam, j0 = corr.max(dim=1)
+    finished = torch.ones(C.shape[0], dtype=torch.bool, device=C.device)
+    lam, j0 = (C if positive else C.abs()).max(dim=1)
     todo = torch.nonzero(lam > alpha).squeeze(1)
     if todo.numel() == 0:
         return H_out, finished, 0
-    diagG = torch.diagonal(G).clone()
-    tiny = torch.finfo(dtype).eps * 10
-
-    # per-sample state, restricted to the samples still running
-    rows = todo
-    cap = 8
-    lam = lam[todo]
-    j0 = j0[todo]
-    m = rows.numel()
-    H = torch.zeros((m, k + 1), dtype=dtype, device=device)  # column k: sink for free slots
-    g = C[todo].clone()
-    slot_atom = torch.full((m, cap), k, dtype=torch.long, device=device)
-    slot_atom[:, 0] = j0
-    theta = torch.zeros((m, cap), dtype=dtype, device=device)
-    theta[:, 0] = torch.sign(g.gather(1, j0[:, None]).squeeze(1))
-    Minv = torch.zeros((m, cap, cap), dtype=dtype, device=device)
-    Minv[:, 0, 0] = 1.0 / diagG[j0].clamp(min=tiny)
-    active = torch.zeros((m, k + 1), dtype=torch.bool, device=device)
-    active[torch.arange(m, device=device), j0] = True
-    Gpad = torch.zeros((k + 1, k + 1), dtype=dtype, device=device)
-    Gpad[:k, :k] = G
-    diagG_pad = torch.zeros(k + 1, dtype=dtype, device=device)
-    diagG_pad[:k] = diagG
-
+    state = _Homotopy(C, G, alpha, positive, todo, lam[todo], j0[todo])
     step = 0
-    while rows.numel() and step < max_steps:
+    while state.rows.numel() and step < max_steps:
         step += 1
-        m = rows.numel()
-        ar = torch.arange(m, device=device)
-        if step % 16 == 1:
-            # d_S = G_SS^{-1} s_S, kept up to date by the rank-one formulas
-            # below and recomputed now and then against rounding drift
-            d_slot = torch.bmm(Minv, theta.unsqueeze(-1)).squeeze(-1)
-        d = torch.zeros((m, k + 1), dtype=dtype, device=device).scatter_(1, slot_atom, d_slot)
-        d[:, k] = 0
-        a = d[:, :k] @ G
-        # events: end of path, an inactive atom joins, an active coefficient leaves
-        gamma_end = lam - alpha
-        inactive = ~active[:, :k]
-        big = torch.full_like(g, float("inf"))
-        den1 = 1 - a
-        g1 = torch.where(inactive & (den1 > tiny), (lam[:, None] - g) / den1, big)
-        g1 = torch.where(g1 > tiny * lam[:, None], g1, big)
-        gam_join, j_join = g1.min(dim=1)
-        if not positive:
-            den2 = 1 + a
-            g2 = torch.where(inactive & (den2 > tiny), (lam[:, None] + g) / den2, big)
-            g2 = torch.where(g2 > tiny * lam[:, None], g2, big)
-            gam2, j2 = g2.min(dim=1)
-            take2 = gam2 < gam_join
-            gam_join = torch.where(take2, gam2, gam_join)
-            j_join = torch.where(take2, j2, j_join)
-        h_slot = H.gather(1, slot_atom)
-        inf = torch.full_like(h_slot, float("inf"))
-        gd = torch.where((slot_atom < k) & (h_slot * d_slot < 0), -h_slot / d_slot, inf)
-        gd = torch.where(gd > 0, gd, inf)
-        gam_drop, s_drop = gd.min(dim=1)
-        gamma = torch.minimum(torch.minimum(gamma_end, gam_join), gam_drop)
-        H += gamma[:, None] * d
-        g -= gamma[:, None] * a
-        lam = lam - gamma
-        is_end = gamma >= gamma_end
-        is_drop = ~is_end & (gam_drop <= gam_join)
-        is_join = ~is_end & ~is_drop
-
-        if bool(is_drop.any()):
-            # Schur downdate of the inverse, in place on all rows (weight 0
-            # where no atom leaves): M <- M - M[:, s] M[s, :] / M[s, s]
-            s = torch.where(is_drop, s_drop, torch.zeros_like(s_drop))
-            col = Minv[ar, :, s]
-            piv = col.gather(1, s[:, None]).squeeze(1)
-            w = torch.where(is_drop, -1.0 / piv, torch.zeros_like(piv))
-            Minv.baddbmm_((col * w[:, None]).unsqueeze(-1), col.unsqueeze(1))
-            d_slot += col * (w * d_slot.gather(1, s[:, None]).squeeze(1))[:, None]
-            r, s = torch.nonzero(is_drop).squeeze(1), s_drop[is_drop]
-            atom = slot_atom[r, s]
-            H[r, atom] = 0
-            active[r, atom] = False
-            Minv[r, s, :] = 0
-            Minv[r, :, s] = 0
-            d_slot[r, s] = 0
-            slot_atom[r, s] = k
-            theta[r, s] = 0
-
-        failed = torch.zeros(m, dtype=torch.bool, device=device)
-        if bool(is_join.any()):
-            free = slot_atom == k
-            if not bool(free[is_join].any(dim=1).all()):
-                cap *= 2
-                slot_atom = _grow(slot_atom, cap, k)
-                theta = _grow(theta, cap, 0.0)
-                Minv = _grow(Minv, cap, 0.0)
-                d_slot = _grow(d_slot, cap, 0.0)
-                free = slot_atom == k
-            s = torch.argmax(free.to(torch.int8), dim=1)
-            j = torch.where(is_join, j_join, torch.full_like(j_join, k))
-            b = Gpad[j[:, None], slot_atom]  # (m, cap); 0 on free slots and idle rows
-            u = torch.bmm(Minv, b.unsqueeze(-1)).squeeze(-1)
-            schur = diagG_pad[j] - (b * u).sum(dim=1)
-            ok = schur > 1e-9 * diagG_pad[j].clamp(min=tiny)
-            failed = is_join & ~ok
-            join = is_join & ok
-            inv_schur = torch.where(join, 1.0 / torch.where(ok, schur, 1.0), 0.0)
-            # block inverse update: M <- M + u u^T / schur, new row/col -u/schur
-            Minv.baddbmm_((u * inv_schur[:, None]).unsqueeze(-1), u.unsqueeze(1))
-            if positive:
-                new_sign = torch.ones_like(inv_schur)
-            else:
-                new_sign = torch.sign(g[ar, j.clamp(max=k - 1)])
-            # d <- d + ((u.theta - theta_s) / schur) (u - e_s)
-            coef = ((u * theta).sum(dim=1) - new_sign) * inv_schur
-            d_slot += coef[:, None] * u
-            d_slot[ar, s] -= coef
-            r = torch.nonzero(join).squeeze(1)
-            s, j, u, inv_schur = s[r], j[r], u[r], inv_schur[r]
-            Minv[r, s, :] = -u * inv_schur[:, None]
-            Minv[r, :, s] = -u * inv_schur[:, None]
-            Minv[r, s, s] = inv_schur
-            slot_atom[r, s] = j
-            theta[r, s] = new_sign[r]
-            active[r, j] = True
-
-        leave = is_end | failed
-        # compact lazily: copying the padded inverses every step would cost more
-        # than carrying a few finished rows (they are frozen by alpha == lam)
-        n_leave = int(leave.sum())
-        if n_leave and (n_leave * 8 >= m or n_leave == m):
-            out = rows[leave]
-            H_out[out] = H[leave, :k]
-            finished[rows[failed]] = False
-            keep = ~leave
-            rows, lam, H, g = rows[keep], lam[keep], H[keep], g[keep]
-            slot_atom, theta, Minv = slot_atom[keep], theta[keep], Minv[keep]
-            d_slot = d_slot[keep]
-            active = active[keep]
-        elif n_leave:
-            frozen = torch.nonzero(leave).squeeze(1)
-            H_out[rows[frozen]] = H[frozen, :k]
-            finished[rows[frozen]] = ~failed[frozen]
-            _freeze(frozen, lam, theta, d_slot, alpha)
-    if rows.numel():
-        H_out[rows] = H[:, :k]
-        finished[rows] = False
+        ended, failed = state.step(step)
+        state.retire(ended | failed, failed, H_out, finished)
+    if state.rows.numel():
+        H_out[state.rows] = state.H[:, : state.k]
+        finished[state.rows] = False
     return H_out, finished, step
-
-
-def _freeze(rows, lam, theta, d_slot, alpha):
-    """Park finished rows until the next compaction: no direction, end event at 0."""
-    lam[rows] = alpha
-    theta[rows] = 0
-    d_slot[rows] = 0
 
 
 def lars_path_gram(C, G, alpha, *, positive=False, max_steps=None, chunk_size=1024):
