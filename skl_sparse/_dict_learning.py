@@ -13,7 +13,14 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import gen_batches
 
-from ._dictionary import resample_atoms_, stationarity
+from ._dictionary import (
+    resample_atoms_,
+    resample_atoms_masked_,
+    stationarity,
+    update_dict_bcd_,
+    update_dict_parallel_,
+)
+from ._lasso import BUDGET_ITER, lasso_gram_budget, lipschitz_bound
 from ._utils import progress, to_tensor
 
 
@@ -73,3 +80,52 @@ def online_epoch(step, X, order, batch_size, device, *, verbose=0, desc="epoch")
             Xc = to_tensor(X[order[start : start + chunk]], device)
         losses.append(step(Xc[start - base : stop - base]))
     return float(torch.stack(losses).mean()) if losses else float("nan")
+
+
+def accumulate_(A, B, H, X, beta):
+    """Running averages ``A <- beta A + (1-beta) H^T H / b`` and
+    ``B <- beta B + (1-beta) H^T X / b``, in place (``b`` rows in the batch)."""
+    weight = (1 - beta) / X.shape[0]
+    A.mul_(beta).add_(H.T @ H, alpha=weight)
+    B.mul_(beta).add_(H.T @ X, alpha=weight)
+
+
+def online_step_(X, D, A, B, beta, code, rng):
+    """One online step of Mairal et al. with exact codes ``code(X, D)``; in place.
+
+    The running averages, one warm-started block-coordinate sweep, and unused atoms
+    replaced by badly reconstructed samples (their statistics reset). Returns the
+    batch's mean objective (a 0-d tensor).
+    """
+    H, primal = code(X, D)
+    accumulate_(A, B, H, X, beta)
+    unused = update_dict_bcd_(D, A, B)
+    if unused:
+        resample_atoms_(D, unused, X, H, rng)
+        A[unused, :] = 0
+        A[:, unused] = 0
+        B[unused] = 0
+    return primal.mean()
+
+
+def online_step_sync_free_(X, D, A, B, beta, v, alpha, positive):
+    """The online step with no host synchronisation (every shape fixed; a GPU's).
+
+    Budgeted codes (`lasso_gram_budget`, step size from the power iteration warm-started
+    at ``v``, updated in place), the running averages with ``beta`` a device scalar,
+    majorise-minimise steps on all atoms at once (`update_dict_parallel_`) and unused
+    atoms resampled by masks. Returns the batch's mean objective (a 0-d tensor).
+    """
+    G = D @ D.T
+    lipschitz, v_new = lipschitz_bound(G, v=v)
+    v.copy_(v_new)  # warm start for the next batch (D moves little)
+    H, primal = lasso_gram_budget(
+        X @ D.T, G, (X * X).sum(dim=1), alpha, positive=positive, n_iter=BUDGET_ITER,
+        lipschitz=lipschitz,
+    )
+    weight = (1 - beta) / X.shape[0]
+    A.mul_(beta).add_((H.T @ H) * weight)
+    B.mul_(beta).add_((H.T @ X) * weight)
+    unused = update_dict_parallel_(D, A, B)
+    resample_atoms_masked_(D, A, B, unused, X, H)
+    return primal.mean()

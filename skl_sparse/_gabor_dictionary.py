@@ -9,6 +9,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 
 from ._base_coding import _OnlineLearner
+from ._dict_learning import accumulate_
 from ._utils import to_numpy, to_tensor
 from .nn import MAX_FREQUENCY, gabor_filters, gabor_readout, init_gabor_parameters
 
@@ -231,9 +232,7 @@ class GaborDictionaryLearner(_OnlineLearner, BaseEstimator):
         state["step"] += 1
         beta = min(self.forget_factor, 1.0 - 1.0 / state["step"])
         H, primal = self._codes(Xb, state["D"])
-        b = Xb.shape[0]
-        A.mul_(beta).add_(H.T @ H, alpha=(1 - beta) / b)
-        B.mul_(beta).add_(H.T @ Xb, alpha=(1 - beta) / b)
+        accumulate_(A, B, H, Xb, beta)
         self._update_parameters(state)
         unused = torch.diagonal(A) <= 0
         if bool(unused.any()):

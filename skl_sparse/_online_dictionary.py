@@ -9,14 +9,11 @@ from sklearn.utils import check_array
 
 from . import _lasso
 from ._base_coding import _OnlineLearner
+from ._dict_learning import online_step_, online_step_sync_free_
 from ._dictionary import (
     init_dictionary,
-    resample_atoms_,
-    resample_atoms_masked_,
-    update_dict_bcd_,
-    update_dict_parallel_,
 )
-from ._lasso import BUDGET_ITER, lasso_gram_budget, lipschitz_bound
+from ._lasso import lipschitz_bound
 from ._utils import capture_cuda_graph, to_numpy, to_tensor
 
 
@@ -218,39 +215,12 @@ class OnlineDictionaryLearner(_OnlineLearner, BaseEstimator):
                 state["graph"] = replay or False
                 return out
             return step(Xb)
-        H, primal = self._codes(Xb, D)
-        b = Xb.shape[0]
-        A.mul_(beta).add_(H.T @ H, alpha=(1 - beta) / b)
-        B.mul_(beta).add_(H.T @ Xb, alpha=(1 - beta) / b)
-        unused = update_dict_bcd_(D, A, B)
-        if unused:
-            resample_atoms_(D, unused, Xb, H, rng)
-            A[unused, :] = 0
-            A[:, unused] = 0
-            B[unused] = 0
-        return primal.mean()
+        return online_step_(Xb, D, A, B, beta, self._codes, rng)
 
     def _sync_free_step(self, Xb, state):
-        """The mini-batch step with no host synchronisation (every shape fixed).
-
-        Budgeted codes (`lasso_gram_budget`), the running averages with ``beta``
-        read from a device scalar, majorise-minimise steps on all atoms at once
-        (`update_dict_parallel_`) and unused atoms resampled by masks.
-        """
-        D, A, B, beta = state["D"], state["A"], state["B"], state["beta"]
-        G = D @ D.T
-        lipschitz, v = lipschitz_bound(G, v=state["v"])
-        state["v"].copy_(v)  # warm start for the next batch (D moves little)
-        H, primal = lasso_gram_budget(
-            Xb @ D.T, G, (Xb * Xb).sum(dim=1), self.alpha, positive=self.positive,
-            n_iter=BUDGET_ITER, lipschitz=lipschitz,
-        )
-        weight = (1 - beta) / Xb.shape[0]
-        A.mul_(beta).add_((H.T @ H) * weight)
-        B.mul_(beta).add_((H.T @ Xb) * weight)
-        unused = update_dict_parallel_(D, A, B)
-        resample_atoms_masked_(D, A, B, unused, Xb, H)
-        return primal.mean()
+        """`online_step_sync_free_` on the state (the step the CUDA graph captures)."""
+        return online_step_sync_free_(Xb, state["D"], state["A"], state["B"], state["beta"],
+                                      state["v"], self.alpha, self.positive)
 
     def _store(self, state, objective, rng):
         self.components_ = to_numpy(state["D"])
