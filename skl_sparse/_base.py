@@ -6,6 +6,8 @@ torch-backed estimator has. `_BaseSparseCoding` (dictionary estimators),
 `_TorchTransformer` (trained networks), `ZCAWhitener` and `ImagePatchEncoder` build on it.
 """
 
+import re
+
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
 
 DEVICE_CONSTRAINTS = {
@@ -13,6 +15,58 @@ DEVICE_CONSTRAINTS = {
     "random_state": ["random_state"],
     "verbose": ["verbose"],
 }
+
+
+# Docstring pieces every estimator shares, written once: a line holding only ``{name}``
+# is replaced by the piece, indented like the placeholder (see `fill_doc`).
+DOC_PIECES = {
+    "fit_parameters": """\
+Parameters
+----------
+X : array-like of shape (n_samples, n_features)
+    Training data.
+y : Ignored
+    Not used, present for API consistency.""",
+    "fitted_features": """\
+n_features_in_ : int
+    Number of features seen during fit.
+feature_names_in_ : ndarray of shape (`n_features_in_`,)
+    Names of features seen during fit, when they are all strings.""",
+}
+
+
+def _substitute(doc, pieces):
+    def piece(match):
+        indent, name = match.group(1), match.group(2)
+        if name not in pieces:
+            return match.group(0)
+        return "\n".join(indent + line if line else line
+                         for line in pieces[name].splitlines())
+
+    while True:  # pieces may hold placeholders of other pieces
+        new = re.sub(r"^([ \t]*)\{(\w+)\}[ \t]*$", piece, doc, flags=re.M)
+        if new == doc:
+            return doc
+        doc = new
+
+
+def fill_doc(**pieces):
+    """Decorator: put docstring pieces in place of lines that hold only ``{name}``.
+
+    On a class it fills the class docstring and those of the methods it defines. The
+    pieces are `DOC_PIECES` and ``pieces`` (which add or override).
+    """
+    pieces = {**DOC_PIECES, **pieces}
+
+    def decorate(obj):
+        if obj.__doc__:
+            obj.__doc__ = _substitute(obj.__doc__, pieces)
+        for member in vars(obj).values() if isinstance(obj, type) else ():
+            if callable(member) and getattr(member, "__doc__", None):
+                member.__doc__ = _substitute(member.__doc__, pieces)
+        return obj
+
+    return decorate
 
 
 class _Transformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin):

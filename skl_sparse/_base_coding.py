@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import DEVICE_CONSTRAINTS, _Transformer
+from ._base import DEVICE_CONSTRAINTS, _Transformer, fill_doc
 from ._dict_learning import online_epoch
 from ._encode import TRANSFORM_BATCH, check_no_overflow, encode_numpy, encode_tensor
 from ._lasso import SOLVERS, lasso_objective
@@ -106,6 +106,7 @@ class _BaseSparseCoding(_Transformer):
         return -float(obj.mean())
 
 
+@fill_doc()
 class _OnlineLearner(_BaseSparseCoding):
     """``fit``/``partial_fit`` by mini-batches around the subclass's step and state."""
 
@@ -135,10 +136,7 @@ class _OnlineLearner(_BaseSparseCoding):
     def fit(self, X, y=None):
         """Learn the dictionary with ``max_iter`` epochs of mini-batches.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : Ignored
+        {fit_parameters}
 
         Returns
         -------
@@ -182,10 +180,7 @@ class _OnlineLearner(_BaseSparseCoding):
         ``batch_size`` gives exactly ``fit(..., shuffle=False, max_iter=1)`` on
         their concatenation.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : Ignored
+        {fit_parameters}
 
         Returns
         -------

@@ -8,6 +8,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 
+from ._base import fill_doc
 from ._base_coding import _OnlineLearner
 from ._dict_learning import accumulate_
 from ._utils import to_numpy, to_tensor
@@ -34,6 +35,7 @@ def _random_rows(n, shape, sigma, rng, dtype, device):
     return torch.cat(blocks, dim=1)
 
 
+@fill_doc()
 class GaborDictionaryLearner(_OnlineLearner, BaseEstimator):
     r"""Online dictionary learning whose atoms are Gabor functions with 8 parameters.
 
@@ -125,10 +127,7 @@ class GaborDictionaryLearner(_OnlineLearner, BaseEstimator):
         Epochs run by ``fit`` (calls, for ``partial_fit``).
     n_steps_ : int
         Mini-batches processed so far.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during fit, when they are all strings.
+    {fitted_features}
 
     See Also
     --------

@@ -8,6 +8,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_array
 
 from . import _lasso
+from ._base import fill_doc
 from ._base_coding import _OnlineLearner
 from ._dict_learning import online_step_, online_step_sync_free_
 from ._dictionary import (
@@ -17,6 +18,7 @@ from ._lasso import lipschitz_bound
 from ._utils import capture_cuda_graph, to_numpy, to_tensor
 
 
+@fill_doc()
 class OnlineDictionaryLearner(_OnlineLearner, BaseEstimator):
     r"""Online dictionary learning (Mairal, Bach, Ponce and Sapiro, 2009).
 
@@ -94,10 +96,7 @@ class OnlineDictionaryLearner(_OnlineLearner, BaseEstimator):
         Epochs run by ``fit`` (calls, for ``partial_fit``).
     n_steps_ : int
         Mini-batches processed so far.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during fit, when they are all strings.
+    {fitted_features}
 
     See Also
     --------

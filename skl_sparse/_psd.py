@@ -109,10 +109,7 @@ class PSDEncoder(_TorchTransformer):
         Mean energy of every epoch (of every ``partial_fit`` call).
     n_iter_ : int
         Epochs run by the last ``fit`` (1 after ``partial_fit``).
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during fit, when they are all strings.
+    {fitted_features}
 
     See Also
     --------

@@ -8,6 +8,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
+from ._base import fill_doc
 from ._base_coding import _BaseSparseCoding
 from ._dict_learning import dict_learning_batch
 from ._dictionary import init_dictionary, update_dict_bcd_, update_dict_pgd_
@@ -15,6 +16,7 @@ from ._encode import TRANSFORM_BATCH, check_no_overflow
 from ._utils import check_dictionary, resolve_device, restore_on_error, to_numpy, to_tensor
 
 
+@fill_doc()
 class SparseCoder(_BaseSparseCoding, BaseEstimator):
     r"""Lasso sparse coding with a dictionary learned in batch (or given).
 
@@ -78,10 +80,7 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
         Dictionary KKT violation after each inference step.
     n_iter_ : int
         Alternations run.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during fit, when they are all strings.
+    {fitted_features}
 
     See Also
     --------
@@ -158,10 +157,7 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
     def fit(self, X, y=None):
         """Learn the dictionary from ``X`` (or adopt the given one).
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : Ignored
+        {fit_parameters}
 
         Returns
         -------

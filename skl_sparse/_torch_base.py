@@ -32,6 +32,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import DEVICE_CONSTRAINTS, _Transformer
+from ._base import fill_doc as _fill_doc
 from ._nn import init_parameters_
 from ._utils import (
     check_codes,
@@ -89,27 +90,13 @@ TRAINING_ATTRIBUTES_DOC = """\
         Mean training loss of every epoch (of every ``partial_fit`` call).
     n_iter_ : int
         Epochs run by the last ``fit`` (1 after ``partial_fit``).
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during fit, when they are all strings."""
+    {fitted_features}"""
 
 def fill_doc(**pieces):
-    """Class decorator: put the shared docstring pieces in place of ``{name}``.
-
-    ``{training}`` and ``{attributes}`` default to the training parameters and
-    attributes of every torch estimator; ``pieces`` adds or overrides pieces.
-    """
-    pieces = {"training": TRAINING_DOC, "attributes": TRAINING_ATTRIBUTES_DOC, **pieces}
-
-    def decorate(cls):
-        doc = cls.__doc__
-        for name, text in pieces.items():
-            doc = doc.replace("{" + name + "}", text)
-        cls.__doc__ = doc
-        return cls
-
-    return decorate
+    """`skl_sparse._base.fill_doc` with ``{training}`` and ``{attributes}`` defaulting to
+    the training parameters and attributes of every torch estimator."""
+    return _fill_doc(**{"training": TRAINING_DOC, "attributes": TRAINING_ATTRIBUTES_DOC,
+                        **pieces})
 
 
 def set_params_from(est, values):
@@ -122,6 +109,7 @@ def set_params_from(est, values):
 _TRANSFORM_BATCH = 16384
 
 
+@fill_doc()
 class _TorchTransformer(_Transformer, BaseEstimator):
     """Training loop, state and transform plumbing of the torch estimators."""
 
@@ -298,10 +286,7 @@ class _TorchTransformer(_Transformer, BaseEstimator):
     def fit(self, X, y=None):
         """Train from scratch for up to ``max_iter`` epochs.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : Ignored
+        {fit_parameters}
 
         Returns
         -------
@@ -316,10 +301,7 @@ class _TorchTransformer(_Transformer, BaseEstimator):
         """One epoch over ``X``, continuing from the fitted state (weights,
         optimiser moments and random stream).
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : Ignored
+        {fit_parameters}
 
         Returns
         -------

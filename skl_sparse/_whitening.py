@@ -12,10 +12,11 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import _Transformer
+from ._base import _Transformer, fill_doc
 from ._utils import peak_magnitude, restore_on_error
 
 
+@fill_doc()
 class ZCAWhitener(_Transformer, BaseEstimator):
     r"""ZCA (zero-phase) whitening.
 
@@ -53,10 +54,7 @@ class ZCAWhitener(_Transformer, BaseEstimator):
         The symmetric matrix :math:`U (\Lambda+\epsilon I)^{-1/2} U^\top`.
     dewhitening_ : ndarray of shape (n_features, n_features)
         Its inverse :math:`U (\Lambda+\epsilon I)^{1/2} U^\top`.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during fit, when they are all strings.
+    {fitted_features}
 
     See Also
     --------
@@ -93,10 +91,7 @@ class ZCAWhitener(_Transformer, BaseEstimator):
     def fit(self, X, y=None):
         """Estimate the mean and the whitening matrix.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : Ignored
+        {fit_parameters}
 
         Returns
         -------
