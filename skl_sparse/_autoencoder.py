@@ -511,9 +511,7 @@ class DenoisingAutoencoder(_BaseAutoencoder):
     def denoise(self, X):
         """Reconstruction of (possibly corrupted) samples: ``inverse_transform(transform(X))``.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
+        {transform_parameters}
 
         Returns
         -------

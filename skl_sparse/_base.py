@@ -27,6 +27,25 @@ X : array-like of shape (n_samples, n_features)
     Training data.
 y : Ignored
     Not used, present for API consistency.""",
+    "fit_returns": """\
+Returns
+-------
+self : object
+    The fitted estimator.""",
+    "transform_parameters": """\
+Parameters
+----------
+X : array-like of shape (n_samples, n_features)
+    Data to transform.""",
+    "inverse_transform_doc": """\
+Parameters
+----------
+X : array-like of shape (n_samples, n_components)
+    Codes.
+
+Returns
+-------
+X_rec : ndarray of shape (n_samples, n_features)""",
     "fitted_features": """\
 n_features_in_ : int
     Number of features seen during fit.

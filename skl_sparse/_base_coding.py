@@ -26,6 +26,7 @@ from ._lasso import SOLVERS, lasso_objective
 from ._utils import check_codes, resolve_device, restore_on_error
 
 
+@fill_doc()
 class _BaseSparseCoding(_Transformer):
     """Transform-time behaviour shared by the dictionary-based estimators."""
 
@@ -43,6 +44,12 @@ class _BaseSparseCoding(_Transformer):
     def _n_features_out(self):
         return self.components_.shape[0]
 
+    def _check_fit_data(self, X, reset=True):
+        """``fit``'s validation: the data (float64/float32, no overflow), the device."""
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
+        check_no_overflow(X)
+        return X, resolve_device(self.device)
+
     def _codes(self, X, D):
         """Codes of tensor ``X`` on the dictionary being learned, and their objectives."""
         H, _, primal, gap = encode_tensor(
@@ -54,9 +61,7 @@ class _BaseSparseCoding(_Transformer):
     def transform(self, X):
         """Lasso codes of ``X`` on the learned dictionary.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
+        {transform_parameters}
 
         Returns
         -------
@@ -74,14 +79,7 @@ class _BaseSparseCoding(_Transformer):
     def inverse_transform(self, X):
         """Reconstruction ``codes @ components_``.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_components)
-            Codes.
-
-        Returns
-        -------
-        X_rec : ndarray of shape (n_samples, n_features)
+        {inverse_transform_doc}
         """
         X = check_codes(self, X, self.components_.shape[0])
         return X @ self.components_.astype(X.dtype, copy=False)
@@ -138,13 +136,9 @@ class _OnlineLearner(_BaseSparseCoding):
 
         {fit_parameters}
 
-        Returns
-        -------
-        self : object
+        {fit_returns}
         """
-        X = validate_data(self, X, dtype=[np.float64, np.float32])
-        check_no_overflow(X)
-        device = resolve_device(self.device)
+        X, device = self._check_fit_data(X)
         rng = check_random_state(self.random_state)
         state = self._init_state(X, device, rng)
         objective = []
@@ -182,14 +176,10 @@ class _OnlineLearner(_BaseSparseCoding):
 
         {fit_parameters}
 
-        Returns
-        -------
-        self : object
+        {fit_returns}
         """
         first = not hasattr(self, "components_")
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=first)
-        check_no_overflow(X)
-        device = resolve_device(self.device)
+        X, device = self._check_fit_data(X, reset=first)
         if first:
             rng = check_random_state(self.random_state)
             state = self._init_state(X, device, rng)

@@ -6,14 +6,13 @@ import numpy as np
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import validate_data
 
 from ._base import fill_doc
 from ._base_coding import _BaseSparseCoding
 from ._dict_learning import dict_learning_batch
 from ._dictionary import init_dictionary, update_dict_bcd_, update_dict_pgd_
-from ._encode import TRANSFORM_BATCH, check_no_overflow
-from ._utils import check_dictionary, resolve_device, restore_on_error, to_numpy, to_tensor
+from ._encode import TRANSFORM_BATCH
+from ._utils import check_dictionary, restore_on_error, to_numpy, to_tensor
 
 
 @fill_doc()
@@ -159,13 +158,9 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
 
         {fit_parameters}
 
-        Returns
-        -------
-        self : SparseCoder
+        {fit_returns}
         """
-        X = validate_data(self, X, dtype=[np.float64, np.float32])
-        check_no_overflow(X)
-        device = resolve_device(self.device)
+        X, device = self._check_fit_data(X)
         rng = check_random_state(self.random_state)
         Xt = to_tensor(X, device)
         learn = self.dictionary is None

@@ -288,9 +288,7 @@ class _TorchTransformer(_Transformer, BaseEstimator):
 
         {fit_parameters}
 
-        Returns
-        -------
-        self
+        {fit_returns}
         """
         X = self._prepare(X, reset=True)
         return self._train(X, first=True, max_iter=self.max_iter)
@@ -303,9 +301,7 @@ class _TorchTransformer(_Transformer, BaseEstimator):
 
         {fit_parameters}
 
-        Returns
-        -------
-        self
+        {fit_returns}
         """
         first = not hasattr(self, "_weights")
         X = self._prepare(X, reset=first)
@@ -332,9 +328,7 @@ class _TorchTransformer(_Transformer, BaseEstimator):
     def transform(self, X):
         """Codes of ``X``.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
+        {transform_parameters}
 
         Returns
         -------
@@ -347,14 +341,7 @@ class _TorchTransformer(_Transformer, BaseEstimator):
     def inverse_transform(self, X):
         """Reconstruction of inputs from codes.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_components)
-            Codes.
-
-        Returns
-        -------
-        X_rec : ndarray of shape (n_samples, n_features)
+        {inverse_transform_doc}
         """
         X = check_codes(self, X, self._n_features_out)
         return self._map(X, self._decode, self.n_features_in_)

@@ -93,9 +93,7 @@ class ZCAWhitener(_Transformer, BaseEstimator):
 
         {fit_parameters}
 
-        Returns
-        -------
-        self : ZCAWhitener
+        {fit_returns}
         """
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         X64 = X.astype(np.float64)
@@ -125,9 +123,7 @@ class ZCAWhitener(_Transformer, BaseEstimator):
     def transform(self, X):
         """Whiten ``X``.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
+        {transform_parameters}
 
         Returns
         -------
