@@ -46,6 +46,22 @@ X : array-like of shape (n_samples, n_components)
 Returns
 -------
 X_rec : ndarray of shape (n_samples, n_features)""",
+    "score_doc": """\
+Parameters
+----------
+X : array-like of shape (n_samples, n_features)
+    Data to score.
+y : Ignored
+    Not used, present for API consistency.
+
+Returns
+-------
+score : float""",
+    "codes_returns": """\
+Returns
+-------
+codes : ndarray of shape (n_samples, n_components)
+    Same float dtype as ``X``.""",
     "fitted_features": """\
 n_features_in_ : int
     Number of features seen during fit.

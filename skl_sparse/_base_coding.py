@@ -63,10 +63,7 @@ class _BaseSparseCoding(_Transformer):
 
         {transform_parameters}
 
-        Returns
-        -------
-        codes : ndarray of shape (n_samples, n_components)
-            Same float dtype as ``X``.
+        {codes_returns}
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
@@ -87,14 +84,7 @@ class _BaseSparseCoding(_Transformer):
     def score(self, X, y=None):
         """Negative mean lasso objective of ``X`` (higher is better).
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : Ignored
-
-        Returns
-        -------
-        score : float
+        {score_doc}
         """
         codes = self.transform(X)
         X = np.asarray(validate_data(self, X, dtype=[np.float64, np.float32], reset=False))

@@ -330,10 +330,7 @@ class _TorchTransformer(_Transformer, BaseEstimator):
 
         {transform_parameters}
 
-        Returns
-        -------
-        codes : ndarray of shape (n_samples, n_components)
-            Same float dtype as ``X``.
+        {codes_returns}
         """
         X = self._check_input(X)
         return self._map(X, self._encode, self._n_features_out)
@@ -357,14 +354,7 @@ class _TorchTransformer(_Transformer, BaseEstimator):
     def score(self, X, y=None):
         """Negative mean squared reconstruction error per sample (higher is better).
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : Ignored
-
-        Returns
-        -------
-        score : float
+        {score_doc}
         """
         X, rec = self._reconstruction(X)
         return -float(((X - rec) ** 2).sum(axis=1).mean())
