@@ -50,6 +50,19 @@ class _BaseSparseCoding(_Transformer):
         check_no_overflow(X)
         return X, resolve_device(self.device)
 
+    @_fit_context(prefer_skip_nested_validation=True)
+    @restore_on_error
+    def fit(self, X, y=None):
+        """Learn the dictionary from ``X`` (`SparseCoder`: or adopt the given one).
+
+        {fit_parameters}
+
+        {fit_returns}
+        """
+        X, device = self._check_fit_data(X)
+        self._fit(X, device, check_random_state(self.random_state))
+        return self
+
     def _codes(self, X, D):
         """Codes of tensor ``X`` on the dictionary being learned, and their objectives."""
         H, _, primal, gap = encode_tensor(
@@ -119,17 +132,8 @@ class _OnlineLearner(_BaseSparseCoding):
         return online_epoch(step, X, order, self.batch_size, device, verbose=self.verbose,
                             desc=desc)
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    @restore_on_error
-    def fit(self, X, y=None):
-        """Learn the dictionary with ``max_iter`` epochs of mini-batches.
-
-        {fit_parameters}
-
-        {fit_returns}
-        """
-        X, device = self._check_fit_data(X)
-        rng = check_random_state(self.random_state)
+    def _fit(self, X, device, rng):
+        """``max_iter`` epochs of mini-batches, stopping when an epoch gains < ``tol``."""
         state = self._init_state(X, device, rng)
         objective = []
         start = time.perf_counter()
@@ -153,7 +157,6 @@ class _OnlineLearner(_BaseSparseCoding):
                 )
         self._store(state, objective, rng)
         self.n_iter_ = len(objective)
-        return self
 
     @_fit_context(prefer_skip_nested_validation=True)
     @restore_on_error

@@ -5,16 +5,20 @@ matrices and thresholds to reproduce the exact codes: a few layers then do what
 ISTA needs one or two orders of magnitude more iterations for.
 """
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
 from torch import nn
 
-from ._encode import sparse_encode
+from ._dict_learning import dict_learning_batch
+from ._dictionary import init_dictionary, update_dict_bcd_
+from ._encode import encode_tensor, sparse_encode
 from ._lasso import gram_eigmax, shrink
-from ._online_dictionary import OnlineDictionaryLearner
 from ._torch_base import TRAINING_CONSTRAINTS, _TorchTransformer, fill_doc, set_params_from
 from ._utils import check_dictionary, to_tensor
 
@@ -73,7 +77,8 @@ class LISTAEncoder(_TorchTransformer):
         Weight of the :math:`\ell_1` penalty of the codes to reproduce.
     dictionary : array-like of shape (n_components, n_features), estimator or None, default=None
         The dictionary :math:`D` (a fitted estimator's ``components_``); None
-        learns one with :class:`OnlineDictionaryLearner` on the training data.
+        learns one on the training data as :class:`SparseCoder` does (alternations
+        of exact codes and block-coordinate updates, at most 30).
         ``clone`` (and so a grid search) unfits an estimator given here: pass
         ``components_`` or ``sklearn.frozen.FrozenEstimator(fitted)``.
 {training}
@@ -144,14 +149,10 @@ class LISTAEncoder(_TorchTransformer):
     def _n_features_out(self):
         return self.components_.shape[0]
 
-    def _target_dictionary(self, X):
+    def _target_dictionary(self, X, device):
         """The dictionary whose codes are learned (validated against ``X``)."""
         if self.dictionary is None:
-            odl = OnlineDictionaryLearner(
-                self.n_components, alpha=self.alpha, device=self.device,
-                random_state=self.random_state,
-            )
-            return odl.fit(X).components_.astype(np.float64)
+            return self._learned_dictionary(X, device)
         D = self.dictionary
         if hasattr(D, "fit"):
             if not hasattr(D, "components_"):
@@ -164,9 +165,26 @@ class LISTAEncoder(_TorchTransformer):
             D = D.components_
         return check_dictionary(D, X.shape[1], self.n_components)
 
+    def _learned_dictionary(self, X, device):
+        """A dictionary learned in batch by the function layer (as `SparseCoder`'s)."""
+        rng = check_random_state(self.random_state)
+        Xt = to_tensor(X, device, dtype=np.float64)
+        D = init_dictionary(Xt, self.n_components or X.shape[1], rng)
+
+        def code(Xb, Db):
+            H, _, primal, _ = encode_tensor(Xb, Db, self.alpha, solver="auto", positive=False,
+                                            max_iter=1000, tol=1e-6)
+            return H, primal
+
+        with warnings.catch_warnings():
+            # the dictionary is a means here: LISTA learns to reproduce its codes
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            dict_learning_batch(Xt, D, code, update_dict_bcd_, max_iter=30, tol=1e-3, rng=rng)
+        return D.cpu().numpy()
+
     def _training_tensor(self, X, device, first):
         # the exact codes to reproduce travel with the samples, as extra columns
-        D = self._target_dictionary(X) if first else self.components_.astype(np.float64)
+        D = self._target_dictionary(X, device) if first else self.components_.astype(np.float64)
         self._fitting_dictionary = D
         H = sparse_encode(X, D, alpha=self.alpha, device=str(device))
         return to_tensor(np.hstack([X, H]), device, dtype=np.float32)

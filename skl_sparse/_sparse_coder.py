@@ -3,8 +3,7 @@
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, _fit_context
-from sklearn.utils import check_random_state
+from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._base import fill_doc
@@ -12,7 +11,7 @@ from ._base_coding import _BaseSparseCoding
 from ._dict_learning import dict_learning_batch
 from ._dictionary import init_dictionary, update_dict_bcd_, update_dict_pgd_
 from ._encode import TRANSFORM_BATCH
-from ._utils import check_dictionary, restore_on_error, to_numpy, to_tensor
+from ._utils import check_dictionary, to_numpy, to_tensor
 
 
 @fill_doc()
@@ -151,17 +150,8 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
     def _given_dictionary(self, n_features, dtype):
         return check_dictionary(self.dictionary, n_features, self.n_components, dtype)
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    @restore_on_error
-    def fit(self, X, y=None):
-        """Learn the dictionary from ``X`` (or adopt the given one).
-
-        {fit_parameters}
-
-        {fit_returns}
-        """
-        X, device = self._check_fit_data(X)
-        rng = check_random_state(self.random_state)
+    def _fit(self, X, device, rng):
+        """Alternations of exact codes and dictionary updates (`dict_learning_batch`)."""
         Xt = to_tensor(X, device)
         learn = self.dictionary is None
         if learn:
@@ -177,4 +167,3 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
         self.objective_ = np.asarray(objective)
         self.stationarity_ = np.asarray(kkt)
         self.n_iter_ = len(objective)
-        return self
