@@ -9,6 +9,8 @@ import torch
 from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 
+from _config import DEVICE
+
 from skl_sparse import GaborDictionaryLearner, OnlineDictionaryLearner, ZCAWhitener
 from skl_sparse._gabor_experiments import METHODS, gabor_recovery
 from skl_sparse.gabor import gabor_kernel
@@ -48,9 +50,9 @@ def test_opposite_wave_vector_with_negated_sine_is_the_same_filter():
 
 
 def test_gabor_conv_is_a_conv2d_with_eight_parameters_per_kernel():
-    conv = GaborConv2d(3, 5, (7, 9), padding=2, bias=True,
+    conv = GaborConv2d(3, 5, (7, 9), padding=2, bias=True, device=DEVICE,
                        generator=torch.Generator().manual_seed(0))
-    x = torch.randn(2, 3, 20, 21)
+    x = torch.randn(2, 3, 20, 21, device=DEVICE)
     ref = torch.nn.functional.conv2d(x, conv.kernels(), conv.bias, padding=2)
     torch.testing.assert_close(conv(x), ref)
     assert conv(x).shape == (2, 5, 18, 17)
@@ -144,7 +146,7 @@ def test_gabor_dictionary_recovers_planted_gabor_atoms():
 def test_gabor_dictionary_attributes_describe_its_atoms():
     X, _, _ = _planted_data(600)
     gdl = GaborDictionaryLearner(5, patch_shape=(10, 10), alpha=0.05, max_iter=2,
-                                 random_state=0, device="cpu").fit(X)
+                                 random_state=0, device=DEVICE).fit(X)
     assert gdl.parameters_.shape == (5, 8)
     np.testing.assert_allclose(np.linalg.norm(gdl.components_, axis=1), 1.0, rtol=1e-10)
     for j in range(5):
@@ -158,7 +160,7 @@ def test_gabor_dictionary_attributes_describe_its_atoms():
 def test_gabor_dictionary_partial_fit_continues_exactly():
     X, _, _ = _planted_data(400)
     params = {"n_components": 4, "alpha": 0.05, "batch_size": 50, "random_state": 0,
-              "device": "cpu"}
+              "device": DEVICE}
     whole = GaborDictionaryLearner(max_iter=1, shuffle=False, **params).fit(X)
     parts = GaborDictionaryLearner(**params)
     parts.partial_fit(X[:200])
