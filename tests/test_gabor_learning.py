@@ -6,10 +6,9 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from _config import DEVICE
 from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
-
-from _config import DEVICE
 
 from skl_sparse import GaborDictionaryLearner, OnlineDictionaryLearner, ZCAWhitener
 from skl_sparse._gabor_experiments import METHODS, gabor_recovery
