@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
+from ._base import set_params_from
 from ._nn import (
     ACTIVATIONS,
     AutoencoderModule,
@@ -27,7 +28,6 @@ from ._torch_base import (
     TRAINING_CONSTRAINTS,
     _TorchTransformer,
     fill_doc,
-    set_params_from,
 )
 
 ARCHITECTURE_DOC = """\

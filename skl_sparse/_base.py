@@ -62,6 +62,24 @@ Returns
 -------
 codes : ndarray of shape (n_samples, n_components)
     Same float dtype as ``X``.""",
+    "lasso_parameters": """\
+transform_max_iter : int, default=1000
+    Iterations of the lasso solver.
+transform_tol : float, default=1e-6
+    Relative duality-gap tolerance of the lasso solver.
+positive : bool, default=False
+    Non-negative codes.""",
+    "online_attributes": """\
+A_ : ndarray of shape (n_components, n_components)
+    Running average of :math:`h h^\\top`.
+B_ : ndarray of shape (n_components, n_features)
+    Running average of :math:`h x^\\top`.
+objective_ : ndarray of shape (`n_iter_`,)
+    Mean objective of the mini-batches of each epoch (each ``partial_fit``).
+n_iter_ : int
+    Epochs run by ``fit`` (calls, for ``partial_fit``).
+n_steps_ : int
+    Mini-batches processed so far.""",
     "fitted_features": """\
 n_features_in_ : int
     Number of features seen during fit.
@@ -102,6 +120,14 @@ def fill_doc(**pieces):
         return obj
 
     return decorate
+
+
+def set_params_from(est, values):
+    """``__init__`` body: store every constructor argument unchanged (``values``:
+    ``locals()``); `_parameter_constraints` lists them, and a test checks it matches
+    the signature."""
+    for name in type(est)._parameter_constraints:
+        setattr(est, name, values[name])
 
 
 class _Transformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin):

@@ -8,7 +8,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 
-from ._base import fill_doc
+from ._base import fill_doc, set_params_from
 from ._base_coding import _OnlineLearner
 from ._dict_learning import accumulate_
 from ._utils import to_numpy, to_tensor
@@ -88,12 +88,7 @@ class GaborDictionaryLearner(_OnlineLearner, BaseEstimator):
         orientations, phases, centres and frequencies in [0.05, 0.4] cycles/pixel.
     solver : {"auto", "lars", "fista", "ista"}, default="auto"
         Lasso solver (see :func:`sparse_encode`).
-    transform_max_iter : int, default=1000
-        Iterations of the lasso solver.
-    transform_tol : float, default=1e-6
-        Relative duality-gap tolerance of the lasso solver.
-    positive : bool, default=False
-        Non-negative codes.
+    {lasso_parameters}
     device : str, default="auto"
         "auto" (CUDA when available), "cpu" or "cuda[:N]".
     random_state : int, RandomState instance or None, default=None
@@ -119,14 +114,7 @@ class GaborDictionaryLearner(_OnlineLearner, BaseEstimator):
         Envelope widths across and along the stripes (pixels).
     center_ : ndarray of shape (n_components, 2)
         Envelope centre ``(x0, y0)`` (column, row) in pixels.
-    A_, B_ : ndarray
-        Running averages of :math:`h h^\top` and :math:`h x^\top`.
-    objective_ : ndarray of shape (`n_iter_`,)
-        Mean objective of the mini-batches of each epoch (each ``partial_fit``).
-    n_iter_ : int
-        Epochs run by ``fit`` (calls, for ``partial_fit``).
-    n_steps_ : int
-        Mini-batches processed so far.
+    {online_attributes}
     {fitted_features}
 
     See Also
@@ -176,24 +164,7 @@ class GaborDictionaryLearner(_OnlineLearner, BaseEstimator):
         random_state=None,
         verbose=0,
     ):
-        self.n_components = n_components
-        self.patch_shape = patch_shape
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.forget_factor = forget_factor
-        self.max_iter = max_iter
-        self.tol = tol
-        self.shuffle = shuffle
-        self.learning_rate = learning_rate
-        self.n_inner_steps = n_inner_steps
-        self.sigma_init = sigma_init
-        self.solver = solver
-        self.transform_max_iter = transform_max_iter
-        self.transform_tol = transform_tol
-        self.positive = positive
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        set_params_from(self, locals())
 
     def _shape(self, n_features):
         if self.patch_shape is None:

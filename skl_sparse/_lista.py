@@ -15,11 +15,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
 from torch import nn
 
+from ._base import set_params_from
 from ._dict_learning import dict_learning_batch
 from ._dictionary import init_dictionary, update_dict_bcd_
 from ._encode import encode_tensor, sparse_encode
 from ._lasso import gram_eigmax, shrink
-from ._torch_base import TRAINING_CONSTRAINTS, _TorchTransformer, fill_doc, set_params_from
+from ._torch_base import TRAINING_CONSTRAINTS, _TorchTransformer, fill_doc
 from ._utils import check_dictionary, to_tensor
 
 

@@ -8,7 +8,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_array
 
 from . import _lasso
-from ._base import fill_doc
+from ._base import fill_doc, set_params_from
 from ._base_coding import _OnlineLearner
 from ._dict_learning import online_step_, online_step_sync_free_
 from ._dictionary import (
@@ -69,12 +69,7 @@ class OnlineDictionaryLearner(_OnlineLearner, BaseEstimator):
         whitened patches the learned dictionary was as good as with exact
         codes), so that no step waits for the host; ``transform`` is always
         exact.
-    transform_max_iter : int, default=1000
-        Iterations of the lasso solver.
-    transform_tol : float, default=1e-6
-        Relative duality-gap tolerance of the lasso solver.
-    positive : bool, default=False
-        Non-negative codes.
+    {lasso_parameters}
     device : str, default="auto"
         "auto" (CUDA when available), "cpu" or "cuda[:N]".
     random_state : int, RandomState instance or None, default=None
@@ -86,16 +81,7 @@ class OnlineDictionaryLearner(_OnlineLearner, BaseEstimator):
     ----------
     components_ : ndarray of shape (n_components, n_features)
         Unit-norm atoms.
-    A_ : ndarray of shape (n_components, n_components)
-        Running average of :math:`h h^\top`.
-    B_ : ndarray of shape (n_components, n_features)
-        Running average of :math:`h x^\top`.
-    objective_ : ndarray of shape (`n_iter_`,)
-        Mean objective of the mini-batches of each epoch (each ``partial_fit``).
-    n_iter_ : int
-        Epochs run by ``fit`` (calls, for ``partial_fit``).
-    n_steps_ : int
-        Mini-batches processed so far.
+    {online_attributes}
     {fitted_features}
 
     See Also
@@ -142,21 +128,7 @@ class OnlineDictionaryLearner(_OnlineLearner, BaseEstimator):
         random_state=None,
         verbose=0,
     ):
-        self.n_components = n_components
-        self.alpha = alpha
-        self.batch_size = batch_size
-        self.forget_factor = forget_factor
-        self.max_iter = max_iter
-        self.tol = tol
-        self.shuffle = shuffle
-        self.dict_init = dict_init
-        self.solver = solver
-        self.transform_max_iter = transform_max_iter
-        self.transform_tol = transform_tol
-        self.positive = positive
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        set_params_from(self, locals())
 
     def _init_state(self, X, device, rng):
         n_components = self.n_components or X.shape[1]

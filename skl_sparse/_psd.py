@@ -8,6 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from . import _lasso
+from ._base import set_params_from
 from ._dictionary import init_dictionary, normalize_rows_
 from ._encode import encode_tensor
 from ._lasso import (
@@ -19,7 +20,7 @@ from ._lasso import (
     lipschitz_bound,
 )
 from ._nn import ACTIVATIONS, linear_layers
-from ._torch_base import TRAINING_CONSTRAINTS, _TorchTransformer, fill_doc, set_params_from
+from ._torch_base import TRAINING_CONSTRAINTS, _TorchTransformer, fill_doc
 
 PREDICTOR_ACTIVATIONS = ("shrink", *ACTIVATIONS)
 

@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._base import fill_doc
+from ._base import fill_doc, set_params_from
 from ._base_coding import _BaseSparseCoding
 from ._dict_learning import dict_learning_batch
 from ._dictionary import init_dictionary, update_dict_bcd_, update_dict_pgd_
@@ -52,12 +52,7 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
         Alternations of inference and dictionary update.
     tol : float, default=1e-3
         Stationarity tolerance of the dictionary.
-    transform_max_iter : int, default=1000
-        Iterations of the lasso solver.
-    transform_tol : float, default=1e-6
-        Relative duality-gap tolerance of the lasso solver.
-    positive : bool, default=False
-        Non-negative codes.
+    {lasso_parameters}
     transform_batch_size : int, default=4096
         Samples coded at once by ``transform`` (memory
         O(transform_batch_size x n_components)).
@@ -129,20 +124,7 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
         random_state=None,
         verbose=0,
     ):
-        self.n_components = n_components
-        self.alpha = alpha
-        self.dictionary = dictionary
-        self.solver = solver
-        self.dict_update = dict_update
-        self.max_iter = max_iter
-        self.tol = tol
-        self.transform_max_iter = transform_max_iter
-        self.transform_tol = transform_tol
-        self.positive = positive
-        self.transform_batch_size = transform_batch_size
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        set_params_from(self, locals())
 
     def _transform_batch_size(self):
         return self.transform_batch_size

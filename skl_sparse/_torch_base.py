@@ -99,12 +99,6 @@ def fill_doc(**pieces):
                         **pieces})
 
 
-def set_params_from(est, values):
-    """``__init__`` body: store every constructor argument unchanged."""
-    for name in type(est)._parameter_constraints:
-        setattr(est, name, values[name])
-
-
 # samples transformed at once: memory O(_TRANSFORM_BATCH x widest layer)
 _TRANSFORM_BATCH = 16384
 
