@@ -212,15 +212,15 @@ def gabor_recovery(n_trials=200, *, methods=None, kernel_size=15, n_steps=600,
         results[method] = {"recovered": float(np.mean(error < RECOVERED_DEGREES)),
                            "error": error, "loss": loss, "theta": history,
                            "error_history": errors}
-        lines.append(f"{method:<52}{100 * results[method]['recovered']:>10.1f}"
-                     f"{np.median(error):>14.3g}{np.median(loss):>14.2e}")
+        lines.append(f"{method:<52}{100 * results[method]['recovered']:>12.1f}"
+                     f"{np.median(error):>18.3g}{np.median(loss):>18.2e}")
         if verbose:
             print(f"  {lines[-1]} ({time.perf_counter() - t0:.1f} s)", flush=True)
     header = (f"Gabor filter recovery: {len(target['theta'])} random targets and starts, "
               f"{n_steps} Adam steps, {kernel_size}x{kernel_size} kernels on {n_images} "
               f"natural {image_size}x{image_size} crops\n"
-              f"{'parameterisation':<52}{'recovered %':>10}{'median err (deg)':>14}"
-              f"{'median rel. loss':>14}")
+              f"{'parameterisation':<52}{'recovered %':>12}{'median err (deg)':>18}"
+              f"{'median rel. loss':>18}")
     return "\n".join([header, *lines]), results
 
 
