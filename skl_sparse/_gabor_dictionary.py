@@ -82,7 +82,10 @@ class GaborDictionaryLearner(_OnlineLearner, BaseEstimator):
     learning_rate : float, default=0.02
         Adam step size on the atom parameters.
     n_inner_steps : int, default=5
-        Adam steps per mini-batch.
+        Adam steps per mini-batch. On large data fewer, larger steps are faster at
+        the same objective (100 atoms, 20,000 whitened 12x12 patches: 2 steps at
+        ``learning_rate=0.05`` reached 0.2230 in 3.5 s, 5 steps at 0.02 in 6.0 s);
+        on few mini-batches they leave atoms unfinished.
     sigma_init : float, default=2.0
         Initial envelope widths (pixels); the initial atoms have random
         orientations, phases, centres and frequencies in [0.05, 0.4] cycles/pixel.
