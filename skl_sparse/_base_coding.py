@@ -71,6 +71,16 @@ class _BaseSparseCoding(_Transformer):
         )
         return H, primal
 
+    def _validated_codes(self, X):
+        """Validated ``X`` (fitted, float, right width) and its lasso codes."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return X, encode_numpy(
+            X, self.components_, self.alpha, solver=self.solver, positive=self.positive,
+            max_iter=self.transform_max_iter, tol=self.transform_tol,
+            batch_size=self._transform_batch_size(), device=self.device,
+        )
+
     def transform(self, X):
         """Lasso codes of ``X`` on the learned dictionary.
 
@@ -78,13 +88,7 @@ class _BaseSparseCoding(_Transformer):
 
         {codes_returns}
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return encode_numpy(
-            X, self.components_, self.alpha, solver=self.solver, positive=self.positive,
-            max_iter=self.transform_max_iter, tol=self.transform_tol,
-            batch_size=self._transform_batch_size(), device=self.device,
-        )
+        return self._validated_codes(X)[1]
 
     def inverse_transform(self, X):
         """Reconstruction ``codes @ components_``.
@@ -99,8 +103,7 @@ class _BaseSparseCoding(_Transformer):
 
         {score_doc}
         """
-        codes = self.transform(X)
-        X = np.asarray(validate_data(self, X, dtype=[np.float64, np.float32], reset=False))
+        X, codes = self._validated_codes(X)
         D = self.components_.astype(X.dtype, copy=False)
         obj = lasso_objective(*(torch.from_numpy(np.ascontiguousarray(a)) for a in (X, D, codes)),
                               self.alpha)
@@ -119,6 +122,12 @@ class _OnlineLearner(_BaseSparseCoding):
         "tol": [Interval(Real, 0, None, closed="left")],
         "shuffle": ["boolean"],
     }
+
+    def _next_beta(self, state):
+        """Count one more mini-batch; its weight ``beta_t = min(forget_factor, 1 - 1/t)``
+        of the running averages (a plain average of the first batches)."""
+        state["step"] += 1
+        return min(self.forget_factor, 1.0 - 1.0 / state["step"])
 
     def _transform_batch_size(self):
         # transform codes many samples at once; mini-batches of learning are smaller

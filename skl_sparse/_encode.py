@@ -71,16 +71,17 @@ def encode_numpy(X, D, alpha, *, solver, positive, max_iter, tol, batch_size, de
     check_no_overflow(X, D)
     Dt = to_tensor(D, device, dtype=X.dtype)
     gram = gram_context(Dt, solver)
+    shape = (X.shape[0], D.shape[0])
     if device.type == "cuda":
         # a GPU wants every sample at once: an eighth of its free memory, ~100 bytes
         # per code entry of working set
         free, _ = torch.cuda.mem_get_info(device)
         batch_size = max(batch_size, free // 8 // (100 * max(D.shape[0], 1)))
-    out = np.empty((X.shape[0], D.shape[0]), dtype=X.dtype)
-    if device.type == "cuda":
         # page-locked: the codes come back by DMA (a copy to pageable memory took ~120 ms
         # for 100,000 x 256 float64 codes on an H200 machine, a fifth of the transform)
-        out = torch.empty(out.shape, dtype=Dt.dtype, pin_memory=True).numpy()
+        out = torch.empty(shape, dtype=Dt.dtype, pin_memory=True).numpy()
+    else:
+        out = np.empty(shape, dtype=X.dtype)
     n_bad = 0
     tol_eff = max(tol, GAP_TOL_FLOOR)
     for batch in gen_batches(X.shape[0], batch_size):

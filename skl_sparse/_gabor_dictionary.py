@@ -11,6 +11,7 @@ from sklearn.utils._param_validation import Interval
 from ._base import fill_doc, set_params_from
 from ._base_coding import _OnlineLearner
 from ._dict_learning import accumulate_
+from ._dictionary import normalize_rows_
 from ._utils import to_numpy, to_tensor
 from .nn import MAX_FREQUENCY, gabor_filters, gabor_readout, init_gabor_parameters
 
@@ -202,8 +203,7 @@ class GaborDictionaryLearner(_OnlineLearner, BaseEstimator):
     def _minibatch_step(self, Xb, state, rng):
         """Codes, running averages, Adam steps on the atom parameters, redrawn atoms."""
         A, B = state["A"], state["B"]
-        state["step"] += 1
-        beta = min(self.forget_factor, 1.0 - 1.0 / state["step"])
+        beta = self._next_beta(state)
         H, primal = self._codes(Xb, state["D"])
         accumulate_(A, B, H, Xb, beta)
         self._update_parameters(state)
@@ -235,8 +235,7 @@ class GaborDictionaryLearner(_OnlineLearner, BaseEstimator):
             v_hat = v / (1 - b2 ** state["t"])
             P.sub_(self.learning_rate * m_hat / (torch.sqrt(v_hat) + 1e-8))
         # the atoms are normalised: keep the phase pair (a, b) on the unit circle
-        pair = P[:, 2:4]
-        pair /= torch.clamp(torch.linalg.vector_norm(pair, dim=1, keepdim=True), min=1e-12)
+        normalize_rows_(P[:, 2:4])
 
     def _store(self, state, objective, rng):
         P = state["P"]

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from .datasets import load_natural_patches
-from .nn import GaborConv2d, _GaborConv, render_gabor
+from .nn import GaborConv2d, _GaborConv, angle_phase, angle_wave, free_wave, render_gabor
 
 __all__ = ["gabor_dictionary_comparison", "gabor_recovery", "recovery_images"]
 
@@ -50,10 +50,8 @@ class _AngleGaborConv(_GaborConv):
         self.log_amplitude = nn.Parameter(torch.zeros(out_channels, 1, dtype=dtype))
 
     def kernels(self):
-        k = torch.stack([torch.cos(self.theta), torch.sin(self.theta)], -1) * self.frequency[
-            ..., None]
-        pair = torch.stack([torch.cos(self.phase_angle), -torch.sin(self.phase_angle)], -1)
-        pair = pair * torch.exp(self.log_amplitude)[..., None]
+        k = angle_wave(self.theta, self.frequency)
+        pair = angle_phase(self.phase_angle) * torch.exp(self.log_amplitude)[..., None]
         return render_gabor(k, pair, self.log_sigma, torch.zeros_like(k), self.kernel_size)
 
     def _amplitudes(self):
@@ -91,13 +89,11 @@ def _module(method, start, target, kernel_size, dtype, generator):
         return module
     module = GaborConv2d(1, n, kernel_size, bias=False, normalize=normalize,
                          sigma_init=start["sigma"], generator=generator, dtype=dtype)
-    f, th, ph = start["frequency"], start["theta"], start["phase"]
-    r = np.arctanh(f / 0.5)
+    f, th, ph = (torch.as_tensor(start[key], dtype=dtype) for key in ("frequency", "theta",
+                                                                      "phase"))
     with torch.no_grad():
-        module.wave.copy_(torch.as_tensor(np.stack([r * np.cos(th), r * np.sin(th)], 1))
-                          .reshape(n, 1, 2))
-        module.phase.copy_(torch.as_tensor(np.stack([np.cos(ph), -np.sin(ph)], 1))
-                           .reshape(n, 1, 2))
+        module.wave.copy_(free_wave(th, f).reshape(n, 1, 2))
+        module.phase.copy_(angle_phase(ph).reshape(n, 1, 2))
         module.center.zero_()
     return module
 
@@ -141,8 +137,8 @@ def _draw(n, rng):
 
 def _target_output(images, target, kernel_size):
     t = {k: torch.as_tensor(v, dtype=images.dtype) for k, v in target.items()}
-    k = torch.stack([torch.cos(t["theta"]), torch.sin(t["theta"])], -1) * t["frequency"][:, None]
-    pair = torch.stack([torch.cos(t["phase"]), -torch.sin(t["phase"])], -1)
+    k = angle_wave(t["theta"], t["frequency"])
+    pair = angle_phase(t["phase"])
     log_sigma = torch.log(torch.stack([t["sigma_x"], t["sigma_y"]], -1))
     kernels = render_gabor(k, pair, log_sigma, torch.zeros_like(k), kernel_size)
     return torch.nn.functional.conv2d(images, kernels[:, None])

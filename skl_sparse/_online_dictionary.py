@@ -13,6 +13,7 @@ from ._base_coding import _OnlineLearner
 from ._dict_learning import online_step_, online_step_sync_free_
 from ._dictionary import (
     init_dictionary,
+    normalize_rows_,
 )
 from ._lasso import lipschitz_bound
 from ._utils import capture_cuda_graph, to_numpy, to_tensor
@@ -139,7 +140,7 @@ class OnlineDictionaryLearner(_OnlineLearner, BaseEstimator):
                     f"dict_init has shape {D0.shape}, expected ({n_components}, {X.shape[1]})."
                 )
             D = to_tensor(D0, device).clone()
-            D /= torch.clamp(torch.linalg.vector_norm(D, dim=1), min=1e-12)[:, None]
+            normalize_rows_(D)
         else:
             D = init_dictionary(X, n_components, rng, device=device)  # only the drawn rows move
         A = torch.zeros((n_components, n_components), dtype=D.dtype, device=device)
@@ -168,8 +169,7 @@ class OnlineDictionaryLearner(_OnlineLearner, BaseEstimator):
         full batch (one launch instead of a few hundred).
         """
         D, A, B = state["D"], state["A"], state["B"]
-        state["step"] += 1
-        beta = min(self.forget_factor, 1.0 - 1.0 / state["step"])
+        beta = self._next_beta(state)
         if _lasso.sync_free(Xb.device, self.solver):
             if state.get("v") is None:
                 state["v"] = lipschitz_bound(D @ D.T)[1]

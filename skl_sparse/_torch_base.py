@@ -181,9 +181,13 @@ class _TorchTransformer(_Transformer, BaseEstimator):
         self._export()
 
     # --- training ----------------------------------------------------------
+    def _validate(self, X, reset):
+        """Float64/float32 data within float32's range (the dtype computed in)."""
+        return check_float32_range(validate_data(self, X, dtype=[np.float64, np.float32],
+                                                 reset=reset))
+
     def _prepare(self, X, reset):
-        X = check_float32_range(validate_data(self, X, dtype=[np.float64, np.float32],
-                                              reset=reset))
+        X = self._validate(X, reset)
         self._check_params()
         self._check_data(X)
         return X
@@ -304,9 +308,7 @@ class _TorchTransformer(_Transformer, BaseEstimator):
     # --- transform ---------------------------------------------------------
     def _check_input(self, X):
         check_is_fitted(self)
-        return check_float32_range(
-            validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        )
+        return self._validate(X, reset=False)
 
     def _map(self, X, fn, n_out):
         """Apply ``fn(module, batch)`` to ``X`` in batches; output in X's dtype."""

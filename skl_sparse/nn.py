@@ -48,6 +48,25 @@ def wave_vector(u, max_frequency=MAX_FREQUENCY):
     return u * (max_frequency * torch.tanh(r) / r)
 
 
+def angle_wave(theta, frequency):
+    """The wave vector ``k = f (cos theta, sin theta)`` (..., 2) of orientations and
+    frequencies (tensors)."""
+    return torch.stack([torch.cos(theta), torch.sin(theta)], dim=-1) * frequency[..., None]
+
+
+def free_wave(theta, frequency, max_frequency=MAX_FREQUENCY):
+    """The free parameter ``u`` of `wave_vector` whose wave vector has orientation
+    ``theta`` and frequency ``frequency`` (below ``max_frequency``)."""
+    r = torch.atanh(frequency / max_frequency)
+    return torch.stack([r * torch.cos(theta), r * torch.sin(theta)], dim=-1)
+
+
+def angle_phase(phase):
+    """The phase pair ``(a, b) = (cos phi, -sin phi)`` of the carrier
+    ``cos(2 pi k.d + phi)`` (unit amplitude)."""
+    return torch.stack([torch.cos(phase), -torch.sin(phase)], dim=-1)
+
+
 def _grid(shape, dtype, device):
     """Pixel offsets from the kernel's middle: ``(dx, dy)``, each of shape ``shape``."""
     h, w = shape
@@ -170,9 +189,8 @@ def init_gabor_parameters(n, shape, *, frequency=(0.05, 0.4), sigma=1.0, spread=
 
     theta, phi = uniform(0, math.pi), uniform(-math.pi, math.pi)
     f = uniform(*frequency).clamp(max=0.999 * max_frequency)
-    r = torch.atanh(f / max_frequency)
-    wave = torch.stack([r * torch.cos(theta), r * torch.sin(theta)], dim=-1)
-    phase = torch.stack([torch.cos(phi), -torch.sin(phi)], dim=-1)
+    wave = free_wave(theta, f, max_frequency)
+    phase = angle_phase(phi)
     log_sigma = torch.full((n, 2), math.log(sigma), dtype=dtype, device=draw_on)
     half = torch.tensor([(shape[1] - 1) / 2, (shape[0] - 1) / 2], dtype=dtype, device=draw_on)
     center = uniform(-1.0, 1.0, (n, 2)) * half * spread
