@@ -28,8 +28,12 @@ Design (see the user guide for the references):
     conditions), which its duality gap then confirms. Samples are kept sorted
     by support size, so the solve runs on slices padded to the next power of
     two of their support size (supports of up to 16 atoms share one slice),
-    whose bounds the host learnt from the previous check's transfer; only the
-    rows whose signs held still since that check are tried;
+    whose bounds the host learnt from the previous check's transfer. A row
+    whose candidate fails takes up to `PDAS_STEPS` primal-dual active-set
+    steps (the support where the coordinate-wise update exceeds ``alpha``,
+    solved again): on 20,000 whitened patches (256 atoms) this cut the checks
+    from 16/26/49 to 4/5/10 and the iterations per row by half or more at
+    alpha = 0.3/0.1/0.03;
   - samples whose duality gap is below ``tol`` leave the batch (a sort on the
     device, not a boolean mask), so the iterations that follow only pay for
     the hard samples.
@@ -37,7 +41,8 @@ Design (see the user guide for the references):
 * `lasso_gram_budget`, for the mini-batches of the learners on a GPU: a fixed
   number of iterations, with no host synchronisation at all.
 
-The result of one sample never depends on the other samples of its batch.
+The result of one sample does not depend on the other samples of its batch beyond
+the tolerance (a row may be confirmed at a different check).
 """
 
 import math
@@ -159,24 +164,14 @@ def lipschitz_bound(G, n_iter=None, v=None):
     return L, v
 
 
-def _support_candidates(C, G, H, alpha, positive, m):
-    """Exact lasso solution on each sample's current support, where it is one.
-
-    Every row's support is padded to ``m`` slots; a row with more non-zeros
-    than ``m`` is tried on its ``m`` largest (an iterate near a solution often
-    carries a few spurious tiny coefficients, and a lasso solution has at most
-    ``n_features`` atoms in general position). Float64 in, float64 out; no host
-    synchronisation.
-
-    Returns the candidate codes, a boolean mask of the rows whose candidate
-    satisfies the KKT conditions (signs kept, no violation off the support)
-    and ``candidate @ G``.
-    """
-    absH = H.abs()
-    vals, idx = torch.topk(absH, m, dim=1)
-    mask = vals > 0
-    signs = torch.sign(H.gather(1, idx)) * mask
-    eye = torch.eye(m, dtype=H.dtype, device=H.device)
+def _support_solve(C, G, idx, signs, alpha, positive):
+    """The lasso solution on the supports ``idx`` (padded: ``signs`` 0) with signs ``signs``,
+    and whether it is one: the candidate ``h_S = G_SS^{-1} (c_S - alpha s)``, a boolean mask
+    of the rows where it keeps its signs and no atom off the support violates
+    ``|c_j - G_j h| <= alpha`` (the KKT conditions), and ``candidate @ G``."""
+    m = idx.shape[1]
+    mask = signs != 0
+    eye = torch.eye(m, dtype=C.dtype, device=C.device)
     # padded slots: an identity block, decoupled from the support
     G_SS = torch.where(mask[:, :, None] & mask[:, None, :], G[idx[:, :, None], idx[:, None, :]],
                        eye)
@@ -190,12 +185,57 @@ def _support_candidates(C, G, H, alpha, positive, m):
     h_S = torch.linalg.solve_triangular(L, rhs.unsqueeze(-1), upper=False)
     h_S = torch.linalg.solve_triangular(L.mT, h_S, upper=True).squeeze(-1) * mask
     ok &= ((h_S * signs > 0) | ~mask).all(dim=1)
-    cand = torch.zeros_like(H).scatter_(1, idx, h_S)
+    cand = torch.zeros_like(C).scatter_(1, idx, h_S)
     cand_HG = cand @ G
     grad = C - cand_HG
     viol = grad if positive else grad.abs()
     ok &= ((viol <= alpha * (1 + 1e-7) + 1e-12) | (cand != 0)).all(dim=1)
-    return cand, ok, cand_HG
+    return cand, ok, cand_HG, grad
+
+
+def _active_set(Z, m, threshold, positive):
+    """The ``m`` largest entries of ``|Z|`` (of ``Z`` if positive) above ``threshold``:
+    their indices and signs (0 for the padding slots)."""
+    vals, idx = torch.topk(Z if positive else Z.abs(), m, dim=1)
+    signs = torch.sign(Z.gather(1, idx)) * (vals > threshold)
+    return idx, signs
+
+
+# primal-dual active-set steps of a support solve after the first
+PDAS_STEPS = 2
+
+
+def _support_candidates(C, G, H, alpha, positive, m, g_diag):
+    """Exact lasso solution on each sample's support, where it is one.
+
+    The first support is that of the iterate ``H``, padded to ``m`` slots (a
+    row with more non-zeros is tried on its ``m`` largest: a lasso solution
+    has at most ``n_features`` atoms in general position). A row whose
+    candidate ``h`` fails the KKT conditions takes `PDAS_STEPS` primal-dual
+    active-set steps (Hintermueller, Ito & Kunisch 2002; for the lasso Fan,
+    Jiao & Lu 2014): the next support is where the coordinate-wise update
+    ``z = h + (c - G h) / diag(G)`` exceeds ``alpha / diag(G)`` (that is,
+    ``|diag(G) h + c - G h| > alpha``), with the signs of ``z``; each step
+    fixes at once the atoms that entered or left, which gradient iterations
+    approach only slowly. Float64 in, float64 out;
+    no host synchronisation.
+
+    Returns the candidate codes, a boolean mask of the rows whose candidate
+    satisfies the KKT conditions and ``candidate @ G``.
+    """
+    idx, signs = _active_set(H, m, 0, positive)
+    best = best_HG = found = None
+    for step in range(PDAS_STEPS + 1):
+        cand, ok, cand_HG, grad = _support_solve(C, G, idx, signs, alpha, positive)
+        if found is None:
+            best, best_HG, found = cand, cand_HG, ok
+        else:  # rows solved by an earlier step keep their candidate
+            best = torch.where(found[:, None], best, cand)
+            best_HG = torch.where(found[:, None], best_HG, cand_HG)
+            found = found | ok
+        if step < PDAS_STEPS:
+            idx, signs = _active_set(cand * g_diag + grad, m, alpha, positive)
+    return best, found, best_HG
 
 
 # iterations after which float32 iterates are continued in float64
@@ -247,22 +287,14 @@ def _n_buckets(k):
     return max(k - 1, 0).bit_length() + 1
 
 
-def _sort_key(H, prev_signs, done):
-    """Sort key of the working rows: first the rows whose signs held still since the last
-    check, then those whose signs moved, then the converged ones; within each group by
-    support-size bucket ``b`` (``2^(b-1) < nnz <= 2^b``).
-
-    Returns the key, the signs of ``H`` (int8) and the number of distinct keys.
-    """
+def _sort_key(H, done):
+    """Sort key of the working rows: their support-size bucket ``b``
+    (``2^(b-1) < nnz <= 2^b``), the converged rows last. Returns the key and the number
+    of distinct keys."""
     nb = _n_buckets(H.shape[1])
     nnz = (H != 0).sum(dim=1)
     bucket = torch.ceil(torch.log2(nnz.clamp(min=1).to(torch.float64))).to(torch.int64)
-    signs = torch.sign(H).to(torch.int8)
-    moved = (signs != prev_signs).any(dim=1) if prev_signs is not None else False
-    key = bucket + nb * moved
-    if done is not None:
-        key = torch.where(done, 2 * nb, key)
-    return key, signs, 2 * nb + 1
+    return torch.where(done, nb, bucket), nb + 1
 
 
 # supports padded to at most this size share one solve (small Cholesky factors cost
@@ -270,14 +302,12 @@ def _sort_key(H, prev_signs, done):
 _MERGE_UP_TO = 16
 
 
-def _stable_slices(counts, max_pad):
-    """``(start, stop, padding)`` of the rows whose signs held still, per bucket, padded
-    to at most ``max_pad``; the small buckets share one slice padded to the largest of
-    them."""
-    nb = len(counts) // 2
+def _bucket_slices(counts, max_pad):
+    """``(start, stop, padding)`` of the rows of each support-size bucket, padded to at most
+    ``max_pad``; the small buckets share one slice padded to the largest of them."""
     out, start = [], 0
-    for b in range(nb):
-        c, m = counts[b], min(1 << b, max_pad)
+    for b, c in enumerate(counts):
+        m = min(1 << b, max_pad)
         if not c:
             continue
         if out and m <= _MERGE_UP_TO and out[-1][2] <= _MERGE_UP_TO and out[-1][1] == start:
@@ -364,7 +394,7 @@ def lasso_gram(
             H_out, _, _ = lars_path_gram(C64, G64, alpha, positive=positive)
 
     order = torch.arange(n, device=C.device)  # output row of each working row
-    slices, signs, state, n_iter = [], None, None, 0
+    slices, state, n_iter = [], None, 0
     # a starting point worth checking (homotopy, warm start): a first check by the gap
     # alone sorts the rows it leaves by support size, and a second one, before any
     # iteration, solves them on their supports
@@ -374,7 +404,7 @@ def lasso_gram(
         if H is not None:
             # the convergence check: decided on the device, one transfer
             H, primal, gap, done = _check(C64, G64, x_sq, H, alpha, positive, tol, slices)
-            key, signs, n_keys = _sort_key(H, None if solve_now else signs, done)
+            key, n_keys = _sort_key(H, done)
             perm = torch.argsort(key, stable=True)
             counts = torch.bincount(key, minlength=n_keys).tolist()
             n_keep = len(order) - counts[-1]
@@ -387,8 +417,8 @@ def lasso_gram(
             gaps.index_copy_(0, rows, gap[leave])
             if n_keep == 0:
                 break
-            order, C64, x_sq, signs = order[keep], C64[keep], x_sq[keep], signs[keep]
-            slices = _stable_slices(counts[:-1], min(k, max_support or k))
+            order, C64, x_sq = order[keep], C64[keep], x_sq[keep]
+            slices = _bucket_slices(counts[:-1], min(k, max_support or k))
             if state is not None:
                 state.keep(keep)
             H = H[keep]
@@ -428,11 +458,13 @@ def _check(C, G, x_sq, H, alpha, positive, tol, slices):
         gap = torch.where(stationary, 0.0, gap)  # reported as converged
         done |= stationary
     best = H.clone()
+    g_diag = G.diagonal()
     for start, stop, m in slices:
         step = max(1, _SUPPORT_CHUNK // (m * m))
         for s in range(start, stop, step):
             e = min(s + step, stop)
-            cand, ok, cand_HG = _support_candidates(C[s:e], G, H[s:e], alpha, positive, m)
+            cand, ok, cand_HG = _support_candidates(C[s:e], G, H[s:e], alpha, positive, m,
+                                                     g_diag)
             c_primal, c_gap = duality_gap(C[s:e], G, cand, x_sq[s:e], alpha, positive,
                                           HG=cand_HG)
             take = ok & (c_gap <= tol * c_primal) & ~done[s:e]

@@ -152,7 +152,9 @@ def test_transform_syncs_once_per_convergence_check(whitened_patches, monkeypatc
     monkeypatch.setattr(lasso_mod, "_check", counted)
     coder = SparseCoder(alpha=0.1, dictionary=D, solver="fista", device="cpu").fit(D)
     counter = _count(lambda: coder.transform(whitened_patches[1000:]))
-    assert len(checks) >= 3
+    # each check is one host round trip and a few hundred launches on a GPU: the support
+    # solves with active-set steps need 5 here (18 with the iterate's supports alone)
+    assert 3 <= len(checks) <= 8
     # one per check, the Lipschitz constant, and the codes' and the warning's read-outs
     assert counter.syncs <= len(checks) + 4, counter.sync_sites
     assert counter.calls <= 400 * len(checks)  # check_every iterations and a check each

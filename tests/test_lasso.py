@@ -245,3 +245,33 @@ def test_lars_codes_do_not_depend_on_the_thread_count(whitened_patches, rng):
     finally:
         torch.set_num_threads(threads)
     np.testing.assert_array_equal(one, several)
+
+
+@pytest.mark.parametrize("positive", [False, True])
+def test_active_set_steps_correct_the_supports_of_an_early_iterate(positive, whitened_patches,
+                                                                   monkeypatch):
+    """From a 40-iteration FISTA iterate, whose supports are often wrong, the support solve
+    with its primal-dual active-set steps finds the exact codes of most rows (measured:
+    88% / 99% with positive, against 65% / 79% on the iterate's supports alone)."""
+    import skl_sparse._lasso as lasso_mod
+    from skl_sparse._lasso import lasso_gram_budget
+
+    X, D = _patch_problem(whitened_patches)
+    Xt, Dt = torch.from_numpy(X), torch.from_numpy(D)
+    G, C, x_sq = Dt @ Dt.T, Xt @ Dt.T, (Xt * Xt).sum(1)
+    alpha = 0.05
+    exact, finished, _ = _lars_compiled(C, G, alpha, positive)
+    assert finished.all()
+    early, _ = lasso_gram_budget(C, G, x_sq, alpha, n_iter=40, positive=positive)
+
+    def solve():
+        return lasso_mod._support_candidates(C, G, early, alpha, positive, G.shape[0],
+                                             G.diagonal())
+
+    cand, found, cand_HG = solve()
+    np.testing.assert_allclose(cand[found], exact[found], atol=1e-10)
+    torch.testing.assert_close(cand_HG, cand @ G)
+    monkeypatch.setattr(lasso_mod, "PDAS_STEPS", 0)
+    _, found_without, _ = solve()
+    assert found.double().mean() >= 0.85
+    assert found.double().mean() >= found_without.double().mean() + 0.1
