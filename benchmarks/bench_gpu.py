@@ -194,6 +194,37 @@ def ae_rows(table, X, device, epochs=3):
                   f"overhead vs hand loop {t_gpu / t_hand - 1:+.1%}")
 
 
+def transform_phases(coder, X):
+    """Seconds of each phase of one ``transform``, each timed between device syncs."""
+    import skl_sparse._base_coding as base_coding
+    import skl_sparse._encode as encode
+
+    phases = {}
+    targets = [(base_coding, "validate_data"), (encode, "check_no_overflow"),
+               (encode, "to_tensor"), (encode, "gram_context"), (encode, "lasso_gram"),
+               (encode, "copy_to_numpy")]
+    originals = [(mod, name, getattr(mod, name)) for mod, name in targets]
+
+    def timed_phase(name, fn):
+        def wrapper(*args, **kwargs):
+            t, out = timed(lambda: fn(*args, **kwargs))
+            phases[name] = phases.get(name, 0.0) + t
+            return out
+        return wrapper
+
+    for mod, name, fn in originals:
+        setattr(mod, name, timed_phase(name, fn))
+    try:
+        total, _ = timed(lambda: coder.transform(X))
+    finally:
+        for mod, name, fn in originals:
+            setattr(mod, name, fn)
+    rest = total - sum(phases.values())
+    print(f"transform alpha={coder.alpha} phases (ms): "
+          + ", ".join(f"{k} {v * 1000:.1f}" for k, v in phases.items())
+          + f", rest {rest * 1000:.1f}, total {total * 1000:.1f}")
+
+
 def profile_transform(X, D, device, alpha=0.1):
     """Where a GPU transform spends its time: the top operations by device and host time,
     and ``lasso_gram`` alone for two check intervals."""
@@ -211,6 +242,7 @@ def profile_transform(X, D, device, alpha=0.1):
               f"{n_iter} iterations, objective {float(primal.mean()):.7f}")
     coder = SparseCoder(alpha=alpha, dictionary=D, device=device).fit(X[:1])
     coder.transform(X[:2048])
+    transform_phases(coder, X)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device != "cpu" else [])
     with profile(activities=activities) as prof:
         coder.transform(X)

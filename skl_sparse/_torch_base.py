@@ -37,6 +37,7 @@ from ._nn import init_parameters_
 from ._utils import (
     check_codes,
     check_float32_range,
+    copy_to_numpy,
     progress,
     resolve_device,
     restore_on_error,
@@ -318,7 +319,7 @@ class _TorchTransformer(_Transformer, BaseEstimator):
         with torch.no_grad():
             for batch in gen_batches(X.shape[0], _TRANSFORM_BATCH):
                 xb = to_tensor(X[batch], device, dtype=np.float32)
-                out[batch] = fn(module, xb).cpu().numpy()
+                copy_to_numpy(out[batch], fn(module, xb))
         return out
 
     def transform(self, X):

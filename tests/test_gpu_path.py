@@ -9,6 +9,7 @@ the GPU's paths on the CPU (``_sync_free`` patched to True) and count, with
 import numpy as np
 import pytest
 import torch
+from _config import DEVICE
 from _sync_counter import TorchCallCounter
 
 import skl_sparse._lasso as lasso_mod
@@ -158,3 +159,23 @@ def test_transform_syncs_once_per_convergence_check(whitened_patches, monkeypatc
     # one per check, the Lipschitz constant, and the codes' and the warning's read-outs
     assert counter.syncs <= len(checks) + 4, counter.sync_sites
     assert counter.calls <= 400 * len(checks)  # check_every iterations and a check each
+
+
+@pytest.mark.parametrize("n_rows", [0, 1, 7, 64, 1000])
+def test_staged_copies_move_every_row(n_rows, monkeypatch, rng):
+    """The block copies through two staging buffers (page-locked on a GPU; run here with
+    buffers of a few rows, so every block boundary and the buffer reuse are exercised)."""
+    import skl_sparse._utils as utils
+
+    monkeypatch.setattr(utils, "STAGING_BYTES", 3 * 5 * 8)  # three rows per block
+    host = torch.from_numpy(rng.randn(n_rows, 5))
+    there = utils.staged_copy_(torch.empty(n_rows, 5, dtype=torch.float64, device=DEVICE),
+                               host)
+    torch.testing.assert_close(there.cpu(), host, rtol=0, atol=0)
+    back = np.full((n_rows, 5), np.nan)
+    utils.staged_copy_(torch.from_numpy(back), there, upload=False)
+    np.testing.assert_array_equal(back, host.numpy())
+    out = np.empty((n_rows, 5), dtype=np.float32)
+    utils.copy_to_numpy(out, there.float())
+    np.testing.assert_array_equal(out, host.numpy().astype(np.float32))
+    assert utils.to_tensor(host.numpy(), torch.device(DEVICE)).shape == (n_rows, 5)
