@@ -110,6 +110,9 @@ class _BaseAutoencoder(_TorchTransformer):
     def _corrupt(self, x, generator):
         return x
 
+    def _graph_safe(self, module):
+        return True  # no noise, no host synchronisation (the subclasses that draw say so)
+
     def _train_code(self, module, h):
         return h
 
@@ -508,6 +511,9 @@ class DenoisingAutoencoder(_BaseAutoencoder):
     def _corrupt(self, x, generator):
         return corrupt(x, self.noise, self.noise_level, generator)
 
+    def _graph_safe(self, module):
+        return False  # fresh noise every step
+
     def denoise(self, X):
         """Reconstruction of (possibly corrupted) samples: ``inverse_transform(transform(X))``.
 
@@ -599,6 +605,10 @@ class ContractiveAutoencoder(_BaseAutoencoder):
         verbose=0,
     ):
         set_params_from(self, locals())
+
+    def _graph_safe(self, module):
+        # the stacked encoders' penalty draws random projections
+        return self.contraction == 0 or len(module.encoder) == 1
 
     def _penalty(self, module, x, pre, post, logits, generator):
         if self.contraction == 0:

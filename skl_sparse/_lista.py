@@ -210,6 +210,9 @@ class LISTAEncoder(_TorchTransformer):
         z = module(x[:, :p])
         return 0.5 * ((z - x[:, p:]) ** 2).sum(dim=1).mean()
 
+    def _graph_safe(self, module):
+        return True  # unrolled iterations on fixed shapes, no noise
+
     def _after_step(self, module):
         with torch.no_grad():
             module.thresholds.clamp_(min=0)

@@ -193,10 +193,14 @@ class PSDEncoder(_TorchTransformer):
             C = x @ D.T + beta * pred
             x_sq = (x * x).sum(dim=1) + beta * (pred * pred).sum(dim=1)
             if _lasso.sync_free(x.device, self.solver):
-                # the power iteration continues from the last batch's vector (D moves slowly)
-                lipschitz, module._power_vector = lipschitz_bound(
-                    G, v=getattr(module, "_power_vector", None)
-                )
+                # the power iteration continues from the last batch's vector (D moves
+                # slowly), kept in place for the CUDA graph that replays the step
+                v = getattr(module, "_power_vector", None)
+                lipschitz, v_new = lipschitz_bound(G, v=v)
+                if v is None:
+                    module._power_vector = v_new
+                else:
+                    v.copy_(v_new)
                 z, _ = lasso_gram_budget(C, G, x_sq, self.alpha, init=pred, n_iter=BUDGET_ITER,
                                          lipschitz=lipschitz)
             elif not bool(torch.isfinite(C).all() and torch.isfinite(G).all()):
@@ -216,6 +220,11 @@ class PSDEncoder(_TorchTransformer):
         energy = lasso_objective(x, module.dictionary, z, self.alpha)
         energy = energy + 0.5 * self.prediction_weight * (misfit * misfit).sum(dim=1)
         return energy.mean()
+
+    def _graph_safe(self, module):
+        # budgeted codes: no host synchronisation (the converged codes of the CPU path test
+        # convergence on the host)
+        return _lasso.sync_free(module.dictionary.device, self.solver)
 
     def _after_step(self, module):
         with torch.no_grad():

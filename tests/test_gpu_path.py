@@ -11,6 +11,7 @@ import pytest
 import torch
 from _config import DEVICE
 from _sync_counter import TorchCallCounter
+from sklearn.base import clone
 
 import skl_sparse._lasso as lasso_mod
 from skl_sparse import (
@@ -179,3 +180,56 @@ def test_staged_copies_move_every_row(n_rows, monkeypatch, rng):
     utils.copy_to_numpy(out, there.float())
     np.testing.assert_array_equal(out, host.numpy().astype(np.float32))
     assert utils.to_tensor(host.numpy(), torch.device(DEVICE)).shape == (n_rows, 5)
+
+
+def _graph_stand_in(monkeypatch):
+    """Force the CUDA-graph plumbing of the torch estimators on the CPU: the stand-in
+    "capture" runs the step on a static input and its "replay" copies the new rows into
+    that input and runs the step again (a CUDA graph replays the same kernels)."""
+    import skl_sparse._torch_base as torch_base
+
+    calls = {"captures": 0, "replays": 0}
+
+    def capture(fn, rows):
+        calls["captures"] += 1
+        static = rows.clone()
+        out = fn(static)
+
+        def replay(new_rows):
+            calls["replays"] += 1
+            static.copy_(new_rows)
+            return fn(static).clone()
+
+        return out, replay
+
+    monkeypatch.setattr(torch_base, "capture_cuda_graph", capture)
+    monkeypatch.setattr(torch_base, "_graphs_on", lambda device: True)
+    return calls
+
+
+@pytest.mark.parametrize("est", [
+    Autoencoder(16), SparseAutoencoder(16), KSparseAutoencoder(16, k=4),
+    ContractiveAutoencoder(16), PSDEncoder(16, alpha=0.1), DenoisingAutoencoder(16),
+    ContractiveAutoencoder(16, hidden_layer_sizes=(12,)),
+], ids=["ae", "sparse", "ksparse", "contractive", "psd", "denoising", "contractive-stacked"])
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_graph_replayed_steps_train_as_the_eager_ones(est, shuffle, gpu_paths, monkeypatch,
+                                                      rng):
+    """Training through the graph plumbing (one capture at the first full batch, replays
+    for the others, the short last batch eager) gives the eager weights exactly; the
+    estimators whose steps draw random numbers never capture."""
+    X = rng.rand(10 * 32 + 7, 12).astype(np.float32)
+    est.set_params(batch_size=32, max_iter=3, tol=0, n_iter_no_change=3, shuffle=shuffle,
+                   device="cpu", random_state=0)
+    eager = clone(est).fit(X)
+    calls = _graph_stand_in(monkeypatch)
+    graphed = clone(est).fit(X).partial_fit(X)
+    safe = not isinstance(est, DenoisingAutoencoder) and not (
+        isinstance(est, ContractiveAutoencoder) and est.hidden_layer_sizes)
+    # one capture per fit/partial_fit; the other full batches replay
+    assert calls == ({"captures": 2, "replays": 4 * 10 - 2} if safe
+                     else {"captures": 0, "replays": 0})
+    eager.partial_fit(X)
+    np.testing.assert_array_equal(graphed.loss_curve_, eager.loss_curve_)
+    for name, w in eager._weights.items():
+        np.testing.assert_array_equal(graphed._weights[name], w, err_msg=name)
