@@ -332,6 +332,7 @@ def lasso_gram(
     check_every=None,
     lipschitz=None,
     max_support=None,
+    iterate_dtype=None,
 ):
     """Solve the lasso for every row of ``C = X D^T`` given ``G = D D^T``.
 
@@ -360,6 +361,12 @@ def lasso_gram(
         (computed if None and needed).
     max_support : int or None, the most atoms an exact support solve tries
         (``n_features``, the rank of ``G``, for a dictionary; None: all).
+    iterate_dtype : torch dtype or None, the dtype of the first `_PROMOTE_AFTER`
+        iterations (later ones are float64); None: float32 on a GPU whatever
+        the input's (the iterations only find the supports, which the float64
+        support solves then finish: half the memory traffic, and many GPUs
+        compute float64 at a small fraction of float32's rate), the dtype of
+        ``C`` on the CPU.
 
     Returns
     -------
@@ -381,6 +388,8 @@ def lasso_gram(
     if n == 0 or k == 0:
         return H_out.to(dtype), 0, primals, gaps
     solver = resolve_solver(solver, C.device)
+    if iterate_dtype is None:
+        iterate_dtype = dtype if C.device.type == "cpu" else torch.float32
     if check_every is None:
         check_every = 10 if C.device.type == "cpu" else 20
     if positive:
@@ -432,9 +441,12 @@ def lasso_gram(
             if lipschitz is None:
                 lipschitz = gram_eigmax(G64)
             start = H if H is not None else torch.zeros_like(C64)
+            previous = state
             state = _ProxGrad(C64, G64, start, alpha, positive, lipschitz,
                               momentum=solver != "ista",
-                              dtype=dtype if n_iter < _PROMOTE_AFTER else exact)
+                              dtype=iterate_dtype if n_iter < _PROMOTE_AFTER else exact)
+            if previous is not None and state.momentum:  # the momentum carries over
+                state.Y, state.t = previous.Y.to(exact), previous.t
         steps = min(check_every, max_iter - n_iter)
         state.run(steps)
         n_iter += steps

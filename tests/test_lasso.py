@@ -275,3 +275,19 @@ def test_active_set_steps_correct_the_supports_of_an_early_iterate(positive, whi
     _, found_without, _ = solve()
     assert found.double().mean() >= 0.85
     assert found.double().mean() >= found_without.double().mean() + 0.1
+
+
+@pytest.mark.parametrize("alpha", [0.3, 0.05, 0.01])
+def test_float32_iterates_give_float64_codes_to_tol(alpha, whitened_patches):
+    """The GPU's default: float32 iterations on float64 input (they find the supports; the
+    float64 support solves and iterations finish): the LARS optimum to the tolerance."""
+    X, D = _patch_problem(whitened_patches)
+    Xt, Dt = torch.from_numpy(X), torch.from_numpy(D)
+    G, C, x_sq = Dt @ Dt.T, Xt @ Dt.T, (Xt * Xt).sum(1)
+    exact, _, p_exact, _ = lasso_gram(C, G, x_sq, alpha, solver="lars")
+    H, _, primal, gap = lasso_gram(C, G, x_sq, alpha, solver="fista", tol=1e-10,
+                                   iterate_dtype=torch.float32)
+    assert H.dtype == torch.float64
+    assert torch.all(gap <= 1e-10 * primal)
+    torch.testing.assert_close(primal, p_exact, rtol=1e-9, atol=0)
+    np.testing.assert_allclose(H, exact, atol=1e-6)
