@@ -333,6 +333,7 @@ def lasso_gram(
     lipschitz=None,
     max_support=None,
     iterate_dtype=None,
+    cpu_tail=None,
 ):
     """Solve the lasso for every row of ``C = X D^T`` given ``G = D D^T``.
 
@@ -367,6 +368,12 @@ def lasso_gram(
         support solves then finish: half the memory traffic, and many GPUs
         compute float64 at a small fraction of float32's rate), the dtype of
         ``C`` on the CPU.
+    cpu_tail : int or None, hand the rows still running to the compiled
+        homotopy on the CPU once at most this many are left (and all of them
+        when there are no more to begin with): a GPU check round costs a few
+        hundred kernel launches and a host round trip whatever the number of
+        rows, the homotopy some microseconds a row. None: `CPU_TAIL_ROWS` on a
+        GPU with ``solver="auto"``, 0 (never) otherwise.
 
     Returns
     -------
@@ -387,6 +394,12 @@ def lasso_gram(
     primals = 0.5 * x_sq
     if n == 0 or k == 0:
         return H_out.to(dtype), 0, primals, gaps
+    exact_kwargs = {"positive": positive, "tol": tol, "max_iter": max_iter,
+                    "max_support": max_support}
+    if cpu_tail is None:
+        cpu_tail = CPU_TAIL_ROWS if solver == "auto" and C.device.type != "cpu" else 0
+    if n <= cpu_tail:
+        return _finish_on_cpu(C64, G64, x_sq, alpha, dtype, **exact_kwargs)
     solver = resolve_solver(solver, C.device)
     if iterate_dtype is None:
         iterate_dtype = dtype if C.device.type == "cpu" else torch.float32
@@ -409,6 +422,11 @@ def lasso_gram(
     # iteration, solves them on their supports
     H = H_out if solver == "lars" or init is not None else None
     solve_now = H is not None
+    if not solve_now:
+        # before the host knows any support size, the first check (after check_every
+        # iterations) solves every row on its _MERGE_UP_TO largest coefficients: cheap,
+        # and most rows of sparse codes are done there
+        slices = [(0, n, min(_MERGE_UP_TO, k, max_support or k))]
     while True:
         if H is not None:
             # the convergence check: decided on the device, one transfer
@@ -425,6 +443,15 @@ def lasso_gram(
             primals.index_copy_(0, rows, primal[leave])
             gaps.index_copy_(0, rows, gap[leave])
             if n_keep == 0:
+                break
+            if n_keep <= cpu_tail:
+                H_c, n_c, primal_c, gap_c = _finish_on_cpu(C64[keep], G64, x_sq[keep], alpha,
+                                                           exact, **exact_kwargs)
+                rows = order[keep]
+                H_out.index_copy_(0, rows, H_c)
+                primals.index_copy_(0, rows, primal_c)
+                gaps.index_copy_(0, rows, gap_c)
+                n_iter = max(n_iter, n_c)
                 break
             order, C64, x_sq = order[keep], C64[keep], x_sq[keep]
             slices = _bucket_slices(counts[:-1], min(k, max_support or k))
@@ -452,6 +479,19 @@ def lasso_gram(
         n_iter += steps
         H = state.H.to(exact)
     return H_out.to(dtype), n_iter, primals, gaps
+
+
+# rows left to the homotopy on the CPU by default (`lasso_gram`'s ``cpu_tail``)
+CPU_TAIL_ROWS = 256
+
+
+def _finish_on_cpu(C, G, x_sq, alpha, dtype, **kwargs):
+    """`lasso_gram` with the homotopy on CPU copies of the rows of ``C``; the codes (in
+    ``dtype``), iterations, objectives and gaps, back on ``C``'s device."""
+    H, n_iter, primal, gap = lasso_gram(C.cpu(), G.cpu(), x_sq.cpu(), alpha, solver="lars",
+                                        cpu_tail=0, **kwargs)
+    device = C.device
+    return H.to(device, dtype), n_iter, primal.to(device), gap.to(device)
 
 
 def _check(C, G, x_sq, H, alpha, positive, tol, slices):

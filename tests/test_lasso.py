@@ -291,3 +291,33 @@ def test_float32_iterates_give_float64_codes_to_tol(alpha, whitened_patches):
     assert torch.all(gap <= 1e-10 * primal)
     torch.testing.assert_close(primal, p_exact, rtol=1e-9, atol=0)
     np.testing.assert_allclose(H, exact, atol=1e-6)
+
+
+@pytest.mark.parametrize("positive", [False, True])
+@pytest.mark.parametrize("cpu_tail", [30, 1000])
+def test_rows_left_to_the_cpu_homotopy_are_exact(cpu_tail, positive, whitened_patches,
+                                                 monkeypatch):
+    """On a GPU the last rows of a FISTA run go to the homotopy on the CPU (here forced on
+    the CPU): once at most ``cpu_tail`` rows are left, or from the start when there are no
+    more. The codes are the exact ones either way."""
+    import skl_sparse._lasso as lasso_mod
+
+    X, D = _patch_problem(whitened_patches)
+    Xt, Dt = torch.from_numpy(X), torch.from_numpy(D)
+    G, C, x_sq = Dt @ Dt.T, Xt @ Dt.T, (Xt * Xt).sum(1)
+    exact, _, p_exact, _ = lasso_gram(C, G, x_sq, 0.05, solver="lars", positive=positive)
+    handed = []
+    finish = lasso_mod._finish_on_cpu
+
+    def counted(C, *args, **kwargs):
+        handed.append(len(C))
+        return finish(C, *args, **kwargs)
+
+    monkeypatch.setattr(lasso_mod, "_finish_on_cpu", counted)
+    H, _, primal, gap = lasso_gram(C, G, x_sq, 0.05, solver="fista", positive=positive,
+                                   cpu_tail=cpu_tail)
+    assert len(handed) == 1 and 0 < handed[0] <= cpu_tail
+    assert (handed[0] == len(X)) == (cpu_tail >= len(X))
+    assert torch.all(gap <= 1e-6 * primal)
+    torch.testing.assert_close(primal, p_exact, rtol=1e-9, atol=0)
+    np.testing.assert_allclose(H, exact, atol=1e-6)
