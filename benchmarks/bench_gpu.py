@@ -20,6 +20,7 @@ Without a GPU, ``--device cpu`` runs the same table with the CPU in both columns
 """
 
 import argparse
+import itertools
 import os
 import time
 import warnings
@@ -214,38 +215,67 @@ def transform_phases(coder, X):
 
     for mod, name, fn in originals:
         setattr(mod, name, timed_phase(name, fn))
+    import skl_sparse._lasso as lasso
+
+    check, handoff = lasso._check, lasso._finish_on_cpu
+    counts = {"checks": 0, "rows to the CPU": 0}
+
+    def counted_check(*args, **kwargs):
+        counts["checks"] += 1
+        return check(*args, **kwargs)
+
+    def counted_handoff(C, *args, **kwargs):
+        counts["rows to the CPU"] += len(C)
+        return handoff(C, *args, **kwargs)
+
+    lasso._check, lasso._finish_on_cpu = counted_check, counted_handoff
     try:
         total, _ = timed(lambda: coder.transform(X))
     finally:
         for mod, name, fn in originals:
             setattr(mod, name, fn)
+        lasso._check, lasso._finish_on_cpu = check, handoff
     rest = total - sum(phases.values())
     print(f"transform alpha={coder.alpha} phases (ms): "
           + ", ".join(f"{k} {v * 1000:.1f}" for k, v in phases.items())
-          + f", rest {rest * 1000:.1f}, total {total * 1000:.1f}")
+          + f", rest {rest * 1000:.1f}, total {total * 1000:.1f}; "
+          + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
-def profile_transform(X, D, device, alpha=0.1):
-    """Where a GPU transform spends its time: the top operations by device and host time,
-    and ``lasso_gram`` alone for two check intervals."""
+def profile_transform(X, D, device):
+    """Where a GPU transform spends its time: ``lasso_gram`` alone for two check intervals
+    and four support-solve policies, each phase of one ``transform`` per alpha, and the
+    top operations of one ``transform`` (alpha=0.1) by device and host time."""
     from torch.profiler import ProfilerActivity, profile
 
-    from skl_sparse._lasso import lasso_gram
+    import skl_sparse._lasso as lasso
 
     Xt, Dt = torch.from_numpy(X).to(device), torch.from_numpy(D).to(device)
     C, G, x_sq = Xt @ Dt.T, Dt @ Dt.T, (Xt * Xt).sum(1)
-    for check_every in (10, 20, 40):
-        lasso_gram(C[:1000], G, x_sq[:1000], alpha, solver="fista", check_every=check_every)
-        t, (_, n_iter, primal, _) = timed(lambda c=check_every: lasso_gram(
-            C, G, x_sq, alpha, solver="fista", check_every=c))
-        print(f"lasso_gram alpha={alpha} check_every={check_every}: {t * 1000:.1f} ms, "
-              f"{n_iter} iterations, objective {float(primal.mean()):.7f}")
-    coder = SparseCoder(alpha=alpha, dictionary=D, device=device).fit(X[:1])
-    coder.transform(X[:2048])
-    transform_phases(coder, X)
+    solver = "auto" if device != "cpu" else "fista"  # "auto" is the homotopy on the CPU
+    policies = [(2, None), (1, None), (2, 16), (0, 16)]
+    saved = lasso._SOLVE_POLICY, lasso._GPU_SOLVE_POLICY
+    try:
+        for alpha, check_every, policy in itertools.product((0.3, 0.1, 0.03), (20, 40),
+                                                            policies):
+            lasso._SOLVE_POLICY, lasso._GPU_SOLVE_POLICY = {}, policy
+            kwargs = {"solver": solver, "check_every": check_every, "max_support": X.shape[1]}
+            lasso.lasso_gram(C[:1000], G, x_sq[:1000], alpha, **kwargs)
+            t, (_, n_iter, primal, _) = timed(
+                lambda a=alpha, kw=kwargs: lasso.lasso_gram(C, G, x_sq, a, **kw))
+            print(f"lasso_gram alpha={alpha} check_every={check_every} (active-set steps, "
+                  f"always tried) {policy}: {t * 1000:.1f} ms, {n_iter} iterations, "
+                  f"objective {float(primal.mean()):.7f}", flush=True)
+    finally:
+        lasso._SOLVE_POLICY, lasso._GPU_SOLVE_POLICY = saved
+    coders = {}
+    for alpha in (0.3, 0.1, 0.03):
+        coders[alpha] = SparseCoder(alpha=alpha, dictionary=D, device=device).fit(X[:1])
+        coders[alpha].transform(X[:2048])
+        transform_phases(coders[alpha], X)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device != "cpu" else [])
     with profile(activities=activities) as prof:
-        coder.transform(X)
+        coders[0.1].transform(X)
     key = "cuda_time_total" if device != "cpu" else "cpu_time_total"
     print(prof.key_averages().table(sort_by=key, row_limit=15, max_name_column_width=40))
     print(prof.key_averages().table(sort_by="cpu_time_total", row_limit=10,

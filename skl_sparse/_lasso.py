@@ -29,11 +29,12 @@ Design (see the user guide for the references):
     by support size, so the solve runs on slices padded to the next power of
     two of their support size (supports of up to 16 atoms share one slice),
     whose bounds the host learnt from the previous check's transfer. A row
-    whose candidate fails takes up to `PDAS_STEPS` primal-dual active-set
-    steps (the support where the coordinate-wise update exceeds ``alpha``,
-    solved again): on 20,000 whitened patches (256 atoms) this cut the checks
+    whose candidate fails takes primal-dual active-set steps (the support
+    where the coordinate-wise update exceeds ``alpha``, solved again): on
+    20,000 whitened patches (256 atoms) two steps on every row cut the checks
     from 16/26/49 to 4/5/10 and the iterations per row by half or more at
-    alpha = 0.3/0.1/0.03;
+    alpha = 0.3/0.1/0.03. How many steps, and whether large supports are
+    solved before their signs settle, is `_SOLVE_POLICY` (device-dependent);
   - samples whose duality gap is below ``tol`` leave the batch (a sort on the
     device, not a boolean mask), so the iterations that follow only pay for
     the hard samples.
@@ -201,17 +202,13 @@ def _active_set(Z, m, threshold, positive):
     return idx, signs
 
 
-# primal-dual active-set steps of a support solve after the first
-PDAS_STEPS = 2
-
-
-def _support_candidates(C, G, H, alpha, positive, m, g_diag):
+def _support_candidates(C, G, H, alpha, positive, m, g_diag, pdas_steps):
     """Exact lasso solution on each sample's support, where it is one.
 
     The first support is that of the iterate ``H``, padded to ``m`` slots (a
     row with more non-zeros is tried on its ``m`` largest: a lasso solution
     has at most ``n_features`` atoms in general position). A row whose
-    candidate ``h`` fails the KKT conditions takes `PDAS_STEPS` primal-dual
+    candidate ``h`` fails the KKT conditions takes ``pdas_steps`` primal-dual
     active-set steps (Hintermueller, Ito & Kunisch 2002; for the lasso Fan,
     Jiao & Lu 2014): the next support is where the coordinate-wise update
     ``z = h + (c - G h) / diag(G)`` exceeds ``alpha / diag(G)`` (that is,
@@ -225,7 +222,7 @@ def _support_candidates(C, G, H, alpha, positive, m, g_diag):
     """
     idx, signs = _active_set(H, m, 0, positive)
     best = best_HG = found = None
-    for step in range(PDAS_STEPS + 1):
+    for step in range(pdas_steps + 1):
         cand, ok, cand_HG, grad = _support_solve(C, G, idx, signs, alpha, positive)
         if found is None:
             best, best_HG, found = cand, cand_HG, ok
@@ -233,7 +230,7 @@ def _support_candidates(C, G, H, alpha, positive, m, g_diag):
             best = torch.where(found[:, None], best, cand)
             best_HG = torch.where(found[:, None], best_HG, cand_HG)
             found = found | ok
-        if step < PDAS_STEPS:
+        if step < pdas_steps:
             idx, signs = _active_set(cand * g_diag + grad, m, alpha, positive)
     return best, found, best_HG
 
@@ -287,14 +284,35 @@ def _n_buckets(k):
     return max(k - 1, 0).bit_length() + 1
 
 
-def _sort_key(H, done):
-    """Sort key of the working rows: their support-size bucket ``b``
-    (``2^(b-1) < nnz <= 2^b``), the converged rows last. Returns the key and the number
-    of distinct keys."""
+def _sort_key(H, prev_signs, done, try_up_to):
+    """Sort key of the working rows: first those a support solve will try, by support-size
+    bucket ``b`` (``2^(b-1) < nnz <= 2^b``), then those it will not (supports above
+    ``try_up_to`` atoms whose signs moved since the last check), the converged rows
+    last.
+
+    Returns the key, the signs of ``H`` (int8) and the number of distinct keys.
+    """
     nb = _n_buckets(H.shape[1])
     nnz = (H != 0).sum(dim=1)
     bucket = torch.ceil(torch.log2(nnz.clamp(min=1).to(torch.float64))).to(torch.int64)
-    return torch.where(done, nb, bucket), nb + 1
+    signs = torch.sign(H).to(torch.int8)
+    key = bucket
+    if prev_signs is not None:
+        moved = (signs != prev_signs).any(dim=1) & (nnz > try_up_to)
+        key = bucket + nb * moved
+    return torch.where(done, 2 * nb, key), signs, 2 * nb + 1
+
+
+# How the convergence checks solve on supports, per device type: (primal-dual active-set
+# steps after a failed solve, support size up to which every row is solved; larger
+# supports, whose padded solves cost O(m^3) each, only once their signs held still for a
+# check). On a GPU a check round costs a host round trip and a few hundred launches, so
+# fewer rounds are worth more solves; on the CPU the solves cost their arithmetic (FISTA
+# on 20,000 patches, 2 cores, alpha=0.3/0.1/0.03: 1.7/4.3/13.9 s with (0, 16), as before
+# the active-set steps, against 1.9/5.6/15.3 s with (1, 16) and 19 s at 0.03 with the
+# GPU's policy).
+_SOLVE_POLICY = {"cpu": (0, 16)}
+_GPU_SOLVE_POLICY = (2, None)  # None: every row
 
 
 # supports padded to at most this size share one solve (small Cholesky factors cost
@@ -303,10 +321,11 @@ _MERGE_UP_TO = 16
 
 
 def _bucket_slices(counts, max_pad):
-    """``(start, stop, padding)`` of the rows of each support-size bucket, padded to at most
-    ``max_pad``; the small buckets share one slice padded to the largest of them."""
+    """``(start, stop, padding)`` of the rows of each support-size bucket to try, padded to
+    at most ``max_pad``; the small buckets share one slice padded to the largest of them.
+    ``counts``: the rows of each key of `_sort_key`."""
     out, start = [], 0
-    for b, c in enumerate(counts):
+    for b, c in enumerate(counts[: len(counts) // 2]):
         m = min(1 << b, max_pad)
         if not c:
             continue
@@ -405,6 +424,8 @@ def lasso_gram(
         iterate_dtype = dtype if C.device.type == "cpu" else torch.float32
     if check_every is None:
         check_every = 10 if C.device.type == "cpu" else 20
+    pdas_steps, try_up_to = _SOLVE_POLICY.get(C.device.type, _GPU_SOLVE_POLICY)
+    try_up_to = k if try_up_to is None else try_up_to
     if positive:
         H_out.clamp_(min=0)
     if solver == "lars":
@@ -416,7 +437,7 @@ def lasso_gram(
             H_out, _, _ = lars_path_gram(C64, G64, alpha, positive=positive)
 
     order = torch.arange(n, device=C.device)  # output row of each working row
-    slices, state, n_iter = [], None, 0
+    slices, signs, state, n_iter = [], None, None, 0
     # a starting point worth checking (homotopy, warm start): a first check by the gap
     # alone sorts the rows it leaves by support size, and a second one, before any
     # iteration, solves them on their supports
@@ -430,8 +451,9 @@ def lasso_gram(
     while True:
         if H is not None:
             # the convergence check: decided on the device, one transfer
-            H, primal, gap, done = _check(C64, G64, x_sq, H, alpha, positive, tol, slices)
-            key, n_keys = _sort_key(H, done)
+            H, primal, gap, done = _check(C64, G64, x_sq, H, alpha, positive, tol, slices,
+                                          pdas_steps)
+            key, signs, n_keys = _sort_key(H, None if solve_now else signs, done, try_up_to)
             perm = torch.argsort(key, stable=True)
             counts = torch.bincount(key, minlength=n_keys).tolist()
             n_keep = len(order) - counts[-1]
@@ -453,7 +475,7 @@ def lasso_gram(
                 gaps.index_copy_(0, rows, gap_c)
                 n_iter = max(n_iter, n_c)
                 break
-            order, C64, x_sq = order[keep], C64[keep], x_sq[keep]
+            order, C64, x_sq, signs = order[keep], C64[keep], x_sq[keep], signs[keep]
             slices = _bucket_slices(counts[:-1], min(k, max_support or k))
             if state is not None:
                 state.keep(keep)
@@ -494,7 +516,7 @@ def _finish_on_cpu(C, G, x_sq, alpha, dtype, **kwargs):
     return H.to(device, dtype), n_iter, primal.to(device), gap.to(device)
 
 
-def _check(C, G, x_sq, H, alpha, positive, tol, slices):
+def _check(C, G, x_sq, H, alpha, positive, tol, slices, pdas_steps):
     """Gaps of ``H`` and exact support solves on each bucket's slice (device only).
 
     Returns the best codes (the exact candidate where the gap confirms it),
@@ -516,7 +538,7 @@ def _check(C, G, x_sq, H, alpha, positive, tol, slices):
         for s in range(start, stop, step):
             e = min(s + step, stop)
             cand, ok, cand_HG = _support_candidates(C[s:e], G, H[s:e], alpha, positive, m,
-                                                     g_diag)
+                                                     g_diag, pdas_steps)
             c_primal, c_gap = duality_gap(C[s:e], G, cand, x_sq[s:e], alpha, positive,
                                           HG=cand_HG)
             take = ok & (c_gap <= tol * c_primal) & ~done[s:e]

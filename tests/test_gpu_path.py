@@ -152,6 +152,7 @@ def test_transform_syncs_once_per_convergence_check(whitened_patches, monkeypatc
         return check(*args, **kwargs)
 
     monkeypatch.setattr(lasso_mod, "_check", counted)
+    monkeypatch.setattr(lasso_mod, "_SOLVE_POLICY", {})  # the GPU's support solves
     coder = SparseCoder(alpha=0.1, dictionary=D, solver="fista", device="cpu").fit(D)
     counter = _count(lambda: coder.transform(whitened_patches[1000:]))
     # each check is one host round trip and a few hundred launches on a GPU: the support
