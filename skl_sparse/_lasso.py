@@ -95,9 +95,14 @@ def gram_eigmax(G):
     """Largest eigenvalue of the symmetric ``G`` (in float64), as a float; one host sync.
 
     The exact Lipschitz constant of the lasso's gradient; `lipschitz_bound` is the
-    sync-free upper bound used inside device loops.
+    sync-free upper bound used inside device loops. Up to 2048 atoms it is computed on the
+    CPU: a GPU's symmetric eigensolver is bound by its many small kernels and host round
+    trips at these sizes.
     """
-    return float(torch.linalg.eigvalsh(G.double()).max()) if G.numel() else 0.0
+    if not G.numel():
+        return 0.0
+    G = G.detach().to("cpu" if G.shape[0] <= 2048 else G.device, torch.float64)
+    return float(torch.linalg.eigvalsh(G).max())
 
 
 def lasso_objective(X, D, H, alpha):
