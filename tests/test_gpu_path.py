@@ -234,3 +234,36 @@ def test_graph_replayed_steps_train_as_the_eager_ones(est, shuffle, gpu_paths, m
     np.testing.assert_array_equal(graphed.loss_curve_, eager.loss_curve_)
     for name, w in eager._weights.items():
         np.testing.assert_array_equal(graphed._weights[name], w, err_msg=name)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("est", [
+    Autoencoder(16), SparseAutoencoder(16), KSparseAutoencoder(16, k=4),
+    ContractiveAutoencoder(16), PSDEncoder(16, alpha=0.1),
+], ids=["ae", "sparse", "ksparse", "contractive", "psd"])
+def test_cuda_training_steps_are_replayed_from_a_graph(est, monkeypatch, rng):
+    """On a GPU the capture succeeds (one per fit), and the graphed training reaches the
+    eager weights (Adam's bias correction is computed on the device when capturable, so
+    not bit for bit)."""
+    import skl_sparse._torch_base as torch_base
+
+    X = rng.rand(6 * 64 + 5, 20).astype(np.float32)
+    est.set_params(batch_size=64, max_iter=3, tol=0, n_iter_no_change=3, device="cuda",
+                   random_state=0)
+    captured = []
+    capture = torch_base.capture_cuda_graph
+
+    def spy(fn, rows):
+        out, replay = capture(fn, rows)
+        captured.append(replay is not None)
+        return out, replay
+
+    monkeypatch.setattr(torch_base, "capture_cuda_graph", spy)
+    graphed = clone(est).fit(X)
+    assert captured == [True]
+    monkeypatch.setattr(torch_base, "_graphs_on", lambda device: False)
+    eager = clone(est).fit(X)
+    np.testing.assert_allclose(graphed.loss_curve_, eager.loss_curve_, rtol=1e-4)
+    for name, w in eager._weights.items():
+        np.testing.assert_allclose(graphed._weights[name], w, rtol=1e-3, atol=1e-5,
+                                   err_msg=name)
