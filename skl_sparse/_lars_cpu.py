@@ -164,9 +164,40 @@ def _lars_one(c0, G, alpha, positive, max_steps, h_out, corr, L, act, sgn, hA, w
     return False, min(step, max_steps)
 
 
+@njit(cache=True, fastmath=False)
+def _gap_one(c, G, h, x_sq, alpha, positive, gh):
+    """Objective and duality gap of the codes ``h`` of one sample, as `_lasso.duality_gap`
+    computes them, with ``G h`` summed over the support only."""
+    m = c.shape[0]
+    for t in range(m):
+        gh[t] = 0.0
+    ch, l1 = 0.0, 0.0
+    for j in range(m):
+        hj = h[j]
+        if hj != 0.0:
+            ch += c[j] * hj
+            l1 += abs(hj)
+            for t in range(m):
+                gh[t] += G[j, t] * hj  # G is symmetric: row j is column j
+    hgh, dual_norm = 0.0, 0.0
+    for t in range(m):
+        hgh += h[t] * gh[t]
+        g = c[t] - gh[t]
+        v = g if positive else abs(g)
+        if v > dual_norm:
+            dual_norm = v
+    r_sq = max(x_sq - 2.0 * ch + hgh, 0.0)
+    primal = 0.5 * r_sq + alpha * l1
+    scale = alpha / dual_norm if dual_norm > alpha else 1.0
+    dual = scale * (x_sq - ch) - 0.5 * scale * scale * r_sq
+    return primal, max(primal - dual, 0.0)
+
+
 @njit(cache=True, nogil=True)
-def _lars_rows(C, G, alpha, positive, max_steps, H, finished, steps, lo, hi):
-    """Rows ``lo:hi``, sequentially; releases the GIL so that threads can share a call."""
+def _lars_rows(C, G, alpha, positive, max_steps, H, finished, steps, x_sq, primal, gap,
+               lo, hi):
+    """Rows ``lo:hi``, sequentially (and their objectives and gaps where ``x_sq`` is not
+    empty); releases the GIL so that threads can share a call."""
     m = C.shape[1]
     corr = np.empty(m)
     L = np.zeros((m, m))
@@ -179,6 +210,8 @@ def _lars_rows(C, G, alpha, positive, max_steps, H, finished, steps, lo, hi):
         )
         finished[i] = ok
         steps[i] = st
+        if x_sq.shape[0]:
+            primal[i], gap[i] = _gap_one(C[i], G, H[i], x_sq[i], alpha, positive, corr)
 
 
 _POOL = {"pid": None, "pool": None, "workers": 0}
@@ -191,19 +224,19 @@ def _thread_pool(workers):
     return _POOL["pool"]
 
 
-def _run_rows(C, G, alpha, positive, max_steps, H, finished, steps):
+def _run_rows(C, G, alpha, positive, max_steps, H, finished, steps, x_sq, primal, gap):
     """Spread the rows over ``torch.get_num_threads()`` threads (no OpenMP runtime of our
     own: it would spin against torch's between calls)."""
     n = C.shape[0]
     workers = max(1, min(torch.get_num_threads(), n // _MIN_ROWS_PER_TASK))
+    args = (C, G, alpha, positive, max_steps, H, finished, steps, x_sq, primal, gap)
     if workers == 1:
-        _lars_rows(C, G, alpha, positive, max_steps, H, finished, steps, 0, n)
+        _lars_rows(*args, 0, n)
         return
     # large calls: several tasks per thread even out rows of very different support sizes;
     # the calling thread takes the first task instead of waiting
     n_tasks = workers * (4 if n >= 64 * _MIN_ROWS_PER_TASK else 1)
     bounds = np.linspace(0, n, n_tasks + 1).astype(np.int64)
-    args = (C, G, alpha, positive, max_steps, H, finished, steps)
     pool = _thread_pool(workers)
     futures = [
         pool.submit(_lars_rows, *args, lo, hi)
@@ -214,14 +247,19 @@ def _run_rows(C, G, alpha, positive, max_steps, H, finished, steps):
         f.result()
 
 
-def lars_path_gram_cpu(C, G, alpha, *, positive=False, max_steps=None):
+def lars_path_gram_cpu(C, G, alpha, *, positive=False, max_steps=None, x_sq=None):
     """Lasso codes by homotopy for every row of ``C = X D^T`` (float64 numpy).
+
+    With ``x_sq`` (the squared norms of the samples) it also returns every sample's
+    objective and duality gap, computed in the same pass (O(n_components |support|) a
+    sample, where a Gram-form check costs a full ``H @ G``).
 
     Returns
     -------
     H : ndarray (n_samples, n_components)
     finished : bool ndarray (n_samples,), False where the homotopy gave up.
     n_steps : int, the most events any sample needed.
+    primal, gap : ndarrays (n_samples,), only with ``x_sq``.
     """
     C = np.ascontiguousarray(C, dtype=np.float64)
     G = np.ascontiguousarray(G, dtype=np.float64)
@@ -230,6 +268,12 @@ def lars_path_gram_cpu(C, G, alpha, *, positive=False, max_steps=None):
     H = np.zeros((n, m))
     finished = np.ones(n, dtype=np.bool_)
     steps = np.zeros(n, dtype=np.int64)
+    with_gap = x_sq is not None
+    x_sq = np.ascontiguousarray(x_sq if with_gap else np.empty(0), dtype=np.float64)
+    primal = 0.5 * x_sq
+    gap = np.zeros_like(x_sq)
     if n and m:
-        _run_rows(C, G, float(alpha), bool(positive), max_steps, H, finished, steps)
-    return H, finished, int(steps.max(initial=0))
+        _run_rows(C, G, float(alpha), bool(positive), max_steps, H, finished, steps, x_sq,
+                  primal, gap)
+    out = H, finished, int(steps.max(initial=0))
+    return (*out, primal, gap) if with_gap else out

@@ -48,6 +48,7 @@ the tolerance (a row may be confirmed at a different check).
 
 import math
 
+import numpy as np
 import torch
 
 from ._lars import lars_path_gram
@@ -433,20 +434,29 @@ def lasso_gram(
     try_up_to = k if try_up_to is None else try_up_to
     if positive:
         H_out.clamp_(min=0)
+    order = torch.arange(n, device=C.device)  # output row of each working row
     if solver == "lars":
         # exact homotopy first; FISTA finishes the samples it could not
         if C.device.type == "cpu":
-            H_np, _, _ = lars_path_gram_cpu(C64.numpy(), G64.numpy(), alpha, positive=positive)
+            H_np, _, _, p_np, g_np = lars_path_gram_cpu(
+                C64.numpy(), G64.numpy(), alpha, positive=positive, x_sq=x_sq.numpy())
             H_out = torch.from_numpy(H_np)
+            if alpha > 0:
+                # the homotopy's own gaps certify its rows (alpha = 0 is tested by
+                # stationarity in the checks): only the others go on
+                primals, gaps = torch.from_numpy(p_np), torch.from_numpy(g_np)
+                rest = torch.from_numpy(np.flatnonzero(g_np > tol * p_np))
+                if not len(rest):
+                    return H_out.to(dtype), 0, primals, gaps
+                order, C64, x_sq = rest, C64[rest], x_sq[rest]
         else:
             H_out, _, _ = lars_path_gram(C64, G64, alpha, positive=positive)
 
-    order = torch.arange(n, device=C.device)  # output row of each working row
     slices, signs, state, n_iter = [], None, None, 0
     # a starting point worth checking (homotopy, warm start): a first check by the gap
     # alone sorts the rows it leaves by support size, and a second one, before any
     # iteration, solves them on their supports
-    H = H_out if solver == "lars" or init is not None else None
+    H = H_out[order] if solver == "lars" or init is not None else None
     solve_now = H is not None
     if not solve_now:
         # before the host knows any support size, the first check (after check_every

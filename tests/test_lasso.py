@@ -222,8 +222,8 @@ def test_unfinished_homotopy_rows_are_finished_by_fista(monkeypatch):
     assert n_steps == 2 and not finished.all() and finished.any()
     assert np.isfinite(H).all()
 
-    def short_lars(C, G, alpha, positive=False):
-        return lars_path_gram_cpu(C, G, alpha, positive=positive, max_steps=2)
+    def short_lars(C, G, alpha, **kwargs):
+        return lars_path_gram_cpu(C, G, alpha, max_steps=2, **kwargs)
 
     monkeypatch.setattr(lasso_mod, "lars_path_gram_cpu", short_lars)
     codes = sparse_encode(X, D, alpha=0.05, solver="lars", tol=1e-10, device="cpu")
@@ -319,3 +319,23 @@ def test_rows_left_to_the_cpu_homotopy_are_exact(cpu_tail, positive, whitened_pa
     assert torch.all(gap <= 1e-6 * primal)
     torch.testing.assert_close(primal, p_exact, rtol=1e-9, atol=0)
     np.testing.assert_allclose(H, exact, atol=1e-6)
+
+
+@pytest.mark.parametrize("positive", [False, True])
+def test_homotopy_gaps_equal_the_gram_form_ones(positive, whitened_patches, rng):
+    """The compiled homotopy's own objectives and gaps (support-only products) are those
+    of `duality_gap`, also for codes it did not finish (a step budget of 3)."""
+    from skl_sparse._lars_cpu import lars_path_gram_cpu
+
+    X, D = _patch_problem(whitened_patches)
+    Xt, Dt = torch.from_numpy(X), torch.from_numpy(D)
+    G, C, x_sq = Dt @ Dt.T, Xt @ Dt.T, (Xt * Xt).sum(1)
+    for max_steps in (None, 3):
+        H, finished, _, primal, gap = lars_path_gram_cpu(
+            C.numpy(), G.numpy(), 0.05, positive=positive, max_steps=max_steps,
+            x_sq=x_sq.numpy())
+        p_ref, g_ref = duality_gap(C, G, torch.from_numpy(H), x_sq, 0.05, positive)
+        np.testing.assert_allclose(primal, p_ref, rtol=1e-12)
+        np.testing.assert_allclose(gap, g_ref, rtol=1e-8, atol=1e-12)
+        assert finished.all() == (max_steps is None)
+    assert (gap > 1e-6 * primal).any()  # the unfinished codes are far from optimal
