@@ -51,9 +51,15 @@ def warn_unconverged(n_bad, n_total, max_iter):
         )
 
 
-def check_no_overflow(X, D=None):
-    """ValueError when ``X D^T``, ``D D^T`` or ``||x||^2`` would overflow X's dtype."""
-    big = np.finfo(X.dtype).max / max(X.shape[1], 1)
+def check_no_overflow(X, D=None, dtype=None):
+    """ValueError when ``X D^T``, ``D D^T`` or ``||x||^2`` would overflow X's dtype.
+
+    ``X`` and ``D`` are arrays or tensors (``X`` may be None); ``dtype``: the numpy dtype
+    of the computation (by default X's).
+    """
+    dtype = X.dtype if dtype is None else dtype
+    n_features = (X if X is not None else D).shape[1]
+    big = np.finfo(dtype).max / max(n_features, 1)
     for name, A in (("X", X), ("dictionary", D)):
         if A is None:
             continue
@@ -61,14 +67,16 @@ def check_no_overflow(X, D=None):
         if peak * peak > big:
             raise ValueError(
                 f"{name} has values of magnitude up to {peak:.3g}: the lasso's inner products "
-                f"would overflow {X.dtype}; rescale {name}."
+                f"would overflow {np.dtype(dtype)}; rescale {name}."
             )
 
 
 def encode_numpy(X, D, alpha, *, solver, positive, max_iter, tol, batch_size, device):
     """Stream ``X`` (numpy) through the solver in batches; returns numpy codes."""
     device = resolve_device(device)
-    check_no_overflow(X, D)
+    # on a GPU the data's range is checked there, after the upload (one pass of the host
+    # over X fewer)
+    check_no_overflow(None if device.type == "cuda" else X, D, dtype=X.dtype)
     Dt = to_tensor(D, device, dtype=X.dtype)
     gram = gram_context(Dt, solver)
     shape = (X.shape[0], D.shape[0])
@@ -82,6 +90,8 @@ def encode_numpy(X, D, alpha, *, solver, positive, max_iter, tol, batch_size, de
     tol_eff = max(tol, GAP_TOL_FLOOR)
     for batch in gen_batches(X.shape[0], batch_size):
         Xb = to_tensor(X[batch], device)
+        if device.type == "cuda":
+            check_no_overflow(Xb, dtype=X.dtype)
         H, _, primal, gap = encode_tensor(
             Xb, Dt, alpha, solver=solver, positive=positive, max_iter=max_iter, tol=tol,
             gram=gram,

@@ -207,8 +207,9 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def peak_magnitude(A):
-    """``max |A|`` without allocating ``|A|`` (0 for an empty array)."""
-    return max(float(A.max()), -float(A.min())) if A.size else 0.0
+    """``max |A|`` of an array or tensor without allocating ``|A|`` (0 when empty)."""
+    empty = A.numel() == 0 if torch.is_tensor(A) else A.size == 0
+    return 0.0 if empty else max(float(A.max()), -float(A.min()))
 
 
 def check_float32_range(X, name="X"):

@@ -267,3 +267,14 @@ def test_cuda_training_steps_are_replayed_from_a_graph(est, monkeypatch, rng):
     for name, w in eager._weights.items():
         np.testing.assert_allclose(graphed._weights[name], w, rtol=1e-3, atol=1e-5,
                                    err_msg=name)
+
+
+def test_overflow_check_runs_on_device_tensors():
+    """On a GPU the transform checks the data's range after the upload, on the tensor."""
+    from skl_sparse._encode import check_no_overflow
+
+    X = torch.full((3, 4), 1e200, dtype=torch.float64, device=DEVICE)
+    with pytest.raises(ValueError, match=r"magnitude up to 1e\+200.*float64; rescale X"):
+        check_no_overflow(X, dtype=np.float64)
+    check_no_overflow(X / 1e190, dtype=np.float64)
+    check_no_overflow(torch.empty(0, 4, device=DEVICE), dtype=np.float32)
