@@ -39,6 +39,12 @@ Design (see the user guide for the references):
     device, not a boolean mask), so the iterations that follow only pay for
     the hard samples.
 
+* the compiled homotopy reports each sample's duality gap itself, so on the
+  CPU only the samples it could not certify reach the checks;
+* on a GPU the FISTA iterations run in float32 (the float64 solves finish
+  them), and with ``solver="auto"`` the last few samples (``cpu_tail``) are
+  handed to the compiled homotopy on the CPU instead of paying a check round
+  of launches for a handful of rows;
 * `lasso_gram_budget`, for the mini-batches of the learners on a GPU: a fixed
   number of iterations, with no host synchronisation at all.
 
