@@ -243,8 +243,8 @@ def transform_phases(coder, X):
 
 
 def profile_transform(X, D, device):
-    """Where a GPU transform spends its time: ``lasso_gram`` alone for two check intervals
-    and four support-solve policies, each phase of one ``transform`` per alpha, and the
+    """Where a GPU transform spends its time: ``lasso_gram`` alone under six settings of its
+    checks, each phase of one ``transform`` per alpha, and the
     top operations of one ``transform`` (alpha=0.1) by device and host time."""
     from torch.profiler import ProfilerActivity, profile
 
@@ -253,19 +253,20 @@ def profile_transform(X, D, device):
     Xt, Dt = torch.from_numpy(X).to(device), torch.from_numpy(D).to(device)
     C, G, x_sq = Xt @ Dt.T, Dt @ Dt.T, (Xt * Xt).sum(1)
     solver = "auto" if device != "cpu" else "fista"  # "auto" is the homotopy on the CPU
-    policies = [(2, None), (1, None), (2, 16), (0, 16)]
+    # (support-solve policy, check interval): the default first, then one change at a time
+    configs = [((2, None, 0.5), 20), ((2, None, 1.0), 20), ((2, None, 0.5), 40),
+               ((1, None, 0.5), 20), ((2, 16, 0.5), 20), ((0, 16, 1.0), 20)]
     saved = lasso._SOLVE_POLICY, lasso._GPU_SOLVE_POLICY
     try:
-        for alpha, check_every, policy in itertools.product((0.3, 0.1, 0.03), (20, 40),
-                                                            policies):
+        for alpha, (policy, check_every) in itertools.product((0.3, 0.1, 0.03), configs):
             lasso._SOLVE_POLICY, lasso._GPU_SOLVE_POLICY = {}, policy
             kwargs = {"solver": solver, "check_every": check_every, "max_support": X.shape[1]}
             lasso.lasso_gram(C[:1000], G, x_sq[:1000], alpha, **kwargs)
             t, (_, n_iter, primal, _) = timed(
                 lambda a=alpha, kw=kwargs: lasso.lasso_gram(C, G, x_sq, a, **kw))
-            print(f"lasso_gram alpha={alpha} check_every={check_every} (active-set steps, "
-                  f"always tried) {policy}: {t * 1000:.1f} ms, {n_iter} iterations, "
-                  f"objective {float(primal.mean()):.7f}", flush=True)
+            print(f"lasso_gram alpha={alpha} (active-set steps, always tried, first "
+                  f"check) {policy}, check_every={check_every}: {t * 1000:.1f} ms, "
+                  f"{n_iter} iterations, objective {float(primal.mean()):.7f}", flush=True)
     finally:
         lasso._SOLVE_POLICY, lasso._GPU_SOLVE_POLICY = saved
     coders = {}

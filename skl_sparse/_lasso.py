@@ -328,13 +328,16 @@ def _sort_key(H, prev_signs, done, try_up_to):
 # How the convergence checks solve on supports, per device type: (primal-dual active-set
 # steps after a failed solve, support size up to which every row is solved; larger
 # supports, whose padded solves cost O(m^3) each, only once their signs held still for a
-# check). On a GPU a check round costs a host round trip and a few hundred launches, so
-# fewer rounds are worth more solves; on the CPU the solves cost their arithmetic (FISTA
-# on 20,000 patches, 2 cores, alpha=0.3/0.1/0.03: 1.7/4.3/13.9 s with (0, 16), as before
-# the active-set steps, against 1.9/5.6/15.3 s with (1, 16) and 19 s at 0.03 with the
-# GPU's policy).
-_SOLVE_POLICY = {"cpu": (0, 16)}
-_GPU_SOLVE_POLICY = (2, None)  # None: every row
+# check; the fraction of the check interval before the first check of FISTA from zero).
+# On a GPU a check round costs a host round trip and a few hundred launches, so fewer
+# rounds are worth more solves; there an early first check (on 20,000 patches, it
+# finishes 89% of the rows after 10 iterations at alpha=0.3, 96% after 20) saves a third
+# of the iterations per row at alpha=0.3/0.1. On the CPU the solves cost their arithmetic
+# (FISTA on 20,000 patches, 2 cores, alpha=0.3/0.1/0.03: 1.7/4.3/13.9 s with (0, 16, 1),
+# as before the active-set steps, against 1.9/5.6/15.3 s with one step, 19 s at 0.03
+# with the GPU's policy, and 5.3 s at 0.1 with a first check at half the interval).
+_SOLVE_POLICY = {"cpu": (0, 16, 1.0)}
+_GPU_SOLVE_POLICY = (2, None, 0.5)  # None: every row
 
 
 # supports padded to at most this size share one solve (small Cholesky factors cost
@@ -446,7 +449,8 @@ def lasso_gram(
         iterate_dtype = dtype if C.device.type == "cpu" else torch.float32
     if check_every is None:
         check_every = 10 if C.device.type == "cpu" else 20
-    pdas_steps, try_up_to = _SOLVE_POLICY.get(C.device.type, _GPU_SOLVE_POLICY)
+    pdas_steps, try_up_to, first_fraction = _SOLVE_POLICY.get(C.device.type,
+                                                              _GPU_SOLVE_POLICY)
     try_up_to = k if try_up_to is None else try_up_to
     if positive:
         H_out.clamp_(min=0)
@@ -474,11 +478,13 @@ def lasso_gram(
     # iteration, solves them on their supports
     H = H_out[order] if solver == "lars" or init is not None else None
     solve_now = H is not None
+    first_segment = check_every
     if not solve_now:
-        # before the host knows any support size, the first check (after check_every
-        # iterations) solves every row on its _MERGE_UP_TO largest coefficients: cheap,
-        # and most rows of sparse codes are done there
+        # before the host knows any support size, the first check solves every row on its
+        # _MERGE_UP_TO largest coefficients: cheap, and most rows of sparse codes are done
+        # there, even early in the first interval
         slices = [(0, n, min(_MERGE_UP_TO, k, max_support or k))]
+        first_segment = max(1, round(check_every * first_fraction))
     while True:
         if H is not None:
             # the convergence check: decided on the device, one transfer
@@ -527,7 +533,7 @@ def lasso_gram(
                               dtype=iterate_dtype if n_iter < _PROMOTE_AFTER else exact)
             if previous is not None and state.momentum:  # the momentum carries over
                 state.Y, state.t = previous.Y.to(exact), previous.t
-        steps = min(check_every, max_iter - n_iter)
+        steps = min(check_every if n_iter else first_segment, max_iter - n_iter)
         state.run(steps)
         n_iter += steps
         H = state.H.to(exact)
