@@ -20,10 +20,12 @@ Without a GPU, ``--device cpu`` runs the same table with the CPU in both columns
 """
 
 import argparse
+import contextlib
 import itertools
 import os
 import time
 import warnings
+from unittest import mock
 
 import numpy as np
 import torch
@@ -196,15 +198,13 @@ def ae_rows(table, X, device, epochs=3):
 
 
 def transform_phases(coder, X):
-    """Seconds of each phase of one ``transform``, each timed between device syncs."""
+    """Seconds of each phase of one ``transform``, each timed between device syncs, and its
+    number of convergence checks and of rows handed to the CPU."""
     import skl_sparse._base_coding as base_coding
     import skl_sparse._encode as encode
+    import skl_sparse._lasso as lasso
 
-    phases = {}
-    targets = [(base_coding, "validate_data"), (encode, "check_no_overflow"),
-               (encode, "to_tensor"), (encode, "gram_context"), (encode, "lasso_gram"),
-               (encode, "copy_to_numpy")]
-    originals = [(mod, name, getattr(mod, name)) for mod, name in targets]
+    phases, counts = {}, {"checks": 0, "rows to the CPU": 0}
 
     def timed_phase(name, fn):
         def wrapper(*args, **kwargs):
@@ -213,28 +213,22 @@ def transform_phases(coder, X):
             return out
         return wrapper
 
-    for mod, name, fn in originals:
-        setattr(mod, name, timed_phase(name, fn))
-    import skl_sparse._lasso as lasso
+    def counted(key, fn, amount):
+        def wrapper(*args, **kwargs):
+            counts[key] += amount(*args)
+            return fn(*args, **kwargs)
+        return wrapper
 
-    check, handoff = lasso._check, lasso._finish_on_cpu
-    counts = {"checks": 0, "rows to the CPU": 0}
-
-    def counted_check(*args, **kwargs):
-        counts["checks"] += 1
-        return check(*args, **kwargs)
-
-    def counted_handoff(C, *args, **kwargs):
-        counts["rows to the CPU"] += len(C)
-        return handoff(C, *args, **kwargs)
-
-    lasso._check, lasso._finish_on_cpu = counted_check, counted_handoff
-    try:
+    patches = [(mod, name, timed_phase(name, getattr(mod, name))) for mod, name in [
+        (base_coding, "validate_data"), (encode, "check_no_overflow"), (encode, "to_tensor"),
+        (encode, "gram_context"), (encode, "lasso_gram"), (encode, "copy_to_numpy")]]
+    patches += [(lasso, "_check", counted("checks", lasso._check, lambda *args: 1)),
+                (lasso, "_finish_on_cpu", counted("rows to the CPU", lasso._finish_on_cpu,
+                                                  lambda C, *args: len(C)))]
+    with contextlib.ExitStack() as stack:
+        for mod, name, fn in patches:
+            stack.enter_context(mock.patch.object(mod, name, fn))
         total, _ = timed(lambda: coder.transform(X))
-    finally:
-        for mod, name, fn in originals:
-            setattr(mod, name, fn)
-        lasso._check, lasso._finish_on_cpu = check, handoff
     rest = total - sum(phases.values())
     print(f"transform alpha={coder.alpha} phases (ms): "
           + ", ".join(f"{k} {v * 1000:.1f}" for k, v in phases.items())
@@ -256,19 +250,16 @@ def profile_transform(X, D, device):
     # (support-solve policy, check interval): the default first, then one change at a time
     configs = [((2, None, 0.5), 20), ((2, None, 1.0), 20), ((2, None, 0.5), 40),
                ((1, None, 0.5), 20), ((2, 16, 0.5), 20), ((0, 16, 1.0), 20)]
-    saved = lasso._SOLVE_POLICY, lasso._GPU_SOLVE_POLICY
-    try:
-        for alpha, (policy, check_every) in itertools.product((0.3, 0.1, 0.03), configs):
-            lasso._SOLVE_POLICY, lasso._GPU_SOLVE_POLICY = {}, policy
-            kwargs = {"solver": solver, "check_every": check_every, "max_support": X.shape[1]}
+    for alpha, (policy, check_every) in itertools.product((0.3, 0.1, 0.03), configs):
+        kwargs = {"solver": solver, "check_every": check_every, "max_support": X.shape[1]}
+        with mock.patch.object(lasso, "_SOLVE_POLICY", {}), \
+                mock.patch.object(lasso, "_GPU_SOLVE_POLICY", policy):
             lasso.lasso_gram(C[:1000], G, x_sq[:1000], alpha, **kwargs)
             t, (_, n_iter, primal, _) = timed(
                 lambda a=alpha, kw=kwargs: lasso.lasso_gram(C, G, x_sq, a, **kw))
-            print(f"lasso_gram alpha={alpha} (active-set steps, always tried, first "
-                  f"check) {policy}, check_every={check_every}: {t * 1000:.1f} ms, "
-                  f"{n_iter} iterations, objective {float(primal.mean()):.7f}", flush=True)
-    finally:
-        lasso._SOLVE_POLICY, lasso._GPU_SOLVE_POLICY = saved
+        print(f"lasso_gram alpha={alpha} (active-set steps, always tried, first "
+              f"check) {policy}, check_every={check_every}: {t * 1000:.1f} ms, "
+              f"{n_iter} iterations, objective {float(primal.mean()):.7f}", flush=True)
     coders = {}
     for alpha in (0.3, 0.1, 0.03):
         coders[alpha] = SparseCoder(alpha=alpha, dictionary=D, device=device).fit(X[:1])
