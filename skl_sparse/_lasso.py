@@ -472,6 +472,11 @@ def lasso_gram(
         else:
             H_out, _, _ = lars_path_gram(C64, G64, alpha, positive=positive)
 
+    def emit(rows, H_rows, primal_rows, gap_rows):  # final results of the output rows
+        H_out.index_copy_(0, rows, H_rows)
+        primals.index_copy_(0, rows, primal_rows)
+        gaps.index_copy_(0, rows, gap_rows)
+
     slices, signs, state, n_iter = [], None, None, 0
     # a starting point worth checking (homotopy, warm start): a first check by the gap
     # alone sorts the rows it leaves by support size, and a second one, before any
@@ -497,19 +502,13 @@ def lasso_gram(
             if n_keep == 0 or n_iter >= max_iter and not solve_now:
                 n_keep = 0
             leave, keep = perm[n_keep:], perm[:n_keep]
-            rows = order[leave]
-            H_out.index_copy_(0, rows, H[leave])
-            primals.index_copy_(0, rows, primal[leave])
-            gaps.index_copy_(0, rows, gap[leave])
+            emit(order[leave], H[leave], primal[leave], gap[leave])
             if n_keep == 0:
                 break
             if n_keep <= cpu_tail:
                 H_c, n_c, primal_c, gap_c = _finish_on_cpu(C64[keep], G64, x_sq[keep], alpha,
                                                            exact, **exact_kwargs)
-                rows = order[keep]
-                H_out.index_copy_(0, rows, H_c)
-                primals.index_copy_(0, rows, primal_c)
-                gaps.index_copy_(0, rows, gap_c)
+                emit(order[keep], H_c, primal_c, gap_c)
                 n_iter = max(n_iter, n_c)
                 break
             order, C64, x_sq, signs = order[keep], C64[keep], x_sq[keep], signs[keep]
