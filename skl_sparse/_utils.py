@@ -207,9 +207,14 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def peak_magnitude(A):
-    """``max |A|`` of an array or tensor without allocating ``|A|`` (0 when empty)."""
-    empty = A.numel() == 0 if torch.is_tensor(A) else A.size == 0
-    return 0.0 if empty else max(float(A.max()), -float(A.min()))
+    """``max |A|`` of an array or tensor without allocating ``|A|`` (0 when empty); a
+    tensor's is read back once."""
+    if torch.is_tensor(A):
+        if not A.numel():
+            return 0.0
+        low, high = torch.aminmax(A)
+        return float(torch.maximum(high, -low))
+    return max(float(A.max()), -float(A.min())) if A.size else 0.0
 
 
 def check_float32_range(X, name="X"):
