@@ -13,8 +13,11 @@ fi
 export PYTHONPATH=$PWD:$PWD/benchmarks:${PYTHONPATH:-} PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 (cd benchmarks && timeout "${BENCH_TIMEOUT:-300}" python3 bench_gpu.py --profile "$@") 2>&1 | tee "$OUT/bench.log"
-SKL_SPARSE_TEST_DEVICE=cuda timeout "${TEST_TIMEOUT:-200}" python3 -m pytest -q -n 8 -rf \
-    --durations=8 --continue-on-collection-errors -p no:cacheprovider -W ignore tests skl_sparse \
+# -v: a run cut short by the timeout still shows which tests were running; a test over
+# 100 s fails (where pytest-timeout is installed) instead of holding up the run
+TIMEOUT_FLAG=$(python3 -c "import pytest_timeout" 2>/dev/null && echo --timeout=100)
+SKL_SPARSE_TEST_DEVICE=cuda timeout "${TEST_TIMEOUT:-200}" python3 -m pytest -v -n 8 -rf \
+    ${TIMEOUT_FLAG:-} --durations=8 --continue-on-collection-errors -p no:cacheprovider -W ignore tests skl_sparse \
     > "$OUT/tests.log" 2>&1
 echo "tests: exit $?"
-grep -E "FAILED|ERROR|passed|failed|slowest|^[0-9.]+s " "$OUT/tests.log" | tail -30
+grep -E "^(FAILED|ERROR)|passed|failed|slowest|^[0-9.]+s " "$OUT/tests.log" | tail -30
