@@ -199,10 +199,10 @@ def ae_row(table, est, data, device):
     name = type(est).__name__
     clone(est).set_params(device=device, max_iter=1).fit(data[:1024])  # warm-up
     t_cpu, _ = timed(lambda e=est, d=data: clone(e).set_params(device="cpu").fit(d))
-    captures = []  # whether the training step was replayed from a CUDA graph
+    captures, capture = [], torch_base.capture_cuda_graph  # was the step replayed?
 
     def recorded(fn, x):
-        out, replay = torch_base.capture_cuda_graph(fn, x)
+        out, replay = capture(fn, x)
         captures.append(replay is not None)
         return out, replay
 
