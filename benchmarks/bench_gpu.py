@@ -256,9 +256,9 @@ def transform_phases(coder, X):
 
 
 def profile_transform(X, D, device):
-    """Where a GPU transform spends its time: ``lasso_gram`` alone under six settings of its
-    checks, each phase of one ``transform`` per alpha, and the
-    top operations of one ``transform`` (alpha=0.1) by device and host time."""
+    """Where a GPU transform spends its time: ``lasso_gram`` alone under eight settings of
+    its checks, each phase of one ``transform`` per alpha, and the top operations of one
+    ``transform`` (alpha=0.3, 0.1) by device time (and host time at alpha=0.1)."""
     from torch.profiler import ProfilerActivity, profile
 
     import skl_sparse._lasso as lasso
@@ -266,23 +266,22 @@ def profile_transform(X, D, device):
     Xt, Dt = torch.from_numpy(X).to(device), torch.from_numpy(D).to(device)
     C, G, x_sq = Xt @ Dt.T, Dt @ Dt.T, (Xt * Xt).sum(1)
     solver = "auto" if device != "cpu" else "fista"  # "auto" is the homotopy on the CPU
-    # (support-solve policy, check interval, rows left to the CPU): the default first, then
-    # one change at a time
+    # (support-solve policy with its check interval, rows left to the CPU): the default
+    # first, then one change at a time
     tail = lasso.CPU_TAIL_ROWS if device != "cpu" else 0
-    configs = [((2, None, 0.5), 20, tail), ((2, None, 1.0), 20, tail),
-               ((2, None, 0.5), 40, tail), ((1, None, 0.5), 20, tail),
-               ((2, 16, 0.5), 20, tail), ((0, 16, 1.0), 20, tail),
-               ((2, None, 0.5), 20, 0), ((2, None, 0.5), 20, 2048)]
-    for alpha, (policy, check_every, cpu_tail) in itertools.product((0.3, 0.1, 0.03), configs):
-        kwargs = {"solver": solver, "check_every": check_every, "max_support": X.shape[1],
-                  "cpu_tail": cpu_tail}
+    configs = [((2, None, 0.5, 40), tail), ((2, None, 0.5, 20), tail),
+               ((2, None, 0.5, 80), tail), ((1, None, 0.5, 40), tail),
+               ((4, None, 0.5, 40), tail), ((2, None, 0.25, 40), tail),
+               ((2, 32, 0.5, 40), tail), ((2, None, 0.5, 40), 1024)]
+    for alpha, (policy, cpu_tail) in itertools.product((0.3, 0.1, 0.03), configs):
+        kwargs = {"solver": solver, "max_support": X.shape[1], "cpu_tail": cpu_tail}
         with mock.patch.object(lasso, "_SOLVE_POLICY", {}), \
                 mock.patch.object(lasso, "_GPU_SOLVE_POLICY", policy):
             lasso.lasso_gram(C[:1000], G, x_sq[:1000], alpha, **kwargs)
             t, (_, n_iter, primal, _) = timed(
                 lambda a=alpha, kw=kwargs: lasso.lasso_gram(C, G, x_sq, a, **kw))
-        print(f"lasso_gram alpha={alpha} (active-set steps, always tried, first check) "
-              f"{policy}, check_every={check_every}, cpu_tail={cpu_tail}: {t * 1000:.1f} ms, "
+        print(f"lasso_gram alpha={alpha} (active-set rounds, always tried, first check, "
+              f"check every) {policy}, cpu_tail={cpu_tail}: {t * 1000:.1f} ms, "
               f"{n_iter} iterations, objective {float(primal.mean()):.7f}", flush=True)
     coders = {}
     for alpha in (0.3, 0.1, 0.03):
@@ -290,10 +289,12 @@ def profile_transform(X, D, device):
         coders[alpha].transform(X[:2048])
         transform_phases(coders[alpha], X)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device != "cpu" else [])
-    with profile(activities=activities) as prof:
-        coders[0.1].transform(X)
     key = "cuda_time_total" if device != "cpu" else "cpu_time_total"
-    print(prof.key_averages().table(sort_by=key, row_limit=15, max_name_column_width=40))
+    for alpha in (0.3, 0.1):
+        with profile(activities=activities) as prof:
+            coders[alpha].transform(X)
+        print(f"transform alpha={alpha}, top operations by {key}:")
+        print(prof.key_averages().table(sort_by=key, row_limit=15, max_name_column_width=40))
     print(prof.key_averages().table(sort_by="cpu_time_total", row_limit=10,
                                     max_name_column_width=40))
 

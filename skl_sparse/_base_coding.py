@@ -21,7 +21,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import DEVICE_CONSTRAINTS, _Transformer, fill_doc
 from ._dict_learning import online_epoch
-from ._encode import TRANSFORM_BATCH, check_no_overflow, encode_numpy, encode_tensor
+from ._encode import (
+    TRANSFORM_BATCH,
+    check_no_overflow,
+    encode_numpy,
+    encode_tensor,
+    finite_on_device,
+)
 from ._lasso import SOLVERS, lasso_objective
 from ._utils import check_codes, resolve_device, restore_on_error
 
@@ -74,7 +80,8 @@ class _BaseSparseCoding(_Transformer):
     def _validated_codes(self, X):
         """Validated ``X`` (fitted, float, right width) and its lasso codes."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False,
+                          ensure_all_finite=not finite_on_device(self.device))
         return X, encode_numpy(
             X, self.components_, self.alpha, solver=self.solver, positive=self.positive,
             max_iter=self.transform_max_iter, tol=self.transform_tol,

@@ -6,17 +6,18 @@ did not converge; `sparse_encode` is the validated public function. Estimators c
 these; no validation below `sparse_encode`.
 """
 
+import math
 import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_array, gen_batches
+from sklearn.utils import assert_all_finite, check_array, gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ._lasso import GAP_TOL_FLOOR, SOLVERS, gram_eigmax, lasso_gram, resolve_solver
-from ._utils import copy_to_numpy, peak_magnitude, resolve_device, to_tensor
+from ._utils import copy_to_numpy, peak_magnitude, resolve_device, to_numpy, to_tensor
 
 TRANSFORM_BATCH = 4096
 
@@ -51,11 +52,19 @@ def warn_unconverged(n_bad, n_total, max_iter):
         )
 
 
-def check_no_overflow(X, D=None, dtype=None):
-    """ValueError when ``X D^T``, ``D D^T`` or ``||x||^2`` would overflow X's dtype.
+def finite_on_device(device):
+    """Whether ``X``'s NaN and infinity are looked for on the device, in
+    `check_no_overflow`'s pass after the upload, rather than by a host pass (on a GPU)."""
+    return resolve_device(device).type == "cuda"
+
+
+def check_no_overflow(X, D=None, dtype=None, host=None):
+    """ValueError when ``X D^T``, ``D D^T`` or ``||x||^2`` would overflow X's dtype, or
+    when ``X`` holds NaN or infinity (scikit-learn's message).
 
     ``X`` and ``D`` are arrays or tensors (``X`` may be None); ``dtype``: the numpy dtype
-    of the computation (by default X's).
+    of the computation (by default X's); ``host``: the host array of a tensor ``X``, to
+    name its non-finite values from.
     """
     dtype = X.dtype if dtype is None else dtype
     n_features = (X if X is not None else D).shape[1]
@@ -64,6 +73,10 @@ def check_no_overflow(X, D=None, dtype=None):
         if A is None:
             continue
         peak = peak_magnitude(A)
+        if not math.isfinite(peak):
+            assert_all_finite(host if host is not None and name == "X" else to_numpy(A),
+                              input_name=name)
+            raise ValueError(f"Input {name} contains NaN or infinity.")
         if peak * peak > big:
             raise ValueError(
                 f"{name} has values of magnitude up to {peak:.3g}: the lasso's inner products "
@@ -74,9 +87,10 @@ def check_no_overflow(X, D=None, dtype=None):
 def encode_numpy(X, D, alpha, *, solver, positive, max_iter, tol, batch_size, device):
     """Stream ``X`` (numpy) through the solver in batches; returns numpy codes."""
     device = resolve_device(device)
-    # on a GPU the data's range is checked there, after the upload (one pass of the host
-    # over X fewer)
-    check_no_overflow(None if device.type == "cuda" else X, D, dtype=X.dtype)
+    # on a GPU the data's range and finiteness are checked there, after the upload (one
+    # pass of the host over X fewer)
+    on_device = finite_on_device(device)
+    check_no_overflow(None if on_device else X, D, dtype=X.dtype)
     Dt = to_tensor(D, device, dtype=X.dtype)
     gram = gram_context(Dt, solver)
     shape = (X.shape[0], D.shape[0])
@@ -90,8 +104,8 @@ def encode_numpy(X, D, alpha, *, solver, positive, max_iter, tol, batch_size, de
     tol_eff = max(tol, GAP_TOL_FLOOR)
     for batch in gen_batches(X.shape[0], batch_size):
         Xb = to_tensor(X[batch], device)
-        if device.type == "cuda":
-            check_no_overflow(Xb, dtype=X.dtype)
+        if on_device:
+            check_no_overflow(Xb, dtype=X.dtype, host=X[batch])
         H, _, primal, gap = encode_tensor(
             Xb, Dt, alpha, solver=solver, positive=positive, max_iter=max_iter, tol=tol,
             gram=gram,
@@ -185,7 +199,8 @@ def sparse_encode(
     >>> sparse_encode(np.array([[2.0, 0.5, -1.0]]), D, alpha=1.0, device="cpu")
     array([[1., 0., 0.]])
     """
-    X = check_array(X, dtype=[np.float64, np.float32])
+    X = check_array(X, dtype=[np.float64, np.float32],
+                    ensure_all_finite=not finite_on_device(device))
     dictionary = check_array(dictionary, dtype=X.dtype)
     if dictionary.shape[1] != X.shape[1]:
         raise ValueError(

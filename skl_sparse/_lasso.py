@@ -182,21 +182,25 @@ def _support_solve(C, G, idx, signs, alpha, positive):
     and whether it is one: the candidate ``h_S = G_SS^{-1} (c_S - alpha s)``, a boolean mask
     of the rows where it keeps its signs and no atom off the support violates
     ``|c_j - G_j h| <= alpha`` (the KKT conditions), and ``candidate @ G``."""
-    m = idx.shape[1]
+    k, m = G.shape[0], idx.shape[1]
     mask = signs != 0
-    eye = torch.eye(m, dtype=C.dtype, device=C.device)
-    # padded slots: an identity block, decoupled from the support
-    G_SS = torch.where(mask[:, :, None] & mask[:, None, :], G[idx[:, :, None], idx[:, None, :]],
-                       eye)
-    rhs = (C.gather(1, idx) - alpha * signs) * mask
+    # padded slots index an identity block appended to G (decoupled from the support):
+    # the padded sub-Gram matrices are one gather
+    G_pad = torch.zeros(k + m, k + m, dtype=G.dtype, device=G.device)
+    G_pad[:k, :k] = G
+    G_pad[k:, k:].diagonal().fill_(1.0)
+    idx_pad = torch.where(mask, idx, torch.arange(k, k + m, device=idx.device))
+    G_SS = G_pad[idx_pad[:, :, None], idx_pad[:, None, :]]
+    rhs = C.gather(1, idx) - alpha * signs
     L, info = torch.linalg.cholesky_ex(G_SS)
-    # a singular sub-Gram (atoms linearly dependent on the support) is left to the iterations
+    # a singular sub-Gram (atoms linearly dependent on the support) is left to the
+    # iterations: its factor's garbage is zeroed after the solves
     ok = info == 0
-    L = torch.where(ok[:, None, None], L, eye)
     # two triangular solves (cuBLAS) rather than cholesky_solve (MAGMA on CUDA, which
     # costs ~0.4 ms of host time per call in copies and waits)
     h_S = torch.linalg.solve_triangular(L, rhs.unsqueeze(-1), upper=False)
-    h_S = torch.linalg.solve_triangular(L.mT, h_S, upper=True).squeeze(-1) * mask
+    h_S = torch.linalg.solve_triangular(L.mT, h_S, upper=True).squeeze(-1)
+    h_S = torch.where(mask & ok[:, None], h_S, 0.0)
     ok &= ((h_S * signs > 0) | ~mask).all(dim=1)
     cand = torch.zeros_like(C).scatter_(1, idx, h_S)
     cand_HG = cand @ G
@@ -214,37 +218,44 @@ def _active_set(Z, m, threshold, positive):
     return idx, signs
 
 
-def _support_candidates(C, G, H, alpha, positive, m, g_diag, pdas_steps):
+def _support_candidates(C, G, S, alpha, positive, m, g_diag, propose=False):
     """Exact lasso solution on each sample's support, where it is one.
 
-    The first support is that of the iterate ``H``, padded to ``m`` slots (a
-    row with more non-zeros is tried on its ``m`` largest: a lasso solution
-    has at most ``n_features`` atoms in general position). A row whose
-    candidate ``h`` fails the KKT conditions takes ``pdas_steps`` primal-dual
-    active-set steps (Hintermueller, Ito & Kunisch 2002; for the lasso Fan,
-    Jiao & Lu 2014): the next support is where the coordinate-wise update
-    ``z = h + (c - G h) / diag(G)`` exceeds ``alpha / diag(G)`` (that is,
-    ``|diag(G) h + c - G h| > alpha``), with the signs of ``z``; each step
-    fixes at once the atoms that entered or left, which gradient iterations
-    approach only slowly. Float64 in, float64 out;
-    no host synchronisation.
+    The support is that of ``S`` (the iterate, or an active-set proposal), padded to
+    ``m`` slots (a row with more non-zeros is tried on its ``m`` largest: a lasso
+    solution has at most ``n_features`` atoms in general position). Float64 in,
+    float64 out; no host synchronisation.
 
-    Returns the candidate codes, a boolean mask of the rows whose candidate
-    satisfies the KKT conditions and ``candidate @ G``.
+    With ``propose``, also the support a primal-dual active-set step
+    (Hintermueller, Ito & Kunisch 2002; for the lasso Fan, Jiao & Lu 2014) would try
+    next: where the coordinate-wise update ``z = h + (c - G h) / diag(G)`` exceeds
+    ``alpha / diag(G)`` (that is, ``|diag(G) h + c - G h| > alpha``), with the signs of
+    ``z``; it fixes at once the atoms that entered or left, which gradient iterations
+    approach only slowly.
+
+    Returns the candidate codes, a boolean mask of the rows whose candidate satisfies
+    the KKT conditions, ``candidate @ G``, and the proposal (the ``m`` largest entries of
+    ``z`` above the threshold, 0 elsewhere; None without ``propose``).
     """
-    idx, signs = _active_set(H, m, 0, positive)
-    best = best_HG = found = None
-    for step in range(pdas_steps + 1):
-        cand, ok, cand_HG, grad = _support_solve(C, G, idx, signs, alpha, positive)
-        if found is None:
-            best, best_HG, found = cand, cand_HG, ok
-        else:  # rows solved by an earlier step keep their candidate
-            best = torch.where(found[:, None], best, cand)
-            best_HG = torch.where(found[:, None], best_HG, cand_HG)
-            found = found | ok
-        if step < pdas_steps:
-            idx, signs = _active_set(cand * g_diag + grad, m, alpha, positive)
-    return best, found, best_HG
+    idx, signs = _active_set(S, m, 0, positive)
+    cand, ok, cand_HG, grad = _support_solve(C, G, idx, signs, alpha, positive)
+    # at most m atoms again: the next solve costs no more than this one
+    proposal = _step_support(cand, grad, g_diag, alpha, positive, m) if propose else None
+    return cand, ok, cand_HG, proposal
+
+
+def _step_support(H, grad, g_diag, alpha, positive, m=None):
+    """The support (and signs) of one primal-dual active-set step from ``H``, whose
+    ``D r`` is ``grad``: ``z = diag(G) h + grad`` where ``|z| > alpha`` (``z > alpha``
+    if positive), 0 elsewhere; with ``m``, only its ``m`` largest entries. At a lasso
+    solution it is the solution's support; from an iterate it drops the tiny
+    coefficients whose gradient lies inside the dual ball and adds the atoms whose
+    gradient lies outside it."""
+    z = torch.addcmul(grad, H, g_diag)
+    if m is None:
+        return torch.where((z if positive else z.abs()) > alpha, z, 0.0)
+    idx, signs = _active_set(z, m, alpha, positive)
+    return torch.zeros_like(z).scatter_(1, idx, z.gather(1, idx) * signs.abs())
 
 
 # iterations after which float32 iterates are continued in float64
@@ -306,16 +317,16 @@ def _n_buckets(k):
     return max(k - 1, 0).bit_length() + 1
 
 
-def _sort_key(H, prev_signs, done, try_up_to):
+def _sort_key(H, prev_signs, done, try_up_to, support=None):
     """Sort key of the working rows: first those a support solve will try, by support-size
-    bucket ``b`` (``2^(b-1) < nnz <= 2^b``), then those it will not (supports above
-    ``try_up_to`` atoms whose signs moved since the last check), the converged rows
-    last.
+    bucket ``b`` (``2^(b-1) < nnz <= 2^b``, the non-zeros of ``support``, by default
+    ``H``), then those it will not (supports above ``try_up_to`` atoms whose signs moved
+    since the last check), the converged rows last.
 
     Returns the key, the signs of ``H`` (int8) and the number of distinct keys.
     """
     nb = _n_buckets(H.shape[1])
-    nnz = (H != 0).sum(dim=1)
+    nnz = ((H if support is None else support) != 0).sum(dim=1)
     bucket = torch.ceil(torch.log2(nnz.clamp(min=1).to(torch.float64))).to(torch.int64)
     signs = torch.sign(H).to(torch.int8)
     key = bucket
@@ -325,19 +336,24 @@ def _sort_key(H, prev_signs, done, try_up_to):
     return torch.where(done, 2 * nb, key), signs, 2 * nb + 1
 
 
-# How the convergence checks solve on supports, per device type: (primal-dual active-set
-# steps after a failed solve, support size up to which every row is solved; larger
-# supports, whose padded solves cost O(m^3) each, only once their signs held still for a
-# check; the fraction of the check interval before the first check of FISTA from zero).
-# On a GPU a check round costs a host round trip and a few hundred launches, so fewer
-# rounds are worth more solves; there an early first check (on 20,000 patches, it
-# finishes 89% of the rows after 10 iterations at alpha=0.3, 96% after 20) saves a third
-# of the iterations per row at alpha=0.3/0.1. On the CPU the solves cost their arithmetic
-# (FISTA on 20,000 patches, 2 cores, alpha=0.3/0.1/0.03: 1.7/4.3/13.9 s with (0, 16, 1),
-# as before the active-set steps, against 1.9/5.6/15.3 s with one step, 19 s at 0.03
-# with the GPU's policy, and 5.3 s at 0.1 with a first check at half the interval).
-_SOLVE_POLICY = {"cpu": (0, 16, 1.0)}
-_GPU_SOLVE_POLICY = (2, None, 0.5)  # None: every row
+# How the convergence checks solve on supports, per device type: (rounds of primal-dual
+# active-set steps after a check whose solves failed, each re-solving the rows left on
+# their proposals with no iteration between; the support size up to which every row is
+# solved, larger supports, whose padded solves cost O(m^3) each, only once their signs
+# held still for a check; the fraction of the check interval before the first check of
+# FISTA from zero; the check interval).
+# On a GPU a check round costs a host round trip and a few dozen launches, while its
+# solves on 100,000 rows cost milliseconds: measured on an H100 (100,000 patches, 256
+# atoms, alpha 0.3/0.1/0.03), two active-set steps inside every check on every row took
+# 52/179/625 ms, checks every 40 iterations instead of 20 53/119/365 ms; the rounds,
+# which re-solve only the rows left, solve 2-4x fewer padded sub-Gram entries (CPU
+# count, 20,000 patches). An early first check finishes 89% of the rows after 10
+# iterations at alpha=0.3, 96% after 20. On the CPU the solves cost their arithmetic
+# (FISTA on 20,000 patches, 2 cores, alpha=0.3/0.1/0.03: 1.7/4.3/13.9 s with
+# (0, 16, 1), against 1.9/5.6/15.3 s with one step, 19 s at 0.03 with the GPU's
+# policy, and 5.3 s at 0.1 with a first check at half the interval).
+_SOLVE_POLICY = {"cpu": (0, 16, 1.0, 10)}
+_GPU_SOLVE_POLICY = (2, None, 0.5, 40)  # None: every row
 
 
 # supports padded to at most this size share one solve (small Cholesky factors cost
@@ -399,9 +415,8 @@ def lasso_gram(
     init : tensor (n_samples, n_components) or None, warm start.
     check_every : int or None, iterations between convergence checks (each
         check reads one small vector back to the host); None: 10 on the CPU,
-        20 on a GPU, where a check costs more launches than ten iterations
-        (measured on an H200, 100,000 rows: 356 vs 533 ms at alpha=0.1, 667 vs
-        979 ms at alpha=0.03, 275 vs 250 ms at alpha=0.3).
+        40 on a GPU, where a check's solves cost more than many iterations
+        (see `_SOLVE_POLICY`).
     lipschitz : float, 0-d tensor or None, largest eigenvalue of ``G``
         (computed if None and needed).
     max_support : int or None, the most atoms an exact support solve tries
@@ -447,10 +462,9 @@ def lasso_gram(
     solver = resolve_solver(solver, C.device)
     if iterate_dtype is None:
         iterate_dtype = dtype if C.device.type == "cpu" else torch.float32
-    if check_every is None:
-        check_every = 10 if C.device.type == "cpu" else 20
-    pdas_steps, try_up_to, first_fraction = _SOLVE_POLICY.get(C.device.type,
-                                                              _GPU_SOLVE_POLICY)
+    pdas_steps, try_up_to, first_fraction, default_every = _SOLVE_POLICY.get(
+        C.device.type, _GPU_SOLVE_POLICY)
+    check_every = default_every if check_every is None else check_every
     try_up_to = k if try_up_to is None else try_up_to
     if positive:
         H_out.clamp_(min=0)
@@ -478,6 +492,10 @@ def lasso_gram(
         gaps.index_copy_(0, rows, gap_rows)
 
     slices, signs, state, n_iter = [], None, None, 0
+    # active-set rounds: after a check whose solves failed, up to pdas_steps checks with
+    # no iteration between them re-solve the rows left on their active-set proposals
+    support = iterate_gap = None
+    rounds_left = pdas_steps
     # a starting point worth checking (homotopy, warm start): a first check by the gap
     # alone sorts the rows it leaves by support size, and a second one, before any
     # iteration, solves them on their supports
@@ -493,9 +511,16 @@ def lasso_gram(
     while True:
         if H is not None:
             # the convergence check: decided on the device, one transfer
-            H, primal, gap, done = _check(C64, G64, x_sq, H, alpha, positive, tol, slices,
-                                          pdas_steps)
-            key, signs, n_keys = _sort_key(H, None if solve_now else signs, done, try_up_to)
+            propose = rounds_left > 0 and bool(slices)
+            H, primal, gap, done, proposal, solved_on = _check(
+                C64, G64, x_sq, H, alpha, positive, tol, slices, support=support,
+                iterate_gap=iterate_gap, propose=propose)
+            if support is None:
+                iterate_support = solved_on
+            # the rows are sorted by the support size of the next check's solves: the
+            # proposals, or the supports of the last check on an iterate
+            key, signs, n_keys = _sort_key(H, None if solve_now else signs, done, try_up_to,
+                                           support=proposal if propose else iterate_support)
             perm = torch.argsort(key, stable=True)
             counts = torch.bincount(key, minlength=n_keys).tolist()
             n_keep = len(order) - counts[-1]
@@ -515,7 +540,13 @@ def lasso_gram(
             slices = _bucket_slices(counts[:-1], min(k, max_support or k))
             if state is not None:
                 state.keep(keep)
-            H = H[keep]
+            H, iterate_support = H[keep], iterate_support[keep]
+            if propose:  # the next check re-solves, on the proposals, the rows left
+                support, iterate_gap = proposal[keep], (primal[keep], gap[keep])
+                rounds_left -= 1
+                continue
+            support = iterate_gap = None
+            rounds_left = pdas_steps
             if solve_now:
                 solve_now = False
                 continue
@@ -552,30 +583,47 @@ def _finish_on_cpu(C, G, x_sq, alpha, dtype, **kwargs):
     return H.to(device, dtype), n_iter, primal.to(device), gap.to(device)
 
 
-def _check(C, G, x_sq, H, alpha, positive, tol, slices, pdas_steps):
+def _check(C, G, x_sq, H, alpha, positive, tol, slices, support=None, iterate_gap=None,
+           propose=False):
     """Gaps of ``H`` and exact support solves on each bucket's slice (device only).
 
-    Returns the best codes (the exact candidate where the gap confirms it),
-    their objectives and gaps, and the mask of the converged rows.
+    The solves take the supports of ``support`` with ``iterate_gap`` (the objectives
+    and gaps of ``H``, none of its rows converged: a round of active-set steps), or
+    else those of one active-set step from ``H`` (`_step_support`). With ``propose``,
+    each row's next active-set support (`_support_candidates`; this one for rows not
+    tried).
+
+    Returns the best codes (the exact candidate where the gap confirms it), their
+    objectives and gaps, the mask of the converged rows, the proposal (or None) and the
+    supports solved on.
     """
-    primal, gap = duality_gap(C, G, H, x_sq, alpha, positive)
-    done = gap <= tol * primal
-    if alpha == 0:
-        # least squares: the dual point theta = r min(1, alpha / ||D r||_inf) is 0 and the
-        # gap is the objective itself, so the relative gap test can never hold; test the
-        # stationarity ||D r||_inf <= tol ||D x||_inf instead
-        stationary = (C - H @ G).abs().amax(dim=1) <= tol * C.abs().amax(dim=1)
-        gap = torch.where(stationary, 0.0, gap)  # reported as converged
-        done |= stationary
-    best = H.clone()
     g_diag = G.diagonal()
+    if iterate_gap is not None:
+        primal, gap = (t.clone() for t in iterate_gap)
+        done = torch.zeros_like(gap, dtype=torch.bool)
+        S = support
+    else:
+        HG = H @ G
+        primal, gap = duality_gap(C, G, H, x_sq, alpha, positive, HG=HG)
+        done = gap <= tol * primal
+        if alpha == 0:
+            # least squares: the dual point theta = r min(1, alpha / ||D r||_inf) is 0 and
+            # the gap is the objective itself, so the relative gap test can never hold;
+            # test the stationarity ||D r||_inf <= tol ||D x||_inf instead
+            stationary = (C - HG).abs().amax(dim=1) <= tol * C.abs().amax(dim=1)
+            gap = torch.where(stationary, 0.0, gap)  # reported as converged
+            done |= stationary
+        # an iterate is solved on the support of one active-set step from it
+        S = _step_support(H, C - HG, g_diag, alpha, positive) if slices else H
+    best = H.clone()
+    proposal = S.clone() if propose else None
     chunk = _support_chunk(C.device)
     for start, stop, m in slices:
         step = max(1, chunk // (m * m))
         for s in range(start, stop, step):
             e = min(s + step, stop)
-            cand, ok, cand_HG = _support_candidates(C[s:e], G, H[s:e], alpha, positive, m,
-                                                     g_diag, pdas_steps)
+            cand, ok, cand_HG, prop = _support_candidates(C[s:e], G, S[s:e], alpha, positive,
+                                                          m, g_diag, propose)
             c_primal, c_gap = duality_gap(C[s:e], G, cand, x_sq[s:e], alpha, positive,
                                           HG=cand_HG)
             take = ok & (c_gap <= tol * c_primal) & ~done[s:e]
@@ -583,7 +631,9 @@ def _check(C, G, x_sq, H, alpha, positive, tol, slices, pdas_steps):
             primal[s:e] = torch.where(take, c_primal, primal[s:e])
             gap[s:e] = torch.where(take, c_gap, gap[s:e])
             done[s:e] |= take
-    return best, primal, gap, done
+            if propose:
+                proposal[s:e] = prop
+    return best, primal, gap, done, proposal, S
 
 
 def lasso_gram_budget(C, G, x_sqnorm, alpha, *, positive=False, n_iter=30, init=None,
