@@ -17,7 +17,15 @@ from sklearn.utils import assert_all_finite, check_array, gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ._lasso import GAP_TOL_FLOOR, SOLVERS, gram_eigmax, lasso_gram, resolve_solver
-from ._utils import copy_to_numpy, peak_magnitude, resolve_device, to_numpy, to_tensor
+from ._utils import (
+    copy_sparse_to_numpy,
+    copy_to_numpy,
+    peak_magnitude,
+    resolve_device,
+    to_numpy,
+    to_tensor,
+    zero_in_background,
+)
 
 TRANSFORM_BATCH = 4096
 
@@ -100,6 +108,9 @@ def encode_numpy(X, D, alpha, *, solver, positive, max_iter, tol, batch_size, de
         free, _ = torch.cuda.mem_get_info(device)
         batch_size = max(batch_size, free // 8 // (100 * max(D.shape[0], 1)))
     out = np.empty(shape, dtype=X.dtype)
+    # on a GPU the output is zeroed by a helper thread while the device computes, and
+    # sparse codes come back as their non-zeros
+    zeroing = zero_in_background(out) if device.type == "cuda" else None
     n_bad = 0
     tol_eff = max(tol, GAP_TOL_FLOOR)
     for batch in gen_batches(X.shape[0], batch_size):
@@ -111,7 +122,11 @@ def encode_numpy(X, D, alpha, *, solver, positive, max_iter, tol, batch_size, de
             gram=gram,
         )
         n_bad += int((gap > tol_eff * primal).sum())
-        copy_to_numpy(out[batch], H)
+        if zeroing is None:
+            copy_to_numpy(out[batch], H)
+        else:
+            zeroing.join()
+            copy_sparse_to_numpy(out[batch], H)
     warn_unconverged(n_bad, X.shape[0], max_iter)
     return out
 

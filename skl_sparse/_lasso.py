@@ -343,17 +343,19 @@ def _sort_key(H, prev_signs, done, try_up_to, support=None):
 # held still for a check; the fraction of the check interval before the first check of
 # FISTA from zero; the check interval).
 # On a GPU a check round costs a host round trip and a few dozen launches, while its
-# solves on 100,000 rows cost milliseconds: measured on an H100 (100,000 patches, 256
-# atoms, alpha 0.3/0.1/0.03), two active-set steps inside every check on every row took
-# 52/179/625 ms, checks every 40 iterations instead of 20 53/119/365 ms; the rounds,
-# which re-solve only the rows left, solve 2-4x fewer padded sub-Gram entries (CPU
-# count, 20,000 patches). An early first check finishes 89% of the rows after 10
-# iterations at alpha=0.3, 96% after 20. On the CPU the solves cost their arithmetic
+# solves on 100,000 rows cost milliseconds; measured on an H100 (`lasso_gram` on 100,000
+# patches, 256 atoms, alpha 0.3/0.1/0.03): two active-set steps inside every check on
+# every row, checks every 20 iterations: 52/179/625 ms; every 40: 53/119/365 ms. With
+# the rounds, which re-solve only the rows left (2-4x fewer padded sub-Gram entries),
+# checks every 20/40/80 iterations took 77/69/75, 161/139/115 and 626/378/227 ms, and
+# leaving the last 1,024 rows to the CPU instead of 256 60/108/380 ms at 40; a first
+# check after 10 iterations instead of 20 101/131/442 ms. On the CPU the solves cost
+# their arithmetic
 # (FISTA on 20,000 patches, 2 cores, alpha=0.3/0.1/0.03: 1.7/4.3/13.9 s with
 # (0, 16, 1), against 1.9/5.6/15.3 s with one step, 19 s at 0.03 with the GPU's
 # policy, and 5.3 s at 0.1 with a first check at half the interval).
 _SOLVE_POLICY = {"cpu": (0, 16, 1.0, 10)}
-_GPU_SOLVE_POLICY = (2, None, 0.5, 40)  # None: every row
+_GPU_SOLVE_POLICY = (2, None, 0.25, 80)  # None: every row
 
 
 # supports padded to at most this size share one solve (small Cholesky factors cost
@@ -415,7 +417,7 @@ def lasso_gram(
     init : tensor (n_samples, n_components) or None, warm start.
     check_every : int or None, iterations between convergence checks (each
         check reads one small vector back to the host); None: 10 on the CPU,
-        40 on a GPU, where a check's solves cost more than many iterations
+        80 on a GPU, where a check's solves cost more than many iterations
         (see `_SOLVE_POLICY`).
     lipschitz : float, 0-d tensor or None, largest eigenvalue of ``G``
         (computed if None and needed).
@@ -570,8 +572,9 @@ def lasso_gram(
     return H_out.to(dtype), n_iter, primals, gaps
 
 
-# rows left to the homotopy on the CPU by default (`lasso_gram`'s ``cpu_tail``)
-CPU_TAIL_ROWS = 256
+# rows left to the homotopy on the CPU by default (`lasso_gram`'s ``cpu_tail``; see
+# `_SOLVE_POLICY` for the measurements)
+CPU_TAIL_ROWS = 1024
 
 
 def _finish_on_cpu(C, G, x_sq, alpha, dtype, **kwargs):

@@ -2,6 +2,7 @@
 
 import functools
 import os
+import threading
 
 import numpy as np
 import torch
@@ -103,6 +104,35 @@ def staged_copy_(dst, src, upload=None):
 def to_numpy(T):
     """Tensor -> numpy array on the CPU (fitted attributes are always numpy)."""
     return T.detach().cpu().numpy()
+
+
+def zero_in_background(out):
+    """Start zeroing the numpy array ``out`` on a helper thread (numpy releases the GIL):
+    a fresh array's pages are faulted in while the device computes, not on the copy
+    back. Returns the thread: join it before writing to ``out``."""
+    thread = threading.Thread(target=np.copyto, args=(out, 0), daemon=True)
+    thread.start()
+    return thread
+
+
+# codes with at most one non-zero in SPARSE_COPY entries come back from a GPU as
+# (flat index, value) pairs: 12 bytes a non-zero instead of 8 an entry
+SPARSE_COPY = 16
+
+
+def copy_sparse_to_numpy(out, T):
+    """Copy the tensor ``T`` into the zeroed numpy array ``out`` (C-contiguous): only its
+    non-zeros where at most one entry in `SPARSE_COPY` is (one host synchronisation to
+    count them), else every entry (`copy_to_numpy`)."""
+    flat = T.detach().reshape(-1)
+    index = flat.nonzero().squeeze(1)
+    if len(index) * SPARSE_COPY > flat.numel() or not out.flags.c_contiguous:
+        copy_to_numpy(out, T)
+        return
+    values = flat[index]
+    if flat.numel() <= torch.iinfo(torch.int32).max:
+        index = index.to(torch.int32)
+    out.reshape(-1)[to_numpy(index)] = to_numpy(values)
 
 
 def copy_to_numpy(out, T):
