@@ -212,9 +212,17 @@ def _support_solve(C, G, idx, signs, alpha, positive):
 
 def _active_set(Z, m, threshold, positive):
     """The ``m`` largest entries of ``|Z|`` (of ``Z`` if positive) above ``threshold``:
-    their indices and signs (0 for the padding slots)."""
-    vals, idx = torch.topk(Z if positive else Z.abs(), m, dim=1)
-    signs = torch.sign(Z.gather(1, idx)) * (vals > threshold)
+    their indices and signs (0 for the padding slots).
+
+    The selection ranks float32 magnitudes (a GPU's top-k over float64 takes twice the
+    radix passes: 0.6 ms for 100,000 x 256 on an H100); which entries pass the threshold
+    is decided in ``Z``'s dtype."""
+    key = Z if positive else Z.abs()
+    if key.dtype == torch.float64:
+        key = key.to(torch.float32)
+    idx = torch.topk(key, m, dim=1).indices
+    vals = Z.gather(1, idx)
+    signs = torch.sign(vals) * ((vals if positive else vals.abs()) > threshold)
     return idx, signs
 
 
