@@ -249,8 +249,7 @@ def transform_phases(coder, X):
 
     patches = [(mod, name, timed_phase(name, getattr(mod, name))) for mod, name in [
         (base_coding, "validate_data"), (encode, "check_no_overflow"), (encode, "to_tensor"),
-        (encode, "gram_context"), (encode, "lasso_gram"), (encode, "copy_to_numpy"),
-        (encode, "copy_sparse_to_numpy")]]
+        (encode, "gram_context"), (encode, "lasso_gram"), (encode, "copy_to_numpy")]]
     patches += [(lasso, "_check", counted("checks", lasso._check, lambda *args: 1)),
                 (lasso, "_finish_on_cpu", counted("rows to the CPU", lasso._finish_on_cpu,
                                                   lambda C, *args: len(C)))]

@@ -18,7 +18,6 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 
 from ._lasso import GAP_TOL_FLOOR, SOLVERS, gram_eigmax, lasso_gram, resolve_solver
 from ._utils import (
-    copy_sparse_to_numpy,
     copy_to_numpy,
     peak_magnitude,
     resolve_device,
@@ -108,25 +107,25 @@ def encode_numpy(X, D, alpha, *, solver, positive, max_iter, tol, batch_size, de
         free, _ = torch.cuda.mem_get_info(device)
         batch_size = max(batch_size, free // 8 // (100 * max(D.shape[0], 1)))
     out = np.empty(shape, dtype=X.dtype)
-    # on a GPU the output is zeroed by a helper thread while the device computes, and
-    # sparse codes come back as their non-zeros
-    zeroing = zero_in_background(out) if device.type == "cuda" else None
+    zeroing = None
     n_bad = 0
     tol_eff = max(tol, GAP_TOL_FLOOR)
     for batch in gen_batches(X.shape[0], batch_size):
         Xb = to_tensor(X[batch], device)
         if on_device:
             check_no_overflow(Xb, dtype=X.dtype, host=X[batch])
+        if zeroing is None and device.type == "cuda":
+            # the output's pages are faulted in by a helper thread while the GPU codes
+            # (started after the upload, whose host copies it would slow down)
+            zeroing = zero_in_background(out)
         H, _, primal, gap = encode_tensor(
             Xb, Dt, alpha, solver=solver, positive=positive, max_iter=max_iter, tol=tol,
             gram=gram,
         )
         n_bad += int((gap > tol_eff * primal).sum())
-        if zeroing is None:
-            copy_to_numpy(out[batch], H)
-        else:
+        if zeroing is not None:
             zeroing.join()
-            copy_sparse_to_numpy(out[batch], H)
+        copy_to_numpy(out[batch], H)
     warn_unconverged(n_bad, X.shape[0], max_iter)
     return out
 

@@ -355,10 +355,12 @@ def _sort_key(H, prev_signs, done, try_up_to, support=None):
 # patches, 256 atoms, alpha 0.3/0.1/0.03): two active-set steps inside every check on
 # every row, checks every 20 iterations: 52/179/625 ms; every 40: 53/119/365 ms. With
 # the rounds, which re-solve only the rows left (2-4x fewer padded sub-Gram entries),
-# checks every 20/40/80 iterations took 77/69/75, 161/139/115 and 626/378/227 ms, and
-# leaving the last 1,024 rows to the CPU instead of 256 60/108/380 ms at 40; a first
-# check after 10 iterations instead of 20 101/131/442 ms. On the CPU the solves cost
-# their arithmetic
+# and the last 256 rows to the CPU, checks every 20/40/80 iterations (the first after
+# 10/20/40) took 77/69/75, 161/139/115 and 626/378/227 ms. Then, best of two runs with
+# the last 1,024 rows to the CPU: the first check after 20 iterations and then every
+# 80, 62/110/265 ms; every 40, 58/98/299; every 160, 61/110/201; one round, 53/99/237;
+# and the first setting with 256 rows to the CPU 60/95/212, with 4,096 60/108/355.
+# On the CPU the solves cost their arithmetic
 # (FISTA on 20,000 patches, 2 cores, alpha=0.3/0.1/0.03: 1.7/4.3/13.9 s with
 # (0, 16, 1), against 1.9/5.6/15.3 s with one step, 19 s at 0.03 with the GPU's
 # policy, and 5.3 s at 0.1 with a first check at half the interval).
@@ -582,7 +584,7 @@ def lasso_gram(
 
 # rows left to the homotopy on the CPU by default (`lasso_gram`'s ``cpu_tail``; see
 # `_SOLVE_POLICY` for the measurements)
-CPU_TAIL_ROWS = 1024
+CPU_TAIL_ROWS = 256
 
 
 def _finish_on_cpu(C, G, x_sq, alpha, dtype, **kwargs):

@@ -108,36 +108,12 @@ def to_numpy(T):
 
 def zero_in_background(out):
     """Start zeroing the numpy array ``out`` on a helper thread (numpy releases the GIL):
-    a fresh array's pages are faulted in while the device computes, not on the copy
-    back. Returns the thread: join it before writing to ``out``."""
+    a fresh array's pages are faulted in while the device computes rather than during
+    the copy back (on an H100 machine, 100,000 x 256 float64 codes came back in 7 ms
+    instead of 13). Returns the thread: join it before writing to ``out``."""
     thread = threading.Thread(target=np.copyto, args=(out, 0), daemon=True)
     thread.start()
     return thread
-
-
-# codes with at most one non-zero in SPARSE_COPY entries come back from a GPU as
-# (flat index, value) pairs: 12 bytes a non-zero instead of 8 an entry
-SPARSE_COPY = 16
-
-
-def copy_sparse_to_numpy(out, T):
-    """Copy the tensor ``T`` into the zeroed numpy array ``out`` (C-contiguous): only its
-    non-zeros where at most one entry in `SPARSE_COPY` is (one host synchronisation to
-    count them), else every entry (`copy_to_numpy`)."""
-    flat = T.detach().reshape(-1)
-    index = flat.nonzero().squeeze(1)
-    if len(index) * SPARSE_COPY > flat.numel() or not out.flags.c_contiguous:
-        copy_to_numpy(out, T)
-        return
-    values = flat[index]
-    if flat.numel() <= torch.iinfo(torch.int32).max:
-        index = index.to(torch.int32)
-    # through page-locked memory: a pageable copy from a GPU runs at a fraction of the
-    # bus's speed (16 MB of pairs took 8 ms on an H100 machine)
-    pinned = T.is_cuda
-    index_h, values_h = (torch.empty(t.shape, dtype=t.dtype, pin_memory=pinned).copy_(t)
-                         for t in (index, values))
-    out.reshape(-1)[index_h.numpy()] = values_h.numpy()
 
 
 def copy_to_numpy(out, T):
