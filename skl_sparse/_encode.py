@@ -18,6 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions, validate_param
 
 from ._lasso import GAP_TOL_FLOOR, SOLVERS, gram_eigmax, lasso_gram, resolve_solver
 from ._utils import (
+    STAGING_BYTES,
     copy_to_numpy,
     peak_magnitude,
     resolve_device,
@@ -114,7 +115,7 @@ def encode_numpy(X, D, alpha, *, solver, positive, max_iter, tol, batch_size, de
         Xb = to_tensor(X[batch], device)
         if on_device:
             check_no_overflow(Xb, dtype=X.dtype, host=X[batch])
-        if zeroing is None and device.type == "cuda":
+        if zeroing is None and device.type == "cuda" and out.nbytes > STAGING_BYTES:
             # the output's pages are faulted in by a helper thread while the GPU codes
             # (started after the upload, whose host copies it would slow down)
             zeroing = zero_in_background(out)
