@@ -624,17 +624,18 @@ def _check(C, G, x_sq, H, alpha, positive, tol, slices, support=None, iterate_ga
         S = support
     else:
         HG = H @ G
+        grad = C - HG  # D r
         primal, gap = duality_gap(C, G, H, x_sq, alpha, positive, HG=HG)
         done = gap <= tol * primal
         if alpha == 0:
             # least squares: the dual point theta = r min(1, alpha / ||D r||_inf) is 0 and
             # the gap is the objective itself, so the relative gap test can never hold;
             # test the stationarity ||D r||_inf <= tol ||D x||_inf instead
-            stationary = (C - HG).abs().amax(dim=1) <= tol * C.abs().amax(dim=1)
+            stationary = grad.abs().amax(dim=1) <= tol * C.abs().amax(dim=1)
             gap = torch.where(stationary, 0.0, gap)  # reported as converged
             done |= stationary
         # an iterate is solved on the support of one active-set step from it
-        S = _step_support(H, C - HG, g_diag, alpha, positive) if slices else H
+        S = _step_support(H, grad, g_diag, alpha, positive) if slices else H
     best = H.clone()
     proposal = S.clone() if propose else None
     chunk = _support_chunk(C.device)

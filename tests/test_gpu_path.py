@@ -157,7 +157,8 @@ def test_transform_syncs_once_per_convergence_check(whitened_patches, monkeypatc
     coder = SparseCoder(alpha=0.1, dictionary=D, solver="fista", device="cpu").fit(D)
     counter = _count(lambda: coder.transform(whitened_patches[1000:]))
     # each check is one host round trip and a few dozen launches on a GPU: with the GPU's
-    # policy (checks every 40 iterations, up to two active-set rounds after each) 8 here
+    # policy (a first check after 20 iterations, then every 80, up to two active-set
+    # rounds after each) 8 here
     # (18 checks with the iterate's supports alone, every 10 iterations)
     assert 3 <= len(checks) <= 10
     # one per check, the Lipschitz constant, and the codes' and the warning's read-outs
