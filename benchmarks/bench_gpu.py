@@ -275,21 +275,29 @@ def profile_transform(X, D, device):
     Xt, Dt = torch.from_numpy(X).to(device), torch.from_numpy(D).to(device)
     C, G, x_sq = Xt @ Dt.T, Dt @ Dt.T, (Xt * Xt).sum(1)
     solver = "auto" if device != "cpu" else "fista"  # "auto" is the homotopy on the CPU
-    # (support-solve policy with its check interval, rows left to the CPU): the default
-    # first, then one change at a time
+    lipschitz = lasso.gram_eigmax(G)
+    # (support-solve policy, rows left to the CPU): the default first, then one change at
+    # a time: IEEE float32 products throughout, one active-set round, the first check
+    # after 10 iterations, checks every 40, four times the rows to the CPU
     tail = lasso.CPU_TAIL_ROWS if device != "cpu" else 0
     default = lasso._GPU_SOLVE_POLICY
-    configs = [(default, tail), ((2, None, 0.5, 40), tail), ((2, None, 0.125, 160), tail),
-               ((1, *default[1:]), tail), (default, tail // 4), (default, tail * 4)]
+    configs = [(default, tail), (default._replace(tf32_first=False), tail),
+               (default._replace(rounds=1), tail), (default._replace(first_fraction=0.125), tail),
+               (default._replace(first_fraction=0.5, check_every=40), tail),
+               (default, tail * 4)]
     for alpha, (policy, cpu_tail) in itertools.product((0.3, 0.1, 0.03), configs):
-        kwargs = {"solver": solver, "max_support": X.shape[1], "cpu_tail": cpu_tail}
+        # G's largest eigenvalue given, as transform gives it (earlier grids included it)
+        kwargs = {"solver": solver, "max_support": X.shape[1], "cpu_tail": cpu_tail,
+                  "lipschitz": lipschitz}
         with mock.patch.object(lasso, "_SOLVE_POLICY", {}), \
                 mock.patch.object(lasso, "_GPU_SOLVE_POLICY", policy):
             # best of two (the first run at each alpha also allocates its buffers)
             t, (_, n_iter, primal, _) = best_of(
                 lambda a=alpha, kw=kwargs: lasso.lasso_gram(C, G, x_sq, a, **kw))
-        print(f"lasso_gram alpha={alpha} (active-set rounds, always tried, first check, "
-              f"check every) {policy}, cpu_tail={cpu_tail}: {t * 1000:.1f} ms, "
+        change = [f"{f}={v}" for f, v in policy._asdict().items() if getattr(default, f) != v]
+        change += [f"cpu_tail={cpu_tail}"] if cpu_tail != tail else []
+        print(f"lasso_gram alpha={alpha} {', '.join(change) or f'default {default}'}: "
+              f"{t * 1000:.1f} ms, "
               f"{n_iter} iterations, objective {float(primal.mean()):.7f}", flush=True)
     coders = {}
     for alpha in (0.3, 0.1, 0.03):

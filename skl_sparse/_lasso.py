@@ -14,8 +14,8 @@ Design (see the user guide for the references):
   thread, on the CPU: `skl_sparse._lars_cpu`; batched in torch on other
   devices: `skl_sparse._lars`), or (F)ISTA iterations vectorised over the
   samples. One iteration is one fused ``addmm`` with ``I - G/L`` (the gradient
-  step), a clamp and a ``lerp`` (the momentum): four kernels whatever the batch
-  size, and no host synchronisation;
+  step), a ``softshrink`` and a ``lerp`` (the momentum): three kernels whatever
+  the batch size, and no host synchronisation;
 * every ``check_every`` iterations a *convergence check*, decided on the
   device, with a single device-to-host transfer of a few integers:
 
@@ -49,7 +49,7 @@ Design (see the user guide for the references):
 * the compiled homotopy reports each sample's duality gap itself, so on the
   CPU only the samples it could not certify reach the checks;
 * on a GPU the FISTA iterations run in float32 (the float64 solves finish
-  them), and with ``solver="auto"`` the last few samples (``cpu_tail``) are
+  them; those before the first check, on every row, with TF32 products), and with ``solver="auto"`` the last few samples (``cpu_tail``) are
   handed to the compiled homotopy on the CPU instead of paying a check round
   of launches for a handful of rows;
 * `lasso_gram_budget`, for the mini-batches of the learners on a GPU: a fixed
@@ -59,7 +59,9 @@ The result of one sample does not depend on the other samples of its batch beyon
 the tolerance (a row may be confirmed at a different check).
 """
 
+import contextlib
 import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -102,6 +104,9 @@ def shrink(v, thresh, positive=False):
     """
     if positive:
         return torch.clamp(v - thresh, min=0)
+    if not torch.is_tensor(thresh):
+        # one kernel, with the same arithmetic (v -/+ t outside the interval, +0.0 inside)
+        return torch.nn.functional.softshrink(v, thresh)
     return v - torch.clamp(v, -thresh, thresh)
 
 
@@ -184,18 +189,27 @@ def lipschitz_bound(G, n_iter=None, v=None):
     return L, v
 
 
-def _support_solve(C, G, idx, signs, alpha, positive):
-    """The lasso solution on the supports ``idx`` (padded: ``signs`` 0) with signs ``signs``,
-    and whether it is one: the candidate ``h_S = G_SS^{-1} (c_S - alpha s)``, a boolean mask
-    of the rows where it keeps its signs and no atom off the support violates
-    ``|c_j - G_j h| <= alpha`` (the KKT conditions), and ``candidate @ G``."""
-    k, m = G.shape[0], idx.shape[1]
-    mask = signs != 0
-    # padded slots index an identity block appended to G (decoupled from the support):
-    # the padded sub-Gram matrices are one gather
+def _padded_gram(G, m):
+    """``[[G, 0], [0, I_m]]``: padded support slots index the identity block (decoupled
+    from the support), so the padded sub-Gram matrices of up to ``m`` slots are one
+    gather. Built once per `lasso_gram` call."""
+    k = G.shape[0]
     G_pad = torch.zeros(k + m, k + m, dtype=G.dtype, device=G.device)
     G_pad[:k, :k] = G
     G_pad[k:, k:].diagonal().fill_(1.0)
+    return G_pad
+
+
+def _support_solve(C, G, idx, signs, alpha, positive, G_pad=None):
+    """The lasso solution on the supports ``idx`` (padded: ``signs`` 0) with signs ``signs``,
+    and whether it is one: the candidate ``h_S = G_SS^{-1} (c_S - alpha s)``, a boolean mask
+    of the rows where it keeps its signs and no atom off the support violates
+    ``|c_j - G_j h| <= alpha`` (the KKT conditions), and ``candidate @ G``. ``G_pad``:
+    `_padded_gram` of at least ``idx.shape[1]`` slots (built here if None)."""
+    k, m = G.shape[0], idx.shape[1]
+    mask = signs != 0
+    if G_pad is None:
+        G_pad = _padded_gram(G, m)
     idx_pad = torch.where(mask, idx, torch.arange(k, k + m, device=idx.device))
     G_SS = G_pad[idx_pad[:, :, None], idx_pad[:, None, :]]
     rhs = C.gather(1, idx) - alpha * signs
@@ -233,7 +247,7 @@ def _active_set(Z, m, threshold, positive):
     return idx, signs
 
 
-def _support_candidates(C, G, S, alpha, positive, m, g_diag, propose=False):
+def _support_candidates(C, G, S, alpha, positive, m, g_diag, propose=False, G_pad=None):
     """Exact lasso solution on each sample's support, where it is one.
 
     The support is that of ``S`` (the iterate, or an active-set proposal), padded to
@@ -253,7 +267,7 @@ def _support_candidates(C, G, S, alpha, positive, m, g_diag, propose=False):
     ``z`` above the threshold, 0 elsewhere; None without ``propose``).
     """
     idx, signs = _active_set(S, m, 0, positive)
-    cand, ok, cand_HG, grad = _support_solve(C, G, idx, signs, alpha, positive)
+    cand, ok, cand_HG, grad = _support_solve(C, G, idx, signs, alpha, positive, G_pad)
     # at most m atoms again: the next solve costs no more than this one
     proposal = _step_support(cand, grad, g_diag, alpha, positive, m) if propose else None
     return cand, ok, cand_HG, proposal
@@ -271,6 +285,36 @@ def _step_support(H, grad, g_diag, alpha, positive, m=None):
         return torch.where((z if positive else z.abs()) > alpha, z, 0.0)
     idx, signs = _active_set(z, m, alpha, positive)
     return torch.zeros_like(z).scatter_(1, idx, z.gather(1, idx) * signs.abs())
+
+
+@contextlib.contextmanager
+def _tf32_products(enabled):
+    """Within the block, cuBLAS may compute float32 products on TF32 tensor cores.
+
+    Through the process-wide ``torch.backends.cuda.matmul.fp32_precision`` (no per-call
+    setting exists), restored on exit, so other threads' float32 products in the
+    meantime may run in TF32 too; a no-op where it is already "tf32" or torch lacks the
+    setting. For the first FISTA iterations on a GPU: they only find the supports, which
+    float64 support solves then finish (on 20,000 patches with the inputs of those
+    products rounded to TF32, every check left the same number of rows to within 0.5%),
+    and a TF32 product of 100,000 x 256 by 256 x 256 moves its 200 MB at the memory's
+    speed, where the float32 one computes on the SIMT cores (0.35 ms on an H100).
+    """
+    matmul = torch.backends.cuda.matmul
+    previous = None
+    if enabled:
+        try:
+            previous = matmul.fp32_precision
+        except (AttributeError, RuntimeError):
+            previous = None
+    if previous in (None, "tf32"):
+        yield
+        return
+    matmul.fp32_precision = "tf32"
+    try:
+        yield
+    finally:
+        matmul.fp32_precision = previous
 
 
 # iterations after which float32 iterates are continued in float64
@@ -292,13 +336,14 @@ def _support_chunk(device):
 class _ProxGrad:
     """(F)ISTA iterations in Gram form, in the working dtype.
 
-    ``V = H (I - G/L) + C/L`` is one ``addmm``; the soft threshold `shrink` two
-    kernels; the momentum step
-    ``H + w (H - H_prev)`` is one ``lerp``. ``L`` may be a float or a 0-d
-    tensor (then nothing is read back to the host).
+    ``V = H (I - G/L) + C/L`` is one ``addmm``; the soft threshold `shrink` one
+    kernel (two for a tensor ``L``); the momentum step
+    ``H + w (H - H_prev)`` is one ``lerp``. From ``zero`` codes the first iteration
+    is the threshold of ``C/L`` alone (no product, no momentum). ``L`` may be a float
+    or a 0-d tensor (then nothing is read back to the host).
     """
 
-    def __init__(self, C, G, H, alpha, positive, lipschitz, momentum, dtype):
+    def __init__(self, C, G, H, alpha, positive, lipschitz, momentum, dtype, zero=False):
         step = 1.0 / lipschitz
         eye = torch.eye(G.shape[0], dtype=G.dtype, device=G.device)
         self.Gp = (eye - G * step).to(dtype)
@@ -310,18 +355,25 @@ class _ProxGrad:
         self.H = H.to(dtype)
         self.Y = self.H
         self.t = 1.0
+        self.zero = zero
 
-    def run(self, n_iter):
-        for _ in range(n_iter):
-            H_new = shrink(torch.addmm(self.Cs, self.Y, self.Gp), self.thr, self.positive)
-            if self.momentum:
-                t_new = 0.5 * (1 + math.sqrt(1 + 4 * self.t * self.t))
-                # Y = H_new + w (H_new - H) = lerp(H_new, H, -w)
-                self.Y = torch.lerp(H_new, self.H, -(self.t - 1) / t_new)
-                self.t = t_new
-            else:
-                self.Y = H_new
-            self.H = H_new
+    def run(self, n_iter, tf32=False):
+        """``n_iter`` iterations; ``tf32``: float32 products on a GPU's TF32 tensor cores
+        (inputs rounded to 10-bit mantissas, see `_tf32_products`)."""
+        with _tf32_products(tf32 and self.H.dtype == torch.float32 and self.H.is_cuda):
+            for _ in range(n_iter):
+                V = self.Cs if self.zero else torch.addmm(self.Cs, self.Y, self.Gp)
+                self.zero = False
+                H_new = shrink(V, self.thr, self.positive)
+                if self.momentum:
+                    t_new = 0.5 * (1 + math.sqrt(1 + 4 * self.t * self.t))
+                    # Y = H_new + w (H_new - H) = lerp(H_new, H, -w); w = 0 at the start
+                    w = (self.t - 1) / t_new
+                    self.Y = torch.lerp(H_new, self.H, -w) if w else H_new
+                    self.t = t_new
+                else:
+                    self.Y = H_new
+                self.H = H_new
 
     def keep(self, rows):
         self.Cs, self.H = self.Cs[rows], self.H[rows]
@@ -351,12 +403,23 @@ def _sort_key(H, prev_signs, done, try_up_to, support=None):
     return torch.where(done, 2 * nb, key), signs, 2 * nb + 1
 
 
-# How the convergence checks solve on supports, per device type: (rounds of primal-dual
-# active-set steps after a check whose solves failed, each re-solving the rows left on
-# their proposals with no iteration between; the support size up to which every row is
-# solved, larger supports, whose padded solves cost O(m^3) each, only once their signs
-# held still for a check; the fraction of the check interval before the first check of
-# FISTA from zero; the check interval).
+class _Policy(NamedTuple):
+    """How `lasso_gram` iterates and checks, per device type (`_SOLVE_POLICY`)."""
+
+    # rounds of primal-dual active-set steps after a check whose solves failed, each
+    # re-solving the rows left on their proposals with no iteration between
+    rounds: int
+    # the support size up to which every row is solved (None: all); larger supports,
+    # whose padded solves cost O(m^3) each, only once their signs held still for a check
+    try_up_to: int | None
+    # the fraction of the check interval before the first check of FISTA from zero
+    first_fraction: float
+    # iterations between checks
+    check_every: int
+    # the iterations before the first check in TF32 on a GPU (`_tf32_products`)
+    tf32_first: bool
+
+
 # On a GPU a check round costs a host round trip and a few dozen launches, while its
 # solves on 100,000 rows cost milliseconds; measured on an H100 (`lasso_gram` on 100,000
 # patches, 256 atoms, alpha 0.3/0.1/0.03): two active-set steps inside every check on
@@ -366,13 +429,14 @@ def _sort_key(H, prev_signs, done, try_up_to, support=None):
 # 10/20/40) took 77/69/75, 161/139/115 and 626/378/227 ms. Then, best of two runs with
 # the last 1,024 rows to the CPU: the first check after 20 iterations and then every
 # 80, 62/110/265 ms; every 40, 58/98/299; every 160, 61/110/201; one round, 53/99/237;
-# and the first setting with 256 rows to the CPU 60/95/212, with 4,096 60/108/355.
+# and the first setting with 256 rows to the CPU 60/95/212, with 4,096 60/108/355
+# (all with IEEE float32 products; TF32 in the first segment is not measured yet).
 # On the CPU the solves cost their arithmetic
 # (FISTA on 20,000 patches, 2 cores, alpha=0.3/0.1/0.03: 1.7/4.3/13.9 s with
 # (0, 16, 1), against 1.9/5.6/15.3 s with one step, 19 s at 0.03 with the GPU's
 # policy, and 5.3 s at 0.1 with a first check at half the interval).
-_SOLVE_POLICY = {"cpu": (0, 16, 1.0, 10)}
-_GPU_SOLVE_POLICY = (2, None, 0.25, 80)  # None: every row
+_SOLVE_POLICY = {"cpu": _Policy(0, 16, 1.0, 10, False)}
+_GPU_SOLVE_POLICY = _Policy(2, None, 0.25, 80, True)
 
 
 # supports padded to at most this size share one solve (small Cholesky factors cost
@@ -477,14 +541,14 @@ def lasso_gram(
     if cpu_tail is None:
         cpu_tail = CPU_TAIL_ROWS if solver == "auto" and C.device.type != "cpu" else 0
     if n <= cpu_tail:
-        return _finish_on_cpu(C64, G64, x_sq, alpha, dtype, **exact_kwargs)
+        return _finish_on_cpu(C64, G64, x_sq, alpha, dtype, lipschitz=lipschitz, **exact_kwargs)
     solver = resolve_solver(solver, C.device)
     if iterate_dtype is None:
         iterate_dtype = dtype if C.device.type == "cpu" else torch.float32
-    pdas_steps, try_up_to, first_fraction, default_every = _SOLVE_POLICY.get(
-        C.device.type, _GPU_SOLVE_POLICY)
-    check_every = default_every if check_every is None else check_every
-    try_up_to = k if try_up_to is None else try_up_to
+    policy = _SOLVE_POLICY.get(C.device.type, _GPU_SOLVE_POLICY)
+    pdas_steps = policy.rounds
+    check_every = policy.check_every if check_every is None else check_every
+    try_up_to = k if policy.try_up_to is None else policy.try_up_to
     if positive:
         H_out.clamp_(min=0)
     order = torch.arange(n, device=C.device)  # output row of each working row
@@ -511,6 +575,7 @@ def lasso_gram(
         gaps.index_copy_(0, rows, gap_rows)
 
     slices, signs, state, n_iter = [], None, None, 0
+    G_pad = _padded_gram(G64, min(k, max_support or k))  # for every support solve
     # active-set rounds: after a check whose solves failed, up to pdas_steps checks with
     # no iteration between them re-solve the rows left on their active-set proposals
     support = iterate_gap = None
@@ -526,14 +591,14 @@ def lasso_gram(
         # _MERGE_UP_TO largest coefficients: cheap, and most rows of sparse codes are done
         # there, even early in the first interval
         slices = [(0, n, min(_MERGE_UP_TO, k, max_support or k))]
-        first_segment = max(1, round(check_every * first_fraction))
+        first_segment = max(1, round(check_every * policy.first_fraction))
     while True:
         if H is not None:
             # the convergence check: decided on the device, one transfer
             propose = rounds_left > 0 and bool(slices)
             H, primal, gap, done, proposal, solved_on = _check(
                 C64, G64, x_sq, H, alpha, positive, tol, slices, support=support,
-                iterate_gap=iterate_gap, propose=propose)
+                iterate_gap=iterate_gap, propose=propose, G_pad=G_pad)
             if support is None:
                 iterate_support = solved_on
             # the rows are sorted by the support size of the next check's solves: the
@@ -551,7 +616,8 @@ def lasso_gram(
                 break
             if n_keep <= cpu_tail:
                 H_c, n_c, primal_c, gap_c = _finish_on_cpu(C64[keep], G64, x_sq[keep], alpha,
-                                                           exact, **exact_kwargs)
+                                                           exact, lipschitz=lipschitz,
+                                                           **exact_kwargs)
                 emit(order[keep], H_c, primal_c, gap_c)
                 n_iter = max(n_iter, n_c)
                 break
@@ -579,11 +645,12 @@ def lasso_gram(
             previous = state
             state = _ProxGrad(C64, G64, start, alpha, positive, lipschitz,
                               momentum=solver != "ista",
-                              dtype=iterate_dtype if n_iter < _PROMOTE_AFTER else exact)
+                              dtype=iterate_dtype if n_iter < _PROMOTE_AFTER else exact,
+                              zero=H is None)
             if previous is not None and state.momentum:  # the momentum carries over
                 state.Y, state.t = previous.Y.to(exact), previous.t
         steps = min(check_every if n_iter else first_segment, max_iter - n_iter)
-        state.run(steps)
+        state.run(steps, tf32=policy.tf32_first and not n_iter)
         n_iter += steps
         H = state.H.to(exact)
     return H_out.to(dtype), n_iter, primals, gaps
@@ -594,17 +661,20 @@ def lasso_gram(
 CPU_TAIL_ROWS = 256
 
 
-def _finish_on_cpu(C, G, x_sq, alpha, dtype, **kwargs):
+def _finish_on_cpu(C, G, x_sq, alpha, dtype, lipschitz=None, **kwargs):
     """`lasso_gram` with the homotopy on CPU copies of the rows of ``C``; the codes (in
-    ``dtype``), iterations, objectives and gaps, back on ``C``'s device."""
+    ``dtype``), iterations, objectives and gaps, back on ``C``'s device. ``lipschitz``
+    (G's largest eigenvalue, if known) spares the CPU iterations an eigenvalue solve."""
+    if torch.is_tensor(lipschitz):
+        lipschitz = float(lipschitz)
     H, n_iter, primal, gap = lasso_gram(C.cpu(), G.cpu(), x_sq.cpu(), alpha, solver="lars",
-                                        cpu_tail=0, **kwargs)
+                                        cpu_tail=0, lipschitz=lipschitz, **kwargs)
     device = C.device
     return H.to(device, dtype), n_iter, primal.to(device), gap.to(device)
 
 
 def _check(C, G, x_sq, H, alpha, positive, tol, slices, support=None, iterate_gap=None,
-           propose=False):
+           propose=False, G_pad=None):
     """Gaps of ``H`` and exact support solves on each bucket's slice (device only).
 
     The solves take the supports of ``support`` with ``iterate_gap`` (the objectives
@@ -644,7 +714,7 @@ def _check(C, G, x_sq, H, alpha, positive, tol, slices, support=None, iterate_ga
         for s in range(start, stop, step):
             e = min(s + step, stop)
             cand, ok, cand_HG, prop = _support_candidates(C[s:e], G, S[s:e], alpha, positive,
-                                                          m, g_diag, propose)
+                                                          m, g_diag, propose, G_pad)
             c_primal, c_gap = duality_gap(C[s:e], G, cand, x_sq[s:e], alpha, positive,
                                           HG=cand_HG)
             take = ok & (c_gap <= tol * c_primal) & ~done[s:e]

@@ -321,3 +321,97 @@ def test_output_is_zeroed_in_the_background(rng):
     copy_to_numpy(out[100:], torch.from_numpy(codes).to(DEVICE))
     np.testing.assert_array_equal(out[100:], codes)
     np.testing.assert_array_equal(out[:100], 0)
+
+
+def test_tf32_products_are_scoped_and_restored():
+    """The first FISTA iterations on a GPU may use TF32 products, through torch's
+    process-wide setting: set inside the block only, restored after it (an error too),
+    and through the new API alone, so torch's legacy getters still answer after it."""
+    from skl_sparse._lasso import _tf32_products
+
+    matmul = torch.backends.cuda.matmul
+    before = matmul.fp32_precision
+    with _tf32_products(False):
+        assert matmul.fp32_precision == before
+    with _tf32_products(True):
+        assert matmul.fp32_precision == "tf32"
+    assert matmul.fp32_precision == before
+    with pytest.raises(KeyboardInterrupt), _tf32_products(True):
+        raise KeyboardInterrupt
+    assert matmul.fp32_precision == before
+    assert isinstance(matmul.allow_tf32, bool)  # no "mix of legacy and new APIs" error
+
+
+def test_fista_steps_from_zero_and_the_one_kernel_threshold_change_nothing(rng):
+    """From zero codes the first FISTA iteration skips its product and momentum, and a
+    float threshold is one ``softshrink``: the iterates are bit for bit those of the
+    plain steps."""
+    from skl_sparse._lasso import _ProxGrad, shrink
+
+    D = rng.randn(20, 12)
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    Dt, Xt = torch.from_numpy(D), torch.from_numpy(rng.randn(50, 12))
+    C, G = Xt @ Dt.T, Dt @ Dt.T
+    lipschitz = float(torch.linalg.eigvalsh(G).max())
+    runs = [_ProxGrad(C, G, torch.zeros_like(C), 0.2, False, lipschitz, momentum=True,
+                      dtype=torch.float32, zero=zero) for zero in (True, False)]
+    for state in runs:
+        state.run(7)
+    assert torch.equal(runs[0].H, runs[1].H) and torch.equal(runs[0].Y, runs[1].Y)
+    v = torch.from_numpy(rng.randn(1000)).float()
+    v[:4] = torch.tensor([0.3, -0.3, 0.0, -0.0])
+    assert torch.equal(shrink(v, 0.3), v - torch.clamp(v, -0.3, 0.3))
+    assert not torch.signbit(shrink(v, 0.3)[:4]).any()  # never -0.0
+
+
+def test_only_the_first_iterations_may_use_tf32(whitened_patches, monkeypatch):
+    """With the GPU's policy (forced here on the CPU) the iterations before the first
+    check, which only find supports, may run their products in TF32; the later ones,
+    which finish the hard rows, never."""
+    D = OnlineDictionaryLearner(64, alpha=0.1, max_iter=1, device="cpu",
+                                random_state=0).fit(whitened_patches[:1000]).components_
+    Xt, Dt = torch.from_numpy(whitened_patches[1000:]), torch.from_numpy(D)
+    runs = []
+    run = lasso_mod._ProxGrad.run
+
+    def recorded(self, n_iter, tf32=False):
+        runs.append((n_iter, tf32))
+        return run(self, n_iter, tf32)
+
+    monkeypatch.setattr(lasso_mod._ProxGrad, "run", recorded)
+    monkeypatch.setattr(lasso_mod, "_SOLVE_POLICY", {})
+    lasso_gram(Xt @ Dt.T, Dt @ Dt.T, (Xt * Xt).sum(1), 0.03, solver="fista")
+    assert len(runs) >= 2
+    assert runs[0] == (20, lasso_mod._GPU_SOLVE_POLICY.tf32_first)
+    assert not any(tf32 for _, tf32 in runs[1:])
+
+
+def test_dictionary_context_is_reused_while_the_dictionary_is_equal(rng, monkeypatch):
+    """Repeated transforms with one dictionary reuse its tensor, Gram matrix and largest
+    eigenvalue; a dictionary changed in place, another dtype or solver recomputes them,
+    and the codes are always those of the dictionary given."""
+    import skl_sparse._encode as encode
+
+    computed = []
+    gram_context = encode.gram_context
+
+    def counted(D, solver):
+        computed.append(solver)
+        return gram_context(D, solver)
+
+    monkeypatch.setattr(encode, "gram_context", counted)
+    monkeypatch.setattr(encode, "_last_dictionary", None)
+    D, X = rng.randn(8, 5), rng.randn(30, 5)
+    codes = sparse_encode(X, D, alpha=0.1, solver="fista", device=DEVICE)
+    np.testing.assert_array_equal(sparse_encode(X, D.copy(), alpha=0.1, solver="fista",
+                                                device=DEVICE), codes)
+    assert len(computed) == 1
+    D[0] *= 2  # in place: no longer the cached dictionary
+    changed = sparse_encode(X, D, alpha=0.1, solver="fista", device=DEVICE)
+    assert len(computed) == 2 and not np.array_equal(changed, codes)
+    fresh = encode.encode_numpy(X, D, 0.1, solver="fista", positive=False, max_iter=1000,
+                                tol=1e-6, batch_size=100, device=DEVICE)
+    np.testing.assert_array_equal(changed, fresh)
+    sparse_encode(X.astype(np.float32), D, alpha=0.1, solver="fista", device=DEVICE)
+    sparse_encode(X, D, alpha=0.1, solver="lars", device=DEVICE)
+    assert len(computed) == 4
