@@ -150,6 +150,27 @@ def lasso_rows(table, X, D, device, threads):
             reached = f"obj {obj:.7f}"
         table.add(f"transform a={alpha} ({density:.1%} nnz)", anchor, f"{t_cpu:.3f} s",
                   f"{t_gpu:.3f} s", ratio, reached)
+        if device != "cpu":
+            homotopy_row(table, X, D, alpha, device, anchor, t_sp if spams else None, obj_sp
+                         if spams else None)
+
+
+def homotopy_row(table, X, D, alpha, device, anchor, t_sp, obj_sp):
+    """solver="lars" on the GPU: the homotopy kernel, one sample per CUDA thread (numba's
+    CUDA target), the rows it could not finish by FISTA; the first call compiles it."""
+    from skl_sparse._lars_cuda import cuda_homotopy_available
+
+    work = f"  same, solver=lars (kernel: {cuda_homotopy_available()})"
+    coder = SparseCoder(alpha=alpha, dictionary=D, solver="lars", device=device).fit(X[:1])
+    t_first, _ = timed(lambda: coder.transform(X[:2048]))
+    t_gpu, H_gpu = best_of(lambda: coder.transform(X))
+    obj = objective(X, D, H_gpu, alpha)
+    reached = f"obj {obj:.7f}; first call {t_first:.1f} s"
+    ratio = "-"
+    if t_sp is not None:
+        ratio = f"{t_sp / t_gpu:.1f}x vs SPAMS (target 10x)"
+        reached += f", rel. diff to SPAMS {abs(obj - obj_sp) / obj_sp:.1e}"
+    table.add(work, anchor, "-", f"{t_gpu:.3f} s", ratio, reached)
 
 
 def odl_rows(table, X, X_test, n_atoms, device, threads, batch_size=256, alpha=0.1):
@@ -299,6 +320,21 @@ def profile_transform(X, D, device):
         print(f"lasso_gram alpha={alpha} {', '.join(change) or f'default {default}'}: "
               f"{t * 1000:.1f} ms, "
               f"{n_iter} iterations, objective {float(primal.mean()):.7f}", flush=True)
+    for alpha in (0.3, 0.1, 0.03):  # the homotopy kernel (solver="lars") on the same input
+        kwargs = {"solver": "lars", "max_support": X.shape[1], "lipschitz": lipschitz}
+        t, (_, n_iter, primal, _) = best_of(
+            lambda a=alpha, kw=kwargs: lasso.lasso_gram(C, G, x_sq, a, **kw))
+        from skl_sparse._lars_cuda import cuda_homotopy_available, lars_path_gram_cuda
+
+        if device != "cpu" and cuda_homotopy_available():
+            t_k, (_, finished, _, _) = best_of(
+                lambda a=alpha: lars_path_gram_cuda(C, G, a, x_sq=x_sq))
+            unfinished = int((~finished).sum())
+            kernel = f" (the kernel alone {t_k * 1000:.1f} ms, {unfinished} rows unfinished)"
+        else:
+            kernel = ""
+        print(f"lasso_gram alpha={alpha} solver=lars: {t * 1000:.1f} ms{kernel}, "
+              f"objective {float(primal.mean()):.7f}", flush=True)
     coders = {}
     for alpha in (0.3, 0.1, 0.03):
         coders[alpha] = SparseCoder(alpha=alpha, dictionary=D, device=device).fit(X[:1])

@@ -17,6 +17,7 @@ complement below ``1e-10 G_jj``) or that exceeds ``max_steps`` is reported
 unfinished; `lasso_gram` finishes it with an iterative solver.
 """
 
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -40,7 +41,7 @@ def _chol_delete(L, n, s):
         L[n - 1, q] = 0.0
     for r in range(s, n - 1):
         a, b = L[r, r], L[r, r + 1]
-        rho = np.sqrt(a * a + b * b)
+        rho = math.sqrt(a * a + b * b)
         cs, sn = a / rho, b / rho
         for t in range(r, n - 1):
             x, y = L[t, r], L[t, r + 1]
@@ -71,6 +72,8 @@ def _lars_one(c0, G, alpha, positive, max_steps, h_out, corr, L, act, sgn, hA, w
     j = j0
     step = 0
     while True:
+        if n == L.shape[0]:  # no room for another atom (the GPU kernel's fixed-size factor)
+            break
         # join atom j: extend the Cholesky factor by one row
         for q in range(n):
             acc = G[j, act[q]]
@@ -84,7 +87,7 @@ def _lars_one(c0, G, alpha, positive, max_steps, h_out, corr, L, act, sgn, hA, w
             break
         for q in range(n):
             L[n, q] = z[q]
-        L[n, n] = np.sqrt(d)
+        L[n, n] = math.sqrt(d)
         act[n] = j
         sgn[n] = 1.0 if (positive or corr[j] > 0) else -1.0
         hA[n] = 0.0

@@ -49,9 +49,13 @@ Design (see the user guide for the references):
 * the compiled homotopy reports each sample's duality gap itself, so on the
   CPU only the samples it could not certify reach the checks;
 * on a GPU the FISTA iterations run in float32 (the float64 solves finish
-  them; those before the first check, on every row, with TF32 products), and with ``solver="auto"`` the last few samples (``cpu_tail``) are
-  handed to the compiled homotopy on the CPU instead of paying a check round
-  of launches for a handful of rows;
+  them; those before the first check, on every row, with TF32 products), and
+  with ``solver="auto"`` the last few samples (``cpu_tail``) are handed to the
+  compiled homotopy on the CPU instead of paying a check round of launches for
+  a handful of rows;
+* ``solver="lars"`` on a GPU runs the compiled homotopy one sample per CUDA
+  thread (`skl_sparse._lars_cuda`, where numba's CUDA target is installed),
+  whose gaps certify the samples it finished, as on the CPU;
 * `lasso_gram_budget`, for the mini-batches of the learners on a GPU: a fixed
   number of iterations, with no host synchronisation at all.
 
@@ -63,11 +67,11 @@ import contextlib
 import math
 from typing import NamedTuple
 
-import numpy as np
 import torch
 
 from ._lars import lars_path_gram
 from ._lars_cpu import lars_path_gram_cpu
+from ._lars_cuda import cuda_homotopy_available, lars_path_gram_cuda
 
 __all__ = [
     "lasso_gram", "lasso_gram_budget", "duality_gap", "gram_eigmax", "lasso_objective",
@@ -539,7 +543,8 @@ def lasso_gram(
     exact_kwargs = {"positive": positive, "tol": tol, "max_iter": max_iter,
                     "max_support": max_support}
     if cpu_tail is None:
-        cpu_tail = CPU_TAIL_ROWS if solver == "auto" and C.device.type != "cpu" else 0
+        cpu_tail = (CPU_TAIL_ROWS if solver in ("auto", "lars") and C.device.type != "cpu"
+                    else 0)
     if n <= cpu_tail:
         return _finish_on_cpu(C64, G64, x_sq, alpha, dtype, lipschitz=lipschitz, **exact_kwargs)
     solver = resolve_solver(solver, C.device)
@@ -554,17 +559,22 @@ def lasso_gram(
     order = torch.arange(n, device=C.device)  # output row of each working row
     if solver == "lars":
         # exact homotopy first; FISTA finishes the samples it could not
-        if C.device.type == "cpu":
-            H_np, _, _, p_np, g_np = lars_path_gram_cpu(
-                C64.numpy(), G64.numpy(), alpha, positive=positive, x_sq=x_sq.numpy())
-            H_out = torch.from_numpy(H_np)
+        compiled = _compiled_homotopy(C64, G64, alpha, positive, x_sq)
+        if compiled is not None:
+            H_out, p_h, g_h = compiled
             if alpha > 0:
                 # the homotopy's own gaps certify its rows (alpha = 0 is tested by
-                # stationarity in the checks): only the others go on
-                primals, gaps = torch.from_numpy(p_np), torch.from_numpy(g_np)
-                rest = torch.from_numpy(np.flatnonzero(g_np > tol * p_np))
+                # stationarity in the checks): only the others go on (one sync on a GPU)
+                primals, gaps = p_h, g_h
+                rest = torch.nonzero(g_h > tol * p_h).squeeze(1)
                 if not len(rest):
                     return H_out.to(dtype), 0, primals, gaps
+                if len(rest) <= cpu_tail:
+                    H_c, n_c, primal_c, gap_c = _finish_on_cpu(
+                        C64[rest], G64, x_sq[rest], alpha, exact, lipschitz=lipschitz,
+                        **exact_kwargs)
+                    H_out[rest], primals[rest], gaps[rest] = H_c, primal_c, gap_c
+                    return H_out.to(dtype), n_c, primals, gaps
                 order, C64, x_sq = rest, C64[rest], x_sq[rest]
         else:
             H_out, _, _ = lars_path_gram(C64, G64, alpha, positive=positive)
@@ -654,6 +664,24 @@ def lasso_gram(
         n_iter += steps
         H = state.H.to(exact)
     return H_out.to(dtype), n_iter, primals, gaps
+
+
+def _compiled_homotopy(C, G, alpha, positive, x_sq):
+    """The compiled homotopy on every row (float64 tensors): on the CPU
+    (`lars_path_gram_cpu`), on a GPU one row per CUDA thread (`lars_path_gram_cuda`)
+    where numba's CUDA target works. Returns the codes, objectives and duality gaps, or
+    None where neither runs (the batched torch homotopy then)."""
+    if C.device.type == "cpu":
+        H, _, _, primal, gap = lars_path_gram_cpu(C.numpy(), G.numpy(), alpha,
+                                                  positive=positive, x_sq=x_sq.numpy())
+        return torch.from_numpy(H), torch.from_numpy(primal), torch.from_numpy(gap)
+    if C.device.type == "cuda" and cuda_homotopy_available(C.shape[1]):
+        try:
+            H, _, primal, gap = lars_path_gram_cuda(C, G, alpha, positive=positive, x_sq=x_sq)
+        except RuntimeError:  # the kernel did not compile here: warned once
+            return None
+        return H, primal, gap
+    return None
 
 
 # rows left to the homotopy on the CPU by default (`lasso_gram`'s ``cpu_tail``; see

@@ -347,3 +347,70 @@ def test_homotopy_gaps_equal_the_gram_form_ones(positive, whitened_patches, rng)
         np.testing.assert_allclose(gap, g_ref, rtol=1e-8, atol=1e-12)
         assert finished.all() == (max_steps is None)
     assert (gap > 1e-6 * primal).any()  # the unfinished codes are far from optimal
+
+
+_SIMULATED_KERNEL = """
+import numpy as np
+from skl_sparse._lars_cpu import lars_path_gram_cpu
+from skl_sparse._lars_cuda import run_kernel
+rng = np.random.RandomState(0)
+D = rng.randn(24, 12)
+D /= np.linalg.norm(D, axis=1, keepdims=True)
+X = rng.randn(40, 12)
+C, G, x_sq = X @ D.T, D @ D.T, (X * X).sum(1)
+for alpha, positive, s_max in [(0.3, False, 32), (0.05, False, 32), (0.05, True, 32),
+                               (1.0, False, 4)]:
+    H0, f0, _, p0, g0 = lars_path_gram_cpu(C, G, alpha, positive=positive, x_sq=x_sq)
+    H, done = np.zeros_like(C), np.ones(len(C), dtype=bool)
+    steps, primal, gap = np.zeros(len(C), dtype=np.int64), 0.5 * x_sq, np.zeros(len(C))
+    run_kernel(C, G, alpha, positive, x_sq, H, done, steps, primal, gap, s_max=s_max)
+    assert f0.all()
+    if s_max == 32:
+        assert done.all()
+    else:  # paths that need more than s_max atoms at once stop, reported unfinished
+        assert 0 < done.sum() < len(C)
+        assert (done <= ((H0 != 0).sum(1) <= s_max)).all()
+    np.testing.assert_array_equal(H[done], H0[done])
+    np.testing.assert_array_equal(gap[done], g0[done])
+    np.testing.assert_array_equal(primal[done], p0[done])
+print("ok")
+"""
+
+
+def test_cuda_homotopy_kernel_follows_the_cpu_path():
+    """The GPU's homotopy kernel (one sample per CUDA thread) is the CPU's per-sample code
+    compiled as device functions; run here under numba's CUDA simulator (in a child
+    process: the simulator is chosen when numba is imported), it gives the CPU's codes,
+    objectives and gaps bit for bit, and reports unfinished the samples whose path needs
+    more atoms than its fixed-size factor holds."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
+    out = subprocess.run([sys.executable, "-c", _SIMULATED_KERNEL], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]
+
+
+@pytest.mark.skipif(DEVICE == "cpu", reason="needs CUDA")
+def test_cuda_homotopy_kernel_runs_on_the_gpu(whitened_patches):
+    """On a GPU with numba's CUDA target, solver="lars" runs the homotopy kernel: the CPU
+    homotopy's codes to rounding, every sample it finished certified by its own gap."""
+    from skl_sparse._lars_cuda import cuda_homotopy_available, lars_path_gram_cuda
+
+    if not cuda_homotopy_available():
+        pytest.skip("numba's CUDA target is not installed")
+    X, D = _patch_problem(whitened_patches)
+    Xt, Dt = torch.from_numpy(X), torch.from_numpy(D)
+    G, C, x_sq = Dt @ Dt.T, Xt @ Dt.T, (Xt * Xt).sum(1)
+    exact, _, p_exact, _ = lasso_gram(C, G, x_sq, 0.1, solver="lars")
+    H, finished, primal, gap = lars_path_gram_cuda(C.to(DEVICE), G.to(DEVICE), 0.1,
+                                                   x_sq=x_sq.to(DEVICE))
+    finished = finished.cpu()
+    assert finished.double().mean() > 0.9
+    np.testing.assert_allclose(H.cpu()[finished], exact[finished], atol=1e-8)
+    assert torch.all(gap.cpu()[finished] <= 1e-9 * primal.cpu()[finished])
+    H_l, _, p_l, _ = lasso_gram(C.to(DEVICE), G.to(DEVICE), x_sq.to(DEVICE), 0.1,
+                                solver="lars")
+    torch.testing.assert_close(p_l.cpu(), p_exact, rtol=1e-9, atol=0)
