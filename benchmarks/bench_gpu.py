@@ -327,14 +327,16 @@ def profile_transform(X, D, device):
         from skl_sparse._lars_cuda import cuda_homotopy_available, lars_path_gram_cuda
 
         if device != "cpu" and cuda_homotopy_available():
-            t_k, (_, finished, _, _) = best_of(
-                lambda a=alpha: lars_path_gram_cuda(C, G, a, x_sq=x_sq))
-            unfinished = int((~finished).sum())
-            kernel = f" (the kernel alone {t_k * 1000:.1f} ms, {unfinished} rows unfinished)"
+            kernel = ""
+            for s_max in (32, 64):
+                t_k, (_, finished, _, _) = best_of(
+                    lambda a=alpha, s=s_max: lars_path_gram_cuda(C, G, a, x_sq=x_sq, s_max=s))
+                kernel += (f"; the kernel alone with {s_max} atoms {t_k * 1000:.1f} ms, "
+                           f"{int((~finished).sum())} rows unfinished")
         else:
             kernel = ""
-        print(f"lasso_gram alpha={alpha} solver=lars: {t * 1000:.1f} ms{kernel}, "
-              f"objective {float(primal.mean()):.7f}", flush=True)
+        print(f"lasso_gram alpha={alpha} solver=lars: {t * 1000:.1f} ms, objective "
+              f"{float(primal.mean()):.7f}{kernel}", flush=True)
     coders = {}
     for alpha in (0.3, 0.1, 0.03):
         coders[alpha] = SparseCoder(alpha=alpha, dictionary=D, device=device).fit(X[:1])

@@ -29,7 +29,11 @@ from . import _lars_cpu
 __all__ = ["cuda_homotopy_available", "lars_path_gram_cuda", "S_MAX"]
 
 # atoms a sample's path may hold at once in the kernel (the Cholesky factor is
-# S_MAX x S_MAX float64 in each thread's local memory: 8 KB)
+# S_MAX x S_MAX float64 in each thread's local memory: 8 KB, and the driver reserves local
+# memory for every thread the GPU can hold at once, ~270,000 on an H100: with the two
+# vectors of 256 atoms, 3.8 GB). On 20,000 whitened patches (256 atoms) the codes of 0.03%
+# / 20% / 39% of the samples have more than 32 atoms at alpha = 0.3 / 0.1 / 0.03 (0% / 8% /
+# 33% more than 48, 0% / 0.8% / 27% more than 64)
 S_MAX = 32
 # the most atoms the kernel takes (two float64 vectors of n_components in each thread's
 # local memory); larger dictionaries keep the batched homotopy
@@ -96,9 +100,8 @@ def _kernel(n_atoms, s_max):
         hA = cuda.local.array(s_max, float64)
         w = cuda.local.array(s_max, float64)
         z = cuda.local.array(s_max, float64)
-        for q in range(s_max):  # the factor's upper triangle is kept at zero
-            for t in range(s_max):
-                L[q, t] = 0.0
+        # uninitialised: the factor's entries are written before they are read (its
+        # upper triangle only by the row deletion, which sets it first)
         ok, n_steps = lars_one(C[i], G, alpha, positive, max_steps, H[i], corr, L, act, sgn,
                                hA, w, u, z, isact)
         finished[i] = ok

@@ -414,3 +414,24 @@ def test_cuda_homotopy_kernel_runs_on_the_gpu(whitened_patches):
     H_l, _, p_l, _ = lasso_gram(C.to(DEVICE), G.to(DEVICE), x_sq.to(DEVICE), 0.1,
                                 solver="lars")
     torch.testing.assert_close(p_l.cpu(), p_exact, rtol=1e-9, atol=0)
+
+
+def test_homotopy_reads_no_factor_entry_before_writing_it(rng):
+    """The GPU kernel leaves each thread's Cholesky factor uninitialised: the per-sample
+    homotopy (drops and linearly dependent atoms included) gives the same codes from a
+    factor full of NaN."""
+    from skl_sparse._lars_cpu import _lars_one, lars_path_gram_cpu
+
+    D = rng.randn(40, 12)
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    X = rng.randn(60, 12)
+    C, G = X @ D.T, D @ D.T
+    for alpha, positive in [(0.3, False), (0.01, True), (0.001, False)]:
+        H0, f0, _ = lars_path_gram_cpu(C, G, alpha, positive=positive)
+        for i in range(len(C)):
+            h, work = np.zeros(40), [np.empty(40) for _ in range(6)]
+            ok, _ = _lars_one(C[i], G, alpha, positive, 160, h, work[0],
+                              np.full((40, 40), np.nan), np.empty(40, dtype=np.int64),
+                              *work[1:], np.empty(40, dtype=np.bool_))
+            assert ok == f0[i]
+            np.testing.assert_array_equal(h, H0[i])
