@@ -328,10 +328,11 @@ def profile_transform(X, D, device):
 
         if device != "cpu" and cuda_homotopy_available():
             kernel = ""
-            for s_max in (32, 64):
+            for layout, s_max in (("warp", 32), ("warp", 64), ("thread", 32)):
                 t_k, (_, finished, _, _) = best_of(
-                    lambda a=alpha, s=s_max: lars_path_gram_cuda(C, G, a, x_sq=x_sq, s_max=s))
-                kernel += (f"; the kernel alone with {s_max} atoms {t_k * 1000:.1f} ms, "
+                    lambda a=alpha, s=s_max, lay=layout: lars_path_gram_cuda(
+                        C, G, a, x_sq=x_sq, s_max=s, layout=lay))
+                kernel += (f"; kernel ({layout} a row, {s_max} atoms) {t_k * 1000:.1f} ms, "
                            f"{int((~finished).sum())} rows unfinished")
         else:
             kernel = ""

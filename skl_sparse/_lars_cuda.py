@@ -1,23 +1,29 @@
-"""The LARS-lasso homotopy of `skl_sparse._lars_cpu`, one sample per CUDA thread (numba).
+"""The LARS-lasso homotopy of `skl_sparse._lars_cpu` on a GPU, one sample per warp (numba).
 
 The batched torch homotopy of `skl_sparse._lars` advances every sample by one event per
 step in lock-step, each step a few dozen kernels and a host round trip. Here the whole
-path of a sample runs in one thread of one kernel launch: the compiled CPU code
-(`_lars_cpu._lars_one`, `_lars_cpu._gap_one`), compiled again as CUDA device functions
-from the same source, with its working arrays in the thread's local memory. The
-Cholesky factor of the active set has a fixed size ``s_max`` there (32 atoms by
-default): a sample whose path needs more atoms stops, reported unfinished, like a
-sample with linearly dependent atoms, and `lasso_gram` finishes it with its iterative
-solver. The kernel also computes every sample's objective and duality gap, so the
-samples it finished leave at once.
+path of a sample runs in one kernel launch, as the CPU follows it (the same events, the
+same ties), in one of two layouts:
 
-It needs numba's CUDA target (the ``numba-cuda`` package) and a GPU; without them,
-or if compiling the kernel fails, `lasso_gram` keeps the batched homotopy
-(`cuda_homotopy_available`). The kernel is compiled on the first call in a process
-(seconds), for each number of atoms and ``s_max``.
+* one sample per warp (`_warp_kernel`, the default): each lane holds the correlations of
+  every 32nd atom in registers, the next event is a reduction over the lanes, and the
+  Cholesky factor of the active set and its small triangular solves are in shared memory;
+* one sample per thread (`_kernel`): the CPU's own per-sample functions
+  (`_lars_cpu._lars_one`, `_lars_cpu._gap_one`) compiled again as CUDA device functions,
+  with every working vector in the thread's local memory.
+
+The factor has a fixed size ``s_max`` (32 atoms by default): a sample whose path needs more
+atoms at once stops, reported unfinished, like a sample with linearly dependent atoms, and
+`lasso_gram` finishes it with its iterative solver. The kernels also compute every
+sample's objective and duality gap, so the samples they finished leave at once.
+
+They need numba's CUDA target (the ``numba-cuda`` package) and a GPU; without them, or if
+compiling fails, `lasso_gram` keeps the batched homotopy (`cuda_homotopy_available`). A
+kernel is compiled on its first call in a process (seconds), for each size.
 """
 
 import functools
+import math
 import os
 import types
 import warnings
@@ -75,7 +81,9 @@ def _device_functions(cuda):
         return namespace[name]
 
     device("_chol_delete")
-    return device("_lars_one"), device("_gap_one")
+    device("_lars_one")
+    device("_gap_one")
+    return namespace
 
 
 @functools.lru_cache(maxsize=8)
@@ -84,7 +92,8 @@ def _kernel(n_atoms, s_max):
     global cuda  # a module global in the kernel: numba's simulator swaps it for its own
     from numba import boolean, cuda, float64, int64
 
-    lars_one, gap_one = _device_functions(cuda)
+    functions = _device_functions(cuda)
+    lars_one, gap_one = functions["_lars_one"], functions["_gap_one"]
 
     @cuda.jit
     def lars_rows(C, G, alpha, positive, max_steps, H, finished, steps, x_sq, primal, gap):
@@ -111,25 +120,269 @@ def _kernel(n_atoms, s_max):
     return lars_rows
 
 
+_WARP = 32
+_NONE = 1 << 30  # "no atom" in the reductions
+
+
+@functools.lru_cache(maxsize=8)
+def _warp_kernel(n_atoms, s_max):
+    """The homotopy with one sample per warp (a block of 32 threads), for ``n_atoms`` (a
+    multiple of 32) atoms.
+
+    The same path as `_lars_cpu._lars_one`, laid out for a GPU: lane ``l`` holds the
+    correlations and the direction's products of atoms ``l, l + 32, ...`` in registers
+    (8 of each for 256 atoms; the thread-per-sample kernel keeps all 256 in local memory),
+    reads the rows of ``G`` coalesced, and the next event is a reduction over the lanes;
+    the factor of the active set and its small triangular solves (O(|S|^2)) are in shared
+    memory, done by lane 0 (`_lars_cpu._chol_delete` for a leaving atom). Ties between
+    events are broken as the CPU code breaks them; the arithmetic differs from it only in
+    the order of the sums."""
+    global cuda
+    from numba import boolean, cuda, float64, int32
+
+    chol_delete = _device_functions(cuda)["_chol_delete"]
+    per_lane = n_atoms // _WARP
+
+    @cuda.jit(device=True)
+    def best_of_lanes(red_v, red_i, lane, v, i, largest, low_index):
+        """The lanes' best ``(v, i)``: the largest (or smallest) ``v``, ties to the lower
+        (or higher) ``i``; every lane gets it."""
+        red_v[lane] = v
+        red_i[lane] = i
+        cuda.syncthreads()
+        off = _WARP // 2
+        while off > 0:
+            if lane < off:
+                v1, i1, v2, i2 = red_v[lane], red_i[lane], red_v[lane + off], red_i[lane + off]
+                better = v2 > v1 if largest else v2 < v1
+                if v2 == v1:
+                    better = i2 < i1 if low_index else i2 > i1
+                if better:
+                    red_v[lane] = v2
+                    red_i[lane] = i2
+            cuda.syncthreads()
+            off //= 2
+        v, i = red_v[0], red_i[0]
+        cuda.syncthreads()
+        return v, i
+
+    @cuda.jit(device=True)
+    def sum_of_lanes(red_v, lane, v):
+        red_v[lane] = v
+        cuda.syncthreads()
+        off = _WARP // 2
+        while off > 0:
+            if lane < off:
+                red_v[lane] += red_v[lane + off]
+            cuda.syncthreads()
+            off //= 2
+        v = red_v[0]
+        cuda.syncthreads()
+        return v
+
+    @cuda.jit
+    def lars_rows(C, G, alpha, positive, max_steps, H, finished, steps, x_sq, primal, gap):
+        row = cuda.blockIdx.x
+        lane = cuda.threadIdx.x
+        m = C.shape[1]
+        L = cuda.shared.array((s_max, s_max), float64)
+        act = cuda.shared.array(s_max, int32)
+        sgn = cuda.shared.array(s_max, float64)
+        hA = cuda.shared.array(s_max, float64)
+        w = cuda.shared.array(s_max, float64)
+        z = cuda.shared.array(s_max, float64)
+        red_v = cuda.shared.array(_WARP, float64)
+        red_i = cuda.shared.array(_WARP, int32)
+        flag = cuda.shared.array(1, int32)
+        value = cuda.shared.array(1, float64)
+        corr = cuda.local.array(per_lane, float64)
+        u = cuda.local.array(per_lane, float64)
+        isact = cuda.local.array(per_lane, boolean)
+        tiny = 1e-14
+        best, best_t = -1.0, _NONE
+        for jj in range(per_lane):
+            t = lane + _WARP * jj
+            c = C[row, t] if t < m else 0.0
+            corr[jj] = c
+            isact[jj] = t >= m  # padding: never joins
+            v = c if positive else abs(c)
+            if t < m and v > best:
+                best, best_t = v, t
+        lam, j = best_of_lanes(red_v, red_i, lane, best, best_t, True, True)
+        n = 0
+        step = 0
+        ok = lam <= alpha
+        while not ok:
+            if n == s_max:
+                break
+            # atom j joins: lane 0 extends the factor by one row
+            if lane == 0:
+                for q in range(n):
+                    acc = G[j, act[q]]
+                    for t in range(q):
+                        acc -= L[q, t] * z[t]
+                    z[q] = acc / L[q, q]
+                d = G[j, j]
+                for q in range(n):
+                    d -= z[q] * z[q]
+                flag[0] = 1 if d <= 1e-10 * G[j, j] else 0
+                if flag[0] == 0:
+                    for q in range(n):
+                        L[n, q] = z[q]
+                    L[n, n] = math.sqrt(d)
+                    act[n] = j
+                    hA[n] = 0.0
+            if lane == j % _WARP:
+                value[0] = corr[j // _WARP]
+            cuda.syncthreads()
+            if flag[0] == 1:
+                break
+            if lane == j % _WARP:
+                isact[j // _WARP] = True
+            if lane == 0:
+                sgn[n] = 1.0 if (positive or value[0] > 0) else -1.0
+            n += 1
+            cuda.syncthreads()
+            while True:
+                step += 1
+                if step > max_steps:
+                    break
+                if lane == 0:  # direction w = (L L^T)^{-1} sgn
+                    for q in range(n):
+                        acc = sgn[q]
+                        for t in range(q):
+                            acc -= L[q, t] * z[t]
+                        z[q] = acc / L[q, q]
+                    for q in range(n - 1, -1, -1):
+                        wq = z[q] / L[q, q]
+                        w[q] = wq
+                        for t in range(q):
+                            z[t] -= L[q, t] * wq
+                cuda.syncthreads()
+                for jj in range(per_lane):
+                    u[jj] = 0.0
+                for q in range(n):
+                    wq = w[q]
+                    a_q = act[q]
+                    for jj in range(per_lane):
+                        t = lane + _WARP * jj
+                        if t < m:
+                            u[jj] += wq * G[a_q, t]
+                # next event: end of the path, an atom joins, a coefficient crosses zero
+                gamma = lam - alpha
+                floor = tiny * lam
+                jn = _NONE
+                for jj in range(per_lane):
+                    if isact[jj]:
+                        continue
+                    a = u[jj]
+                    if 1.0 - a > tiny:
+                        g = (lam - corr[jj]) / (1.0 - a)
+                        if floor < g and g < gamma:
+                            gamma, jn = g, lane + _WARP * jj
+                    if not positive and 1.0 + a > tiny:
+                        g = (lam + corr[jj]) / (1.0 + a)
+                        if floor < g and g < gamma:
+                            gamma, jn = g, lane + _WARP * jj
+                gamma, jn = best_of_lanes(red_v, red_i, lane, gamma, jn, False, True)
+                event = 1 if jn < _NONE else 0
+                g_drop, sd = gamma, -1
+                for q in range(lane, n, _WARP):
+                    if hA[q] * w[q] < 0.0:
+                        g = -hA[q] / w[q]
+                        if 0.0 < g and g <= g_drop:
+                            g_drop, sd = g, q
+                g_drop, sd = best_of_lanes(red_v, red_i, lane, g_drop, sd, False, False)
+                if sd >= 0:
+                    gamma, event = g_drop, 2
+                for q in range(lane, n, _WARP):
+                    hA[q] += gamma * w[q]
+                for jj in range(per_lane):
+                    corr[jj] -= gamma * u[jj]
+                lam -= gamma
+                cuda.syncthreads()
+                if event == 0:
+                    ok = True
+                    break
+                if event == 1:
+                    j = jn
+                    break
+                # slot sd leaves (every lane reads its atom before lane 0 shifts the slots)
+                a_sd = act[sd]
+                if lane == a_sd % _WARP:
+                    isact[a_sd // _WARP] = False
+                cuda.syncthreads()
+                if lane == 0:
+                    chol_delete(L, n, sd)
+                    for q in range(sd, n - 1):
+                        act[q] = act[q + 1]
+                        sgn[q] = sgn[q + 1]
+                        hA[q] = hA[q + 1]
+                n -= 1
+                cuda.syncthreads()
+                if n == 0:
+                    break
+            if step > max_steps or n == 0:
+                break
+        for q in range(lane, n, _WARP):
+            H[row, act[q]] = hA[q]
+        if lane == 0:
+            finished[row] = ok
+            steps[row] = min(step, max_steps)
+        cuda.syncthreads()
+        # objective and duality gap, as `_lars_cpu._gap_one` (G h over the active set)
+        ch, l1, hgh, dual_norm = 0.0, 0.0, 0.0, 0.0
+        for jj in range(per_lane):
+            t = lane + _WARP * jj
+            if t < m:
+                gh = 0.0
+                for q in range(n):
+                    gh += G[act[q], t] * hA[q]
+                h_t, c_t = H[row, t], C[row, t]
+                ch += c_t * h_t
+                l1 += abs(h_t)
+                hgh += h_t * gh
+                v = c_t - gh if positive else abs(c_t - gh)
+                if v > dual_norm:
+                    dual_norm = v
+        ch = sum_of_lanes(red_v, lane, ch)
+        l1 = sum_of_lanes(red_v, lane, l1)
+        hgh = sum_of_lanes(red_v, lane, hgh)
+        dual_norm, _ = best_of_lanes(red_v, red_i, lane, dual_norm, 0, True, True)
+        if lane == 0:
+            x = x_sq[row]
+            r_sq = max(x - 2.0 * ch + hgh, 0.0)
+            p = 0.5 * r_sq + alpha * l1
+            scale = alpha / dual_norm if dual_norm > alpha else 1.0
+            dual = scale * (x - ch) - 0.5 * scale * scale * r_sq
+            primal[row] = p
+            gap[row] = max(p - dual, 0.0)
+
+    return lars_rows
+
+
 def run_kernel(C, G, alpha, positive, x_sq, H, finished, steps, primal, gap, *, s_max=S_MAX,
-               max_steps=None, stream=0):
+               max_steps=None, stream=0, layout="warp"):
     """Launch the kernel on arrays numba's CUDA target accepts (device arrays, torch CUDA
     tensors; numpy arrays under its simulator): every row of ``C`` coded into ``H``
-    (zeroed by the caller), with its flag, event count, objective and gap."""
+    (zeroed by the caller), with its flag, event count, objective and gap. ``layout``:
+    one sample per warp (`_warp_kernel`) or per thread (`_kernel`)."""
     n, k = C.shape
     if not n or not k:
         return
     max_steps = 4 * k if max_steps is None else int(max_steps)
-    # local arrays sized for the next power of two (fewer kernels to compile)
-    size = 1 << max(k - 1, 0).bit_length()
-    kernel = _kernel(size, min(s_max, size))
-    blocks = (n + _THREADS - 1) // _THREADS
+    # arrays sized for the next power of two, at least a warp (fewer kernels to compile)
+    size = max(1 << max(k - 1, 0).bit_length(), _WARP)
+    if layout == "warp":
+        kernel, blocks, threads = _warp_kernel(size, min(s_max, size)), n, _WARP
+    else:
+        kernel, blocks, threads = _kernel(size, min(s_max, size)), -(-n // _THREADS), _THREADS
     from numba.core.errors import NumbaPerformanceWarning
 
     with warnings.catch_warnings():  # numba's note on small grids is not for our users
         warnings.simplefilter("ignore", NumbaPerformanceWarning)
-        kernel[blocks, _THREADS, stream](C, G, float(alpha), bool(positive), max_steps, H,
-                                         finished, steps, x_sq, primal, gap)
+        kernel[blocks, threads, stream](C, G, float(alpha), bool(positive), max_steps, H,
+                                        finished, steps, x_sq, primal, gap)
 
 
 def _as_cuda_array(cuda, t):
@@ -139,8 +392,9 @@ def _as_cuda_array(cuda, t):
         return cuda.as_cuda_array(t)
 
 
-def lars_path_gram_cuda(C, G, alpha, *, positive=False, x_sq, s_max=S_MAX):
-    """Lasso codes by homotopy for every row of the CUDA tensor ``C = X D^T``.
+def lars_path_gram_cuda(C, G, alpha, *, positive=False, x_sq, s_max=S_MAX, layout="warp"):
+    """Lasso codes by homotopy for every row of the CUDA tensor ``C = X D^T``, one row per
+    warp (``layout="warp"``, `_warp_kernel`) or per thread (`_kernel`).
 
     Returns
     -------
@@ -171,7 +425,8 @@ def lars_path_gram_cuda(C, G, alpha, *, positive=False, x_sq, s_max=S_MAX):
             stream = cuda.external_stream(torch.cuda.current_stream(index).cuda_stream)
             arrays = [_as_cuda_array(cuda, t)
                       for t in (C, G, x_sq, H, finished, steps, primal, gap)]
-            run_kernel(*arrays[:2], alpha, positive, *arrays[2:], s_max=s_max, stream=stream)
+            run_kernel(*arrays[:2], alpha, positive, *arrays[2:], s_max=s_max, stream=stream,
+                       layout=layout)
     except Exception as exc:  # numba's CUDA errors share no base class
         _BROKEN.append(exc)
         warnings.warn(f"The CUDA homotopy kernel could not run ({exc!r}); the batched "

@@ -566,7 +566,7 @@ def lasso_gram(
                 # the homotopy's own gaps certify its rows (alpha = 0 is tested by
                 # stationarity in the checks): only the others go on (one sync on a GPU)
                 primals, gaps = p_h, g_h
-                rest = torch.nonzero(g_h > tol * p_h).squeeze(1)
+                rest = torch.nonzero(~(g_h <= tol * p_h)).squeeze(1)  # NaN goes on too
                 if not len(rest):
                     return H_out.to(dtype), 0, primals, gaps
                 if len(rest) <= cpu_tail:

@@ -356,33 +356,41 @@ from skl_sparse._lars_cuda import run_kernel
 rng = np.random.RandomState(0)
 D = rng.randn(24, 12)
 D /= np.linalg.norm(D, axis=1, keepdims=True)
-X = rng.randn(40, 12)
+X = rng.randn(200, 12)
 C, G, x_sq = X @ D.T, D @ D.T, (X * X).sum(1)
-for alpha, positive, s_max in [(0.3, False, 32), (0.05, False, 32), (0.05, True, 32),
-                               (1.0, False, 4)]:
-    H0, f0, _, p0, g0 = lars_path_gram_cpu(C, G, alpha, positive=positive, x_sq=x_sq)
-    H, done = np.zeros_like(C), np.ones(len(C), dtype=bool)
-    steps, primal, gap = np.zeros(len(C), dtype=np.int64), 0.5 * x_sq, np.zeros(len(C))
-    run_kernel(C, G, alpha, positive, x_sq, H, done, steps, primal, gap, s_max=s_max)
-    assert f0.all()
-    if s_max == 32:
-        assert done.all()
-    else:  # paths that need more than s_max atoms at once stop, reported unfinished
-        assert 0 < done.sum() < len(C)
-        assert (done <= ((H0 != 0).sum(1) <= s_max)).all()
-    np.testing.assert_array_equal(H[done], H0[done])
-    np.testing.assert_array_equal(gap[done], g0[done])
-    np.testing.assert_array_equal(primal[done], p0[done])
+thread_cases = [(range(40), a, p, 32) for a, p in [(0.3, False), (0.05, False), (0.05, True)]]
+thread_cases.append((range(40), 1.0, False, 4))
+# one sample per warp: 32 simulated threads and their barriers, slow; rows whose paths
+# drop atoms (30, 197, 151; 100 with positive), stop at s_max (30, 3), or are zero (0)
+warp_cases = [([30, 197, 151], 1.0, False, 32), ([100], 1.0, True, 32),
+              ([30, 3], 1.0, False, 2), ([0], 100.0, False, 32)]
+for layout, cases in (("thread", thread_cases), ("warp", warp_cases)):
+    for rows, alpha, positive, s_max in cases:
+        c, xs = C[list(rows)], x_sq[list(rows)]
+        H0, f0, _, p0, g0 = lars_path_gram_cpu(c, G, alpha, positive=positive, x_sq=xs)
+        H, done = np.zeros_like(c), np.ones(len(c), dtype=bool)
+        steps, primal, gap = np.zeros(len(c), dtype=np.int64), 0.5 * xs, np.zeros(len(c))
+        run_kernel(c, G, alpha, positive, xs, H, done, steps, primal, gap, s_max=s_max,
+                   layout=layout)
+        assert f0.all()
+        # paths that need more than s_max atoms at once stop, reported unfinished
+        assert (done == ((H0 != 0).sum(1) <= s_max)).all() or s_max == 4
+        assert (done <= ((H0 != 0).sum(1) <= s_max)).all() and done.any() == (s_max > 2)
+        np.testing.assert_array_equal(H[done], H0[done])
+        np.testing.assert_allclose(gap[done], g0[done], rtol=0, atol=1e-13)
+        np.testing.assert_allclose(primal[done], p0[done], rtol=1e-14)
 print("ok")
 """
 
 
 def test_cuda_homotopy_kernel_follows_the_cpu_path():
-    """The GPU's homotopy kernel (one sample per CUDA thread) is the CPU's per-sample code
-    compiled as device functions; run here under numba's CUDA simulator (in a child
-    process: the simulator is chosen when numba is imported), it gives the CPU's codes,
-    objectives and gaps bit for bit, and reports unfinished the samples whose path needs
-    more atoms than its fixed-size factor holds."""
+    """The GPU's homotopy kernels, one sample per CUDA thread (the CPU's per-sample code
+    compiled as device functions) and one sample per warp (lanes sharing the atoms), run
+    here under numba's CUDA simulator (in a child process: the simulator is chosen when
+    numba is imported): the CPU's codes bit for bit, its objectives and gaps to rounding
+    (sums in another order), through atoms leaving the path and zero codes; the samples
+    whose path needs more atoms than the fixed-size factor holds are reported
+    unfinished."""
     import os
     import subprocess
     import sys
