@@ -328,7 +328,8 @@ def profile_transform(X, D, device):
 
         if device != "cpu" and cuda_homotopy_available():
             kernel = ""
-            for layout, s_max in (("warp", 32), ("warp", 64), ("thread", 32)):
+            for layout, s_max in (("warp", (32, 64)), ("warp", 32), ("warp", 64),
+                                  ("thread", 32)):
                 t_k, (_, finished, _, _) = best_of(
                     lambda a=alpha, s=s_max, lay=layout: lars_path_gram_cuda(
                         C, G, a, x_sq=x_sq, s_max=s, layout=lay))

@@ -34,13 +34,14 @@ from . import _lars_cpu
 
 __all__ = ["cuda_homotopy_available", "lars_path_gram_cuda", "S_MAX"]
 
-# atoms a sample's path may hold at once in the kernel (the Cholesky factor is
-# S_MAX x S_MAX float64 in each thread's local memory: 8 KB, and the driver reserves local
-# memory for every thread the GPU can hold at once, ~270,000 on an H100: with the two
-# vectors of 256 atoms, 3.8 GB). On 20,000 whitened patches (256 atoms) the codes of 0.03%
-# / 20% / 39% of the samples have more than 32 atoms at alpha = 0.3 / 0.1 / 0.03 (0% / 8% /
-# 33% more than 48, 0% / 0.8% / 27% more than 64)
-S_MAX = 32
+# atoms a sample's path may hold at once: the Cholesky factor is s_max x s_max float64, in
+# shared memory for the warp layout (8 KB a block at 32: about 25 blocks of 32 threads on
+# an H100 multiprocessor; 32 KB at 64: 7) and in local memory for the thread layout (the
+# driver reserves local memory for every thread the GPU holds at once, ~270,000 on an
+# H100: with two vectors of 256 atoms, 3.8 GB at 32). On 20,000 whitened patches (256
+# atoms) the codes of 0.03% / 20% / 39% of the samples have more than 32 atoms at
+# alpha = 0.3 / 0.1 / 0.03 (0% / 8% / 33% more than 48, 0% / 0.8% / 27% more than 64).
+S_MAX = (32, 64)  # the rows left by a 32-atom factor run again with 64
 # the most atoms the kernel takes (two float64 vectors of n_components in each thread's
 # local memory); larger dictionaries keep the batched homotopy
 MAX_ATOMS = 1024
@@ -232,13 +233,16 @@ def _warp_kernel(n_atoms, s_max):
                     L[n, n] = math.sqrt(d)
                     act[n] = j
                     hA[n] = 0.0
-            if lane == j % _WARP:
-                value[0] = corr[j // _WARP]
+            # (the lane's arrays are indexed by loop counters only: registers, not memory)
+            for jj in range(per_lane):
+                if lane + _WARP * jj == j:
+                    value[0] = corr[jj]
             cuda.syncthreads()
             if flag[0] == 1:
                 break
-            if lane == j % _WARP:
-                isact[j // _WARP] = True
+            for jj in range(per_lane):
+                if lane + _WARP * jj == j:
+                    isact[jj] = True
             if lane == 0:
                 sgn[n] = 1.0 if (positive or value[0] > 0) else -1.0
             n += 1
@@ -309,8 +313,9 @@ def _warp_kernel(n_atoms, s_max):
                     break
                 # slot sd leaves (every lane reads its atom before lane 0 shifts the slots)
                 a_sd = act[sd]
-                if lane == a_sd % _WARP:
-                    isact[a_sd // _WARP] = False
+                for jj in range(per_lane):
+                    if lane + _WARP * jj == a_sd:
+                        isact[jj] = False
                 cuda.syncthreads()
                 if lane == 0:
                     chol_delete(L, n, sd)
@@ -361,7 +366,7 @@ def _warp_kernel(n_atoms, s_max):
     return lars_rows
 
 
-def run_kernel(C, G, alpha, positive, x_sq, H, finished, steps, primal, gap, *, s_max=S_MAX,
+def run_kernel(C, G, alpha, positive, x_sq, H, finished, steps, primal, gap, *, s_max=32,
                max_steps=None, stream=0, layout="warp"):
     """Launch the kernel on arrays numba's CUDA target accepts (device arrays, torch CUDA
     tensors; numpy arrays under its simulator): every row of ``C`` coded into ``H``
@@ -392,9 +397,31 @@ def _as_cuda_array(cuda, t):
         return cuda.as_cuda_array(t)
 
 
+def _launch(cuda, C, G, x_sq, alpha, positive, s_max, layout):
+    """One kernel over the rows of the float64 CUDA tensors ``C``, ``x_sq``."""
+    n = C.shape[0]
+    H = torch.zeros_like(C)
+    finished = torch.ones(n, dtype=torch.bool, device=C.device)
+    steps = torch.zeros(n, dtype=torch.int64, device=C.device)
+    primal, gap = 0.5 * x_sq, torch.zeros_like(x_sq)
+    index = C.device.index if C.device.index is not None else torch.cuda.current_device()
+    with torch.cuda.device(index), cuda.gpus[index]:
+        # the kernel runs on torch's stream, after the work that made C: the arrays need
+        # no synchronisation of their own
+        stream = cuda.external_stream(torch.cuda.current_stream(index).cuda_stream)
+        arrays = [_as_cuda_array(cuda, t) for t in (C, G, x_sq, H, finished, steps, primal, gap)]
+        run_kernel(*arrays[:2], alpha, positive, *arrays[2:], s_max=s_max, stream=stream,
+                   layout=layout)
+    return H, finished, primal, gap
+
+
 def lars_path_gram_cuda(C, G, alpha, *, positive=False, x_sq, s_max=S_MAX, layout="warp"):
     """Lasso codes by homotopy for every row of the CUDA tensor ``C = X D^T``, one row per
     warp (``layout="warp"``, `_warp_kernel`) or per thread (`_kernel`).
+
+    ``s_max``: the atoms a path may hold at once, or increasing sizes: the rows left
+    unfinished by one size run again with the next (one host synchronisation each; the
+    small factor first, as more blocks fit a multiprocessor's shared memory).
 
     Returns
     -------
@@ -408,25 +435,19 @@ def lars_path_gram_cuda(C, G, alpha, *, positive=False, x_sq, s_max=S_MAX, layou
     """
     from numba import cuda
 
-    device = C.device
     C = C.to(torch.float64).contiguous()
-    G = G.to(device, torch.float64).contiguous()
+    G = G.to(C.device, torch.float64).contiguous()
     x_sq = x_sq.to(torch.float64).contiguous()
-    n = C.shape[0]
-    H = torch.zeros_like(C)
-    finished = torch.ones(n, dtype=torch.bool, device=device)
-    steps = torch.zeros(n, dtype=torch.int64, device=device)
-    primal, gap = 0.5 * x_sq, torch.zeros_like(x_sq)
+    sizes = (s_max,) if isinstance(s_max, int) else tuple(s_max)
     try:
-        index = device.index if device.index is not None else torch.cuda.current_device()
-        with torch.cuda.device(index), cuda.gpus[index]:
-            # the kernel runs on torch's stream, after the work that made C: the arrays
-            # need no synchronisation of their own
-            stream = cuda.external_stream(torch.cuda.current_stream(index).cuda_stream)
-            arrays = [_as_cuda_array(cuda, t)
-                      for t in (C, G, x_sq, H, finished, steps, primal, gap)]
-            run_kernel(*arrays[:2], alpha, positive, *arrays[2:], s_max=s_max, stream=stream,
-                       layout=layout)
+        H, finished, primal, gap = _launch(cuda, C, G, x_sq, alpha, positive, sizes[0], layout)
+        for size in sizes[1:]:
+            rows = torch.nonzero(~finished).squeeze(1)
+            if not len(rows):
+                break
+            out = _launch(cuda, C[rows], G, x_sq[rows], alpha, positive, size, layout)
+            for full, part in zip((H, finished, primal, gap), out, strict=True):
+                full[rows] = part
     except Exception as exc:  # numba's CUDA errors share no base class
         _BROKEN.append(exc)
         warnings.warn(f"The CUDA homotopy kernel could not run ({exc!r}); the batched "
