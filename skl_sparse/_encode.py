@@ -210,8 +210,8 @@ def sparse_encode(
         Weight of the :math:`\ell_1` penalty.
     solver : {"auto", "lars", "fista", "ista"}, default="auto"
         "lars" follows the exact lasso homotopy (fast when codes are sparse,
-        one sample per thread: the CPU's solver; on a GPU one sample per CUDA
-        thread where numba-cuda is installed); "fista" and "ista"
+        one sample per thread: the CPU's solver; on a GPU one sample per warp
+        where numba-cuda is installed); "fista" and "ista"
         (proximal gradient, vectorised over the samples: the GPU's solver)
         iterate. Every solver finishes with an exact solve on the detected
         support, accepted when the duality gap confirms it. "auto" is "lars"

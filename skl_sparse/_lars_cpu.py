@@ -53,6 +53,54 @@ def _chol_delete(L, n, s):
 
 
 @njit(cache=True, fastmath=False)
+def _chol_append(L, n, G, j, act, z):
+    """Extend the factor ``L[:n, :n]`` of ``G`` on the atoms ``act[:n]`` by atom ``j`` (also
+    written to ``act[n]``); False, with nothing written, where ``j`` is linearly dependent
+    on them (Schur complement below ``1e-10 G_jj``). ``z``: scratch."""
+    for q in range(n):
+        acc = G[j, act[q]]
+        for t in range(q):
+            acc -= L[q, t] * z[t]
+        z[q] = acc / L[q, q]
+    d = G[j, j]
+    for q in range(n):
+        d -= z[q] * z[q]
+    if d <= 1e-10 * G[j, j]:
+        return False
+    for q in range(n):
+        L[n, q] = z[q]
+    L[n, n] = math.sqrt(d)
+    act[n] = j
+    return True
+
+
+@njit(cache=True, fastmath=False)
+def _chol_solve(L, n, b, z, w):
+    """``w[:n] = (L L^T)^{-1} b[:n]`` for the factor ``L[:n, :n]`` (``z``: scratch)."""
+    for q in range(n):
+        acc = b[q]
+        for t in range(q):
+            acc -= L[q, t] * z[t]
+        z[q] = acc / L[q, q]
+    for q in range(n - 1, -1, -1):  # by rows of L: contiguous reads
+        wq = z[q] / L[q, q]
+        w[q] = wq
+        for t in range(q):
+            z[t] -= L[q, t] * wq
+
+
+@njit(cache=True, fastmath=False)
+def _remove_slot(L, n, s, act, sgn, hA):
+    """Slot ``s`` of ``n`` leaves: its row and column of the factor, its atom, sign and
+    coefficient (the later slots move down by one)."""
+    _chol_delete(L, n, s)
+    for q in range(s, n - 1):
+        act[q] = act[q + 1]
+        sgn[q] = sgn[q + 1]
+        hA[q] = hA[q + 1]
+
+
+@njit(cache=True, fastmath=False)
 def _lars_one(c0, G, alpha, positive, max_steps, h_out, corr, L, act, sgn, hA, w, u, z, isact):
     """Homotopy for one sample; writes ``h_out``; returns (finished, n_steps)."""
     m = c0.shape[0]
@@ -75,20 +123,8 @@ def _lars_one(c0, G, alpha, positive, max_steps, h_out, corr, L, act, sgn, hA, w
         if n == L.shape[0]:  # no room for another atom (the GPU kernel's fixed-size factor)
             break
         # join atom j: extend the Cholesky factor by one row
-        for q in range(n):
-            acc = G[j, act[q]]
-            for t in range(q):
-                acc -= L[q, t] * z[t]
-            z[q] = acc / L[q, q]
-        d = G[j, j]
-        for q in range(n):
-            d -= z[q] * z[q]
-        if d <= 1e-10 * G[j, j]:
+        if not _chol_append(L, n, G, j, act, z):
             break
-        for q in range(n):
-            L[n, q] = z[q]
-        L[n, n] = math.sqrt(d)
-        act[n] = j
         sgn[n] = 1.0 if (positive or corr[j] > 0) else -1.0
         hA[n] = 0.0
         isact[j] = True
@@ -97,17 +133,7 @@ def _lars_one(c0, G, alpha, positive, max_steps, h_out, corr, L, act, sgn, hA, w
             step += 1
             if step > max_steps:
                 break
-            # direction w = (L L^T)^{-1} sgn
-            for q in range(n):
-                acc = sgn[q]
-                for t in range(q):
-                    acc -= L[q, t] * z[t]
-                z[q] = acc / L[q, q]
-            for q in range(n - 1, -1, -1):  # by rows of L: contiguous reads
-                wq = z[q] / L[q, q]
-                w[q] = wq
-                for t in range(q):
-                    z[t] -= L[q, t] * wq
+            _chol_solve(L, n, sgn, z, w)  # direction w = (L L^T)^{-1} sgn
             for t in range(m):
                 u[t] = 0.0
             for q in range(n):
@@ -152,11 +178,7 @@ def _lars_one(c0, G, alpha, positive, max_steps, h_out, corr, L, act, sgn, hA, w
                 break
             # drop slot sd
             isact[act[sd]] = False
-            _chol_delete(L, n, sd)
-            for q in range(sd, n - 1):
-                act[q] = act[q + 1]
-                sgn[q] = sgn[q + 1]
-                hA[q] = hA[q + 1]
+            _remove_slot(L, n, sd, act, sgn, hA)
             n -= 1
             if n == 0:
                 break

@@ -23,7 +23,6 @@ kernel is compiled on its first call in a process (seconds), for each size.
 """
 
 import functools
-import math
 import os
 import types
 import warnings
@@ -81,9 +80,9 @@ def _device_functions(cuda):
         namespace[name] = cuda.jit(device=True)(fn)
         return namespace[name]
 
-    device("_chol_delete")
-    device("_lars_one")
-    device("_gap_one")
+    for name in ("_chol_delete", "_chol_append", "_chol_solve", "_remove_slot", "_lars_one",
+                 "_gap_one"):  # callees first
+        device(name)
     return namespace
 
 
@@ -141,7 +140,9 @@ def _warp_kernel(n_atoms, s_max):
     global cuda
     from numba import boolean, cuda, float64, int32
 
-    chol_delete = _device_functions(cuda)["_chol_delete"]
+    functions = _device_functions(cuda)
+    chol_append, chol_solve = functions["_chol_append"], functions["_chol_solve"]
+    remove_slot = functions["_remove_slot"]
     per_lane = n_atoms // _WARP
 
     @cuda.jit(device=True)
@@ -218,21 +219,8 @@ def _warp_kernel(n_atoms, s_max):
                 break
             # atom j joins: lane 0 extends the factor by one row
             if lane == 0:
-                for q in range(n):
-                    acc = G[j, act[q]]
-                    for t in range(q):
-                        acc -= L[q, t] * z[t]
-                    z[q] = acc / L[q, q]
-                d = G[j, j]
-                for q in range(n):
-                    d -= z[q] * z[q]
-                flag[0] = 1 if d <= 1e-10 * G[j, j] else 0
-                if flag[0] == 0:
-                    for q in range(n):
-                        L[n, q] = z[q]
-                    L[n, n] = math.sqrt(d)
-                    act[n] = j
-                    hA[n] = 0.0
+                flag[0] = 0 if chol_append(L, n, G, j, act, z) else 1
+                hA[n] = 0.0
             # (the lane's arrays are indexed by loop counters only: registers, not memory)
             for jj in range(per_lane):
                 if lane + _WARP * jj == j:
@@ -252,16 +240,7 @@ def _warp_kernel(n_atoms, s_max):
                 if step > max_steps:
                     break
                 if lane == 0:  # direction w = (L L^T)^{-1} sgn
-                    for q in range(n):
-                        acc = sgn[q]
-                        for t in range(q):
-                            acc -= L[q, t] * z[t]
-                        z[q] = acc / L[q, q]
-                    for q in range(n - 1, -1, -1):
-                        wq = z[q] / L[q, q]
-                        w[q] = wq
-                        for t in range(q):
-                            z[t] -= L[q, t] * wq
+                    chol_solve(L, n, sgn, z, w)
                 cuda.syncthreads()
                 for jj in range(per_lane):
                     u[jj] = 0.0
@@ -318,11 +297,7 @@ def _warp_kernel(n_atoms, s_max):
                         isact[jj] = False
                 cuda.syncthreads()
                 if lane == 0:
-                    chol_delete(L, n, sd)
-                    for q in range(sd, n - 1):
-                        act[q] = act[q + 1]
-                        sgn[q] = sgn[q + 1]
-                        hA[q] = hA[q + 1]
+                    remove_slot(L, n, sd, act, sgn, hA)
                 n -= 1
                 cuda.syncthreads()
                 if n == 0:

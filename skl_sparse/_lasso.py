@@ -53,8 +53,8 @@ Design (see the user guide for the references):
   with ``solver="auto"`` the last few samples (``cpu_tail``) are handed to the
   compiled homotopy on the CPU instead of paying a check round of launches for
   a handful of rows;
-* ``solver="lars"`` on a GPU runs the compiled homotopy one sample per CUDA
-  thread (`skl_sparse._lars_cuda`, where numba's CUDA target is installed),
+* ``solver="lars"`` on a GPU runs the homotopy in one kernel, one sample per
+  warp (`skl_sparse._lars_cuda`, where numba's CUDA target is installed),
   whose gaps certify the samples it finished, as on the CPU;
 * `lasso_gram_budget`, for the mini-batches of the learners on a GPU: a fixed
   number of iterations, with no host synchronisation at all.
