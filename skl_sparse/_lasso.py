@@ -71,7 +71,7 @@ import torch
 
 from ._lars import lars_path_gram
 from ._lars_cpu import lars_path_gram_cpu
-from ._lars_cuda import cuda_homotopy_available, lars_path_gram_cuda
+from ._lars_cuda import S_MAX, cuda_homotopy_available, lars_path_gram_cuda
 
 __all__ = [
     "lasso_gram", "lasso_gram_budget", "duality_gap", "gram_eigmax", "lasso_objective",
@@ -422,6 +422,9 @@ class _Policy(NamedTuple):
     check_every: int
     # the iterations before the first check in TF32 on a GPU (`_tf32_products`)
     tf32_first: bool
+    # with solver="auto" on a GPU, the homotopy kernel first (`_lars_cuda`), with these
+    # factor sizes, FISTA for the samples it leaves; None: FISTA alone
+    homotopy: tuple | None = None
 
 
 # On a GPU a check round costs a host round trip and a few dozen launches, while its
@@ -547,10 +550,14 @@ def lasso_gram(
                     else 0)
     if n <= cpu_tail:
         return _finish_on_cpu(C64, G64, x_sq, alpha, dtype, lipschitz=lipschitz, **exact_kwargs)
+    policy = _SOLVE_POLICY.get(C.device.type, _GPU_SOLVE_POLICY)
+    sizes, kernel_first = S_MAX, False
+    if (solver == "auto" and policy.homotopy and C.device.type == "cuda"
+            and cuda_homotopy_available(k)):
+        solver, sizes, kernel_first = "lars", policy.homotopy, True
     solver = resolve_solver(solver, C.device)
     if iterate_dtype is None:
         iterate_dtype = dtype if C.device.type == "cpu" else torch.float32
-    policy = _SOLVE_POLICY.get(C.device.type, _GPU_SOLVE_POLICY)
     pdas_steps = policy.rounds
     check_every = policy.check_every if check_every is None else check_every
     try_up_to = k if policy.try_up_to is None else policy.try_up_to
@@ -559,7 +566,7 @@ def lasso_gram(
     order = torch.arange(n, device=C.device)  # output row of each working row
     if solver == "lars":
         # exact homotopy first; FISTA finishes the samples it could not
-        compiled = _compiled_homotopy(C64, G64, alpha, positive, x_sq)
+        compiled = _compiled_homotopy(C64, G64, alpha, positive, x_sq, sizes)
         if compiled is not None:
             H_out, p_h, g_h = compiled
             if alpha > 0:
@@ -576,6 +583,8 @@ def lasso_gram(
                     H_out[rest], primals[rest], gaps[rest] = H_c, primal_c, gap_c
                     return H_out.to(dtype), n_c, primals, gaps
                 order, C64, x_sq = rest, C64[rest], x_sq[rest]
+        elif kernel_first:  # the kernel failed to compile: FISTA alone, as by default
+            solver = "fista"
         else:
             H_out, _, _ = lars_path_gram(C64, G64, alpha, positive=positive)
 
@@ -666,18 +675,20 @@ def lasso_gram(
     return H_out.to(dtype), n_iter, primals, gaps
 
 
-def _compiled_homotopy(C, G, alpha, positive, x_sq):
+def _compiled_homotopy(C, G, alpha, positive, x_sq, sizes=S_MAX):
     """The compiled homotopy on every row (float64 tensors): on the CPU
-    (`lars_path_gram_cpu`), on a GPU one row per CUDA thread (`lars_path_gram_cuda`)
-    where numba's CUDA target works. Returns the codes, objectives and duality gaps, or
-    None where neither runs (the batched torch homotopy then)."""
+    (`lars_path_gram_cpu`), on a GPU one row per warp (`lars_path_gram_cuda`, with the
+    factor sizes ``sizes``) where numba's CUDA target works. Returns the codes,
+    objectives and duality gaps, or None where neither runs (the batched torch homotopy
+    then)."""
     if C.device.type == "cpu":
         H, _, _, primal, gap = lars_path_gram_cpu(C.numpy(), G.numpy(), alpha,
                                                   positive=positive, x_sq=x_sq.numpy())
         return torch.from_numpy(H), torch.from_numpy(primal), torch.from_numpy(gap)
     if C.device.type == "cuda" and cuda_homotopy_available(C.shape[1]):
         try:
-            H, _, primal, gap = lars_path_gram_cuda(C, G, alpha, positive=positive, x_sq=x_sq)
+            H, _, primal, gap = lars_path_gram_cuda(C, G, alpha, positive=positive, x_sq=x_sq,
+                                                    s_max=sizes)
         except RuntimeError:  # the kernel did not compile here: warned once
             return None
         return H, primal, gap

@@ -443,3 +443,32 @@ def test_homotopy_reads_no_factor_entry_before_writing_it(rng):
                               *work[1:], np.empty(40, dtype=np.bool_))
             assert ok == f0[i]
             np.testing.assert_array_equal(h, H0[i])
+
+
+@pytest.mark.skipif(DEVICE == "cpu", reason="needs CUDA")
+def test_auto_may_run_the_homotopy_kernel_first(whitened_patches, monkeypatch):
+    """With the GPU policy's ``homotopy`` sizes set, solver="auto" runs the kernel first
+    and FISTA for the samples it leaves: the exact codes either way."""
+    import skl_sparse._lasso as lasso_mod
+    from skl_sparse._lars_cuda import cuda_homotopy_available
+
+    if not cuda_homotopy_available():
+        pytest.skip("numba's CUDA target is not installed")
+    X, D = _patch_problem(whitened_patches)
+    Xt, Dt = torch.from_numpy(X).to(DEVICE), torch.from_numpy(D).to(DEVICE)
+    G, C, x_sq = Dt @ Dt.T, Xt @ Dt.T, (Xt * Xt).sum(1)
+    _, _, p_exact, _ = lasso_gram(C.cpu(), G.cpu(), x_sq.cpu(), 0.05, solver="lars")
+    sizes = []
+    kernel = lasso_mod.lars_path_gram_cuda
+
+    def recorded(*args, s_max, **kwargs):
+        sizes.append(s_max)
+        return kernel(*args, s_max=s_max, **kwargs)
+
+    monkeypatch.setattr(lasso_mod, "lars_path_gram_cuda", recorded)
+    monkeypatch.setattr(lasso_mod, "_GPU_SOLVE_POLICY",
+                        lasso_mod._GPU_SOLVE_POLICY._replace(homotopy=(4,)))
+    _, _, primal, gap = lasso_gram(C, G, x_sq, 0.05, solver="auto", cpu_tail=0)
+    assert sizes == [(4,)]
+    assert torch.all(gap <= 1e-6 * primal)
+    torch.testing.assert_close(primal.cpu(), p_exact, rtol=1e-9, atol=0)
