@@ -425,7 +425,10 @@ def lars_path_gram_cuda(C, G, alpha, *, positive=False, x_sq, s_max=S_MAX, layou
                 full[rows] = part
     except Exception as exc:  # numba's CUDA errors share no base class
         _BROKEN.append(exc)
-        warnings.warn(f"The CUDA homotopy kernel could not run ({exc!r}); the batched "
-                      "homotopy is used instead.", RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"The CUDA homotopy kernel could not run ({exc!r}); skl_sparse codes with its "
+            "torch solvers instead in this process. It needs the numba-cuda package (and "
+            f"the CUDA toolkit's NVVM); {ENV_SWITCH}=0 turns it off.",
+            RuntimeWarning, stacklevel=2)
         raise RuntimeError("CUDA homotopy kernel unavailable") from exc
     return H, finished, primal, gap
