@@ -472,3 +472,35 @@ def test_auto_may_run_the_homotopy_kernel_first(whitened_patches, monkeypatch):
     assert sizes == [(4,)]
     assert torch.all(gap <= 1e-6 * primal)
     torch.testing.assert_close(primal.cpu(), p_exact, rtol=1e-9, atol=0)
+
+
+def test_cuda_homotopy_reruns_the_rows_a_small_factor_leaves(whitened_patches, monkeypatch):
+    """`lars_path_gram_cuda` with factor sizes (4, 64): the rows whose path needs more than
+    4 atoms run again with 64, and only they; the merged result is the homotopy's. (The
+    kernel is replaced here by the CPU homotopy with the same size limit.)"""
+    import skl_sparse._lars_cuda as lars_cuda
+    from skl_sparse._lars_cpu import lars_path_gram_cpu
+
+    X, D = _patch_problem(whitened_patches)
+    Xt, Dt = torch.from_numpy(X), torch.from_numpy(D)
+    G, C, x_sq = Dt @ Dt.T, Xt @ Dt.T, (Xt * Xt).sum(1)
+    calls = []
+
+    def launch(cuda, C, G, x_sq, alpha, positive, s_max, layout):
+        calls.append((len(C), s_max))
+        H, _, _, primal, gap = lars_path_gram_cpu(C.numpy(), G.numpy(), alpha,
+                                                  positive=positive, x_sq=x_sq.numpy())
+        finished = torch.from_numpy((H != 0).sum(1) <= s_max)
+        H[~finished.numpy()] = 0.0
+        return torch.from_numpy(H), finished, torch.from_numpy(primal), torch.from_numpy(gap)
+
+    monkeypatch.setattr(lars_cuda, "_launch", launch)
+    H, finished, primal, gap = lars_cuda.lars_path_gram_cuda(C, G, 0.05, x_sq=x_sq,
+                                                             s_max=(4, 64))
+    exact, _, _, p_exact, g_exact = lars_path_gram_cpu(C.numpy(), G.numpy(), 0.05,
+                                                       x_sq=x_sq.numpy())
+    many = int(((exact != 0).sum(1) > 4).sum())
+    assert calls == [(len(C), 4), (many, 64)] and 0 < many < len(C)
+    assert finished.all()
+    np.testing.assert_array_equal(H.numpy(), exact)
+    np.testing.assert_array_equal(gap.numpy(), g_exact)
