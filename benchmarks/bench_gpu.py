@@ -330,13 +330,19 @@ def profile_transform(X, D, device):
 
         if device != "cpu" and cuda_homotopy_available():
             kernel = ""
-            for layout, s_max in (("warp", (32, 64)), ("warp", 32), ("warp", 64),
-                                  ("thread", 32)):
+            import skl_sparse._lars_cuda as lars_cuda
+
+            parallel = lars_cuda.PARALLEL_FROM
+            for layout, s_max, lars_cuda.PARALLEL_FROM in (
+                    ("warp", (32, 64), parallel), ("warp", (32, 64), 1 << 10),
+                    ("warp", 32, parallel), ("warp", 64, parallel), ("thread", 32, parallel)):
                 t_k, (_, finished, _, _) = best_of(
                     lambda a=alpha, s=s_max, lay=layout: lars_path_gram_cuda(
                         C, G, a, x_sq=x_sq, s_max=s, layout=lay))
-                kernel += (f"; kernel ({layout} a row, {s_max} atoms) {t_k * 1000:.1f} ms, "
+                kernel += (f"; kernel ({layout} a row, {s_max} atoms, lanes solve from "
+                           f"{lars_cuda.PARALLEL_FROM}) {t_k * 1000:.1f} ms, "
                            f"{int((~finished).sum())} rows unfinished")
+            lars_cuda.PARALLEL_FROM = parallel
         else:
             kernel = ""
         print(f"lasso_gram alpha={alpha} solver=lars: {t * 1000:.1f} ms, objective "

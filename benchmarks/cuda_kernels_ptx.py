@@ -36,7 +36,9 @@ def main():
                boolean[:], int64[:], float64[:], float64[:], float64[:])
     ptxas = glob.glob(os.path.join(os.path.dirname(sys.executable), "..", "lib", "python*",
                                    "site-packages", "nvidia", "cuda_nvcc", "bin", "ptxas"))
-    for name, factory in (("warp", _lars_cuda._warp_kernel), ("thread", _lars_cuda._kernel)):
+    kernels = {"warp": lambda k, s: _lars_cuda._warp_kernel(k, s, _lars_cuda.PARALLEL_FROM),
+               "thread": _lars_cuda._kernel}
+    for name, factory in kernels.items():
         for n_atoms, s_max in ((256, 32), (256, 64), (1024, 32)):
             ptx, _ = cuda.compile_ptx(factory(n_atoms, s_max).py_func, sig, cc=cc)
             report = f"{len(ptx.splitlines())} PTX lines"

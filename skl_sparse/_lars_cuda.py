@@ -23,6 +23,7 @@ kernel is compiled on its first call in a process (seconds), for each size.
 """
 
 import functools
+import math
 import os
 import types
 import warnings
@@ -45,6 +46,9 @@ S_MAX = (32, 64)  # the rows left by a 32-atom factor run again with 64
 # local memory); larger dictionaries keep the batched homotopy
 MAX_ATOMS = 1024
 _THREADS = 64
+# active sets from which the warp kernel's triangular solves use every lane (|S| barriers,
+# ~100 cycles each) rather than lane 0 alone (|S|^2 dependent steps, ~12 cycles each)
+PARALLEL_FROM = 16
 # environment variable: "0" turns the kernel off (the batched torch homotopy then)
 ENV_SWITCH = "SKL_SPARSE_CUDA_KERNELS"
 _BROKEN = []  # the error of a failed compilation, once seen
@@ -125,7 +129,7 @@ _NONE = 1 << 30  # "no atom" in the reductions
 
 
 @functools.lru_cache(maxsize=8)
-def _warp_kernel(n_atoms, s_max):
+def _warp_kernel(n_atoms, s_max, parallel_from):
     """The homotopy with one sample per warp (a block of 32 threads), for ``n_atoms`` (a
     multiple of 32) atoms.
 
@@ -134,7 +138,11 @@ def _warp_kernel(n_atoms, s_max):
     (8 of each for 256 atoms; the thread-per-sample kernel keeps all 256 in local memory),
     reads the rows of ``G`` coalesced, and the next event is a reduction over the lanes;
     the factor of the active set and its small triangular solves (O(|S|^2)) are in shared
-    memory, done by lane 0 (`_lars_cpu._chol_delete` for a leaving atom). Ties between
+    memory. Its triangular solves (the direction, and the new row of a joining atom) are
+    done by lane 0 as on the CPU (`_lars_cpu._chol_solve`, `_lars_cpu._chol_append`) for
+    active sets of fewer than ``parallel_from`` atoms, and by all the lanes, a column of
+    the factor per barrier, for larger ones (O(|S|) barriers instead of O(|S|^2)
+    sequential operations); a leaving atom's rotations stay with lane 0. Ties between
     events are broken as the CPU code breaks them; the arithmetic differs from it only in
     the order of the sums."""
     global cuda
@@ -182,6 +190,30 @@ def _warp_kernel(n_atoms, s_max):
         cuda.syncthreads()
         return v
 
+    @cuda.jit(device=True)
+    def forward_lanes(L, n, r, y, lane):
+        """``y[:n] = L[:n, :n]^{-1} r[:n]`` (``r`` overwritten): lanes share the rows, one
+        column of ``L`` per barrier."""
+        for t in range(n):
+            yt = r[t] / L[t, t]
+            for q in range(lane, n, _WARP):
+                if q > t:
+                    r[q] -= L[q, t] * yt
+            if lane == 0:
+                y[t] = yt
+            cuda.syncthreads()
+
+    @cuda.jit(device=True)
+    def backward_lanes(L, n, r, w, lane):
+        """``w[:n] = L[:n, :n]^{-T} r[:n]`` (``r`` overwritten), a row of ``L`` per barrier."""
+        for q in range(n - 1, -1, -1):
+            wq = r[q] / L[q, q]
+            for t in range(lane, q, _WARP):
+                r[t] -= L[q, t] * wq
+            if lane == 0:
+                w[q] = wq
+            cuda.syncthreads()
+
     @cuda.jit
     def lars_rows(C, G, alpha, positive, max_steps, H, finished, steps, x_sq, primal, gap):
         row = cuda.blockIdx.x
@@ -193,6 +225,7 @@ def _warp_kernel(n_atoms, s_max):
         hA = cuda.shared.array(s_max, float64)
         w = cuda.shared.array(s_max, float64)
         z = cuda.shared.array(s_max, float64)
+        y = cuda.shared.array(s_max, float64)
         red_v = cuda.shared.array(_WARP, float64)
         red_i = cuda.shared.array(_WARP, int32)
         flag = cuda.shared.array(1, int32)
@@ -217,9 +250,28 @@ def _warp_kernel(n_atoms, s_max):
         while not ok:
             if n == s_max:
                 break
-            # atom j joins: lane 0 extends the factor by one row
+            # atom j joins: the factor gains one row
+            if n < parallel_from:
+                if lane == 0:
+                    flag[0] = 0 if chol_append(L, n, G, j, act, z) else 1
+            else:
+                for q in range(lane, n, _WARP):
+                    z[q] = G[j, act[q]]
+                cuda.syncthreads()
+                forward_lanes(L, n, z, y, lane)
+                part = 0.0
+                for q in range(lane, n, _WARP):
+                    part += y[q] * y[q]
+                d = G[j, j] - sum_of_lanes(red_v, lane, part)
+                if d > 1e-10 * G[j, j]:  # else linearly dependent (as `_chol_append`)
+                    for q in range(lane, n, _WARP):
+                        L[n, q] = y[q]
+                if lane == 0:
+                    flag[0] = 0 if d > 1e-10 * G[j, j] else 1
+                    if flag[0] == 0:
+                        L[n, n] = math.sqrt(d)
+                        act[n] = j
             if lane == 0:
-                flag[0] = 0 if chol_append(L, n, G, j, act, z) else 1
                 hA[n] = 0.0
             # (the lane's arrays are indexed by loop counters only: registers, not memory)
             for jj in range(per_lane):
@@ -239,8 +291,19 @@ def _warp_kernel(n_atoms, s_max):
                 step += 1
                 if step > max_steps:
                     break
-                if lane == 0:  # direction w = (L L^T)^{-1} sgn
-                    chol_solve(L, n, sgn, z, w)
+                # direction w = (L L^T)^{-1} sgn
+                if n < parallel_from:
+                    if lane == 0:
+                        chol_solve(L, n, sgn, z, w)
+                else:
+                    for q in range(lane, n, _WARP):
+                        z[q] = sgn[q]
+                    cuda.syncthreads()
+                    forward_lanes(L, n, z, y, lane)
+                    for q in range(lane, n, _WARP):
+                        z[q] = y[q]
+                    cuda.syncthreads()
+                    backward_lanes(L, n, z, w, lane)
                 cuda.syncthreads()
                 for jj in range(per_lane):
                     u[jj] = 0.0
@@ -354,7 +417,8 @@ def run_kernel(C, G, alpha, positive, x_sq, H, finished, steps, primal, gap, *, 
     # arrays sized for the next power of two, at least a warp (fewer kernels to compile)
     size = max(1 << max(k - 1, 0).bit_length(), _WARP)
     if layout == "warp":
-        kernel, blocks, threads = _warp_kernel(size, min(s_max, size)), n, _WARP
+        kernel = _warp_kernel(size, min(s_max, size), PARALLEL_FROM)
+        blocks, threads = n, _WARP
     else:
         kernel, blocks, threads = _kernel(size, min(s_max, size)), -(-n // _THREADS), _THREADS
     from numba.core.errors import NumbaPerformanceWarning
