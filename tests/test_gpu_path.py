@@ -163,7 +163,10 @@ def test_transform_syncs_once_per_convergence_check(whitened_patches, monkeypatc
     assert 3 <= len(checks) <= 10
     # one per check, the Lipschitz constant, and the codes' and the warning's read-outs
     assert counter.syncs <= len(checks) + 4, counter.sync_sites
-    assert counter.calls <= 400 * len(checks)  # check_every iterations and a check each
+    # check_every iterations and a check each: 2,123 calls for the 8 checks here (2,366
+    # before the one-kernel threshold, the product-free first step and the padded Gram
+    # built once per call)
+    assert counter.calls <= 300 * len(checks)
 
 
 @pytest.mark.parametrize("n_rows", [0, 1, 7, 64, 1000])
