@@ -35,8 +35,9 @@ from . import _lars_cpu
 __all__ = ["cuda_homotopy_available", "lars_path_gram_cuda", "S_MAX"]
 
 # atoms a sample's path may hold at once: the Cholesky factor is s_max x s_max float64, in
-# shared memory for the warp layout (8 KB a block at 32: about 25 blocks of 32 threads on
-# an H100 multiprocessor; 32 KB at 64: 7) and in local memory for the thread layout (the
+# shared memory for the warp layout (10 KB a block at 32, where its 112 registers a thread
+# allow 18 blocks of 32 threads on an H100 multiprocessor; 36 KB at 64: 6 blocks; see
+# benchmarks/cuda_kernels_ptx.py) and in local memory for the thread layout (the
 # driver reserves local memory for every thread the GPU holds at once, ~270,000 on an
 # H100: with two vectors of 256 atoms, 3.8 GB at 32). On 20,000 whitened patches (256
 # atoms) the codes of 0.03% / 20% / 39% of the samples have more than 32 atoms at
@@ -75,7 +76,7 @@ def cuda_homotopy_available(n_atoms=0):
 
 def _device_functions(cuda):
     """`_lars_cpu`'s per-sample functions compiled as CUDA device functions: the same
-    code objects, with globals in which ``_chol_delete`` is the device version."""
+    code objects, with globals in which their callees are the device versions."""
     namespace = dict(vars(_lars_cpu))
 
     def device(name):
@@ -92,7 +93,9 @@ def _device_functions(cuda):
 
 @functools.lru_cache(maxsize=8)
 def _kernel(n_atoms, s_max):
-    """The kernel for ``n_atoms`` atoms (the sizes of the local arrays are constants)."""
+    """The homotopy with one sample per thread, for ``n_atoms`` atoms (the sizes of the
+    local arrays are constants): `_lars_cpu._lars_one` and `_lars_cpu._gap_one` as they
+    are."""
     global cuda  # a module global in the kernel: numba's simulator swaps it for its own
     from numba import boolean, cuda, float64, int64
 
