@@ -457,13 +457,16 @@ def _launch(cuda, C, G, x_sq, alpha, positive, s_max, layout):
     return H, finished, primal, gap
 
 
-def lars_path_gram_cuda(C, G, alpha, *, positive=False, x_sq, s_max=S_MAX, layout="warp"):
+def lars_path_gram_cuda(C, G, alpha, *, positive=False, x_sq, s_max=S_MAX, layout="warp",
+                        rerun_over=0):
     """Lasso codes by homotopy for every row of the CUDA tensor ``C = X D^T``, one row per
     warp (``layout="warp"``, `_warp_kernel`) or per thread (`_kernel`).
 
     ``s_max``: the atoms a path may hold at once, or increasing sizes: the rows left
     unfinished by one size run again with the next (one host synchronisation each; the
-    small factor first, as more blocks fit a multiprocessor's shared memory).
+    small factor first, as more blocks fit a multiprocessor's shared memory), where they
+    are more than ``rerun_over`` (fewer are left to the caller, who may finish them on the
+    CPU sooner than a larger kernel compiles).
 
     Returns
     -------
@@ -485,7 +488,7 @@ def lars_path_gram_cuda(C, G, alpha, *, positive=False, x_sq, s_max=S_MAX, layou
         H, finished, primal, gap = _launch(cuda, C, G, x_sq, alpha, positive, sizes[0], layout)
         for size in sizes[1:]:
             rows = torch.nonzero(~finished).squeeze(1)
-            if not len(rows):
+            if len(rows) <= rerun_over:
                 break
             out = _launch(cuda, C[rows], G, x_sq[rows], alpha, positive, size, layout)
             for full, part in zip((H, finished, primal, gap), out, strict=True):

@@ -566,7 +566,8 @@ def lasso_gram(
     order = torch.arange(n, device=C.device)  # output row of each working row
     if solver == "lars":
         # exact homotopy first; FISTA finishes the samples it could not
-        compiled = _compiled_homotopy(C64, G64, alpha, positive, x_sq, sizes)
+        # the rows a small factor leaves run with a larger one unless the CPU takes them
+        compiled = _compiled_homotopy(C64, G64, alpha, positive, x_sq, sizes, cpu_tail)
         if compiled is not None:
             H_out, p_h, g_h = compiled
             if alpha > 0:
@@ -675,10 +676,11 @@ def lasso_gram(
     return H_out.to(dtype), n_iter, primals, gaps
 
 
-def _compiled_homotopy(C, G, alpha, positive, x_sq, sizes=S_MAX):
+def _compiled_homotopy(C, G, alpha, positive, x_sq, sizes=S_MAX, rerun_over=0):
     """The compiled homotopy on every row (float64 tensors): on the CPU
     (`lars_path_gram_cpu`), on a GPU one row per warp (`lars_path_gram_cuda`, with the
-    factor sizes ``sizes``) where numba's CUDA target works. Returns the codes,
+    factor sizes ``sizes``; a larger size only for more than ``rerun_over`` rows) where
+    numba's CUDA target works. Returns the codes,
     objectives and duality gaps, or None where neither runs (the batched torch homotopy
     then)."""
     if C.device.type == "cpu":
@@ -688,7 +690,7 @@ def _compiled_homotopy(C, G, alpha, positive, x_sq, sizes=S_MAX):
     if C.device.type == "cuda" and cuda_homotopy_available(C.shape[1]):
         try:
             H, _, primal, gap = lars_path_gram_cuda(C, G, alpha, positive=positive, x_sq=x_sq,
-                                                    s_max=sizes)
+                                                    s_max=sizes, rerun_over=rerun_over)
         except RuntimeError:  # the kernel did not compile here: warned once
             return None
         return H, primal, gap

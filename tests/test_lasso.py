@@ -484,8 +484,9 @@ def test_auto_may_run_the_homotopy_kernel_first(whitened_patches, monkeypatch):
 
 def test_cuda_homotopy_reruns_the_rows_a_small_factor_leaves(whitened_patches, monkeypatch):
     """`lars_path_gram_cuda` with factor sizes (4, 64): the rows whose path needs more than
-    4 atoms run again with 64, and only they; the merged result is the homotopy's. (The
-    kernel is replaced here by the CPU homotopy with the same size limit.)"""
+    4 atoms run again with 64, and only they, unless they are at most ``rerun_over``; the
+    merged result is the homotopy's. (The kernel is replaced here by the CPU homotopy with
+    the same size limit.)"""
     import skl_sparse._lars_cuda as lars_cuda
     from skl_sparse._lars_cpu import lars_path_gram_cpu
 
@@ -512,3 +513,8 @@ def test_cuda_homotopy_reruns_the_rows_a_small_factor_leaves(whitened_patches, m
     assert finished.all()
     np.testing.assert_array_equal(H.numpy(), exact)
     np.testing.assert_array_equal(gap.numpy(), g_exact)
+    # as few rows as the caller would finish on the CPU: no larger kernel for them
+    calls.clear()
+    _, finished, _, _ = lars_cuda.lars_path_gram_cuda(C, G, 0.05, x_sq=x_sq, s_max=(4, 64),
+                                                      rerun_over=many)
+    assert calls == [(len(C), 4)] and int((~finished).sum()) == many
