@@ -190,6 +190,18 @@ def _lars_one(c0, G, alpha, positive, max_steps, h_out, corr, L, act, sgn, hA, w
 
 
 @njit(cache=True, fastmath=False)
+def _primal_and_gap(x_sq, ch, hgh, l1, dual_norm, alpha):
+    """Objective and duality gap of one sample from its sums: ``||x||^2``, ``c.h``,
+    ``h G h``, ``||h||_1`` and ``||D r||_inf`` (the dual point ``r min(1, alpha /
+    ||D r||_inf)``, as in `_lasso.duality_gap`)."""
+    r_sq = max(x_sq - 2.0 * ch + hgh, 0.0)
+    primal = 0.5 * r_sq + alpha * l1
+    scale = alpha / dual_norm if dual_norm > alpha else 1.0
+    dual = scale * (x_sq - ch) - 0.5 * scale * scale * r_sq
+    return primal, max(primal - dual, 0.0)
+
+
+@njit(cache=True, fastmath=False)
 def _gap_one(c, G, h, x_sq, alpha, positive, gh):
     """Objective and duality gap of the codes ``h`` of one sample, as `_lasso.duality_gap`
     computes them, with ``G h`` summed over the support only."""
@@ -211,11 +223,7 @@ def _gap_one(c, G, h, x_sq, alpha, positive, gh):
         v = g if positive else abs(g)
         if v > dual_norm:
             dual_norm = v
-    r_sq = max(x_sq - 2.0 * ch + hgh, 0.0)
-    primal = 0.5 * r_sq + alpha * l1
-    scale = alpha / dual_norm if dual_norm > alpha else 1.0
-    dual = scale * (x_sq - ch) - 0.5 * scale * scale * r_sq
-    return primal, max(primal - dual, 0.0)
+    return _primal_and_gap(x_sq, ch, hgh, l1, dual_norm, alpha)
 
 
 @njit(cache=True, nogil=True)

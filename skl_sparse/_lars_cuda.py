@@ -86,7 +86,7 @@ def _device_functions(cuda):
         return namespace[name]
 
     for name in ("_chol_delete", "_chol_append", "_chol_solve", "_remove_slot", "_lars_one",
-                 "_gap_one"):  # callees first
+                 "_primal_and_gap", "_gap_one"):  # callees first
         device(name)
     return namespace
 
@@ -153,7 +153,7 @@ def _warp_kernel(n_atoms, s_max, parallel_from):
 
     functions = _device_functions(cuda)
     chol_append, chol_solve = functions["_chol_append"], functions["_chol_solve"]
-    remove_slot = functions["_remove_slot"]
+    remove_slot, primal_and_gap = functions["_remove_slot"], functions["_primal_and_gap"]
     per_lane = n_atoms // _WARP
 
     @cuda.jit(device=True)
@@ -396,13 +396,7 @@ def _warp_kernel(n_atoms, s_max, parallel_from):
         hgh = sum_of_lanes(red_v, lane, hgh)
         dual_norm, _ = best_of_lanes(red_v, red_i, lane, dual_norm, 0, True, True)
         if lane == 0:
-            x = x_sq[row]
-            r_sq = max(x - 2.0 * ch + hgh, 0.0)
-            p = 0.5 * r_sq + alpha * l1
-            scale = alpha / dual_norm if dual_norm > alpha else 1.0
-            dual = scale * (x - ch) - 0.5 * scale * scale * r_sq
-            primal[row] = p
-            gap[row] = max(p - dual, 0.0)
+            primal[row], gap[row] = primal_and_gap(x_sq[row], ch, hgh, l1, dual_norm, alpha)
 
     return lars_rows
 
