@@ -564,6 +564,18 @@ def lasso_gram(
     if positive:
         H_out.clamp_(min=0)
     order = torch.arange(n, device=C.device)  # output row of each working row
+
+    def emit(rows, H_rows, primal_rows, gap_rows):  # final results of the output rows
+        H_out.index_copy_(0, rows, H_rows)
+        primals.index_copy_(0, rows, primal_rows)
+        gaps.index_copy_(0, rows, gap_rows)
+
+    def finish_on_cpu(rows, keep):  # output rows ``rows`` (working rows ``keep``) to the CPU
+        H_c, n_c, primal_c, gap_c = _finish_on_cpu(C64[keep], G64, x_sq[keep], alpha, exact,
+                                                   lipschitz=lipschitz, **exact_kwargs)
+        emit(rows, H_c, primal_c, gap_c)
+        return n_c
+
     if solver == "lars":
         # exact homotopy first; FISTA finishes the samples it could not
         # the rows a small factor leaves run with a larger one unless the CPU takes them
@@ -578,21 +590,13 @@ def lasso_gram(
                 if not len(rest):
                     return H_out.to(dtype), 0, primals, gaps
                 if len(rest) <= cpu_tail:
-                    H_c, n_c, primal_c, gap_c = _finish_on_cpu(
-                        C64[rest], G64, x_sq[rest], alpha, exact, lipschitz=lipschitz,
-                        **exact_kwargs)
-                    H_out[rest], primals[rest], gaps[rest] = H_c, primal_c, gap_c
+                    n_c = finish_on_cpu(rest, rest)
                     return H_out.to(dtype), n_c, primals, gaps
                 order, C64, x_sq = rest, C64[rest], x_sq[rest]
         elif kernel_first:  # the kernel failed to compile: FISTA alone, as by default
             solver = "fista"
         else:
             H_out, _, _ = lars_path_gram(C64, G64, alpha, positive=positive)
-
-    def emit(rows, H_rows, primal_rows, gap_rows):  # final results of the output rows
-        H_out.index_copy_(0, rows, H_rows)
-        primals.index_copy_(0, rows, primal_rows)
-        gaps.index_copy_(0, rows, gap_rows)
 
     slices, signs, state, n_iter = [], None, None, 0
     G_pad = _padded_gram(G64, min(k, max_support or k))  # for every support solve
@@ -635,11 +639,7 @@ def lasso_gram(
             if n_keep == 0:
                 break
             if n_keep <= cpu_tail:
-                H_c, n_c, primal_c, gap_c = _finish_on_cpu(C64[keep], G64, x_sq[keep], alpha,
-                                                           exact, lipschitz=lipschitz,
-                                                           **exact_kwargs)
-                emit(order[keep], H_c, primal_c, gap_c)
-                n_iter = max(n_iter, n_c)
+                n_iter = max(n_iter, finish_on_cpu(order[keep], keep))
                 break
             order, C64, x_sq, signs = order[keep], C64[keep], x_sq[keep], signs[keep]
             slices = _bucket_slices(counts[:-1], min(k, max_support or k))

@@ -518,3 +518,32 @@ def test_cuda_homotopy_reruns_the_rows_a_small_factor_leaves(whitened_patches, m
     _, finished, _, _ = lars_cuda.lars_path_gram_cuda(C, G, 0.05, x_sq=x_sq, s_max=(4, 64),
                                                       rerun_over=many)
     assert calls == [(len(C), 4)] and int((~finished).sum()) == many
+
+
+def test_few_rows_the_homotopy_leaves_go_to_the_cpu_at_once(monkeypatch):
+    """With ``cpu_tail`` (on a GPU: the last 256 rows), the rows the compiled homotopy did
+    not certify go straight to the CPU when they are that few: handed over before any
+    check round, and solved to the optimum."""
+    import skl_sparse._lasso as lasso_mod
+    from skl_sparse._lars_cpu import lars_path_gram_cpu
+
+    X, D = _random_problem(n=60, p=20, k=40)
+    Xt, Dt = torch.from_numpy(X), torch.from_numpy(D)
+    C, G, x_sq = Xt @ Dt.T, Dt @ Dt.T, (Xt * Xt).sum(1)
+    *_, p_h, g_h = lars_path_gram_cpu(C.numpy(), G.numpy(), 0.05, max_steps=25,
+                                      x_sq=x_sq.numpy())
+    uncertified = int((g_h > 1e-10 * p_h).sum())
+    assert 0 < uncertified < len(X)
+    monkeypatch.setattr(lasso_mod, "lars_path_gram_cpu",
+                        lambda C, G, alpha, **kw: lars_path_gram_cpu(C, G, alpha, max_steps=25,
+                                                                     **kw))
+    events = []
+    finish, check = lasso_mod._finish_on_cpu, lasso_mod._check
+    monkeypatch.setattr(lasso_mod, "_finish_on_cpu",
+                        lambda C, *a, **kw: events.append(len(C)) or finish(C, *a, **kw))
+    monkeypatch.setattr(lasso_mod, "_check",
+                        lambda *a, **kw: events.append("check") or check(*a, **kw))
+    H, _, _, gap = lasso_gram(C, G, x_sq, 0.05, solver="lars", tol=1e-10,
+                              cpu_tail=uncertified)
+    assert events[0] == uncertified  # before any check of the outer call
+    _check_kkt(X, D, H.numpy(), 0.05, False)
