@@ -134,7 +134,7 @@ def lasso_objective(X, D, H, alpha):
     return 0.5 * (R * R).sum(dim=1) + alpha * H.abs().sum(dim=1)
 
 
-def duality_gap(C, G, H, x_sqnorm, alpha, positive=False, HG=None):
+def duality_gap(C, G, H, x_sqnorm, alpha, positive=False, HG=None, grad=None):
     """Per-sample primal value and duality gap, computed in Gram form.
 
     With the residual ``r = x - h D`` and its correlations ``D r = c - G h``,
@@ -142,13 +142,16 @@ def duality_gap(C, G, H, x_sqnorm, alpha, positive=False, HG=None):
     ``gap = P(h) - (theta . x - 1/2 ||theta||^2) >= 0`` bounds the distance of
     ``P(h)`` to the optimum.
 
+    ``HG = H @ G`` and ``grad = C - HG`` may be given where the caller has them.
+
     Returns
     -------
     primal, gap : tensors of shape (n_samples,)
     """
     if HG is None:
         HG = H @ G
-    grad = C - HG  # = D r
+    if grad is None:
+        grad = C - HG  # = D r
     ch = (C * H).sum(dim=1)
     hGh = (HG * H).sum(dim=1)
     r_sq = torch.clamp(x_sqnorm - 2 * ch + hGh, min=0)
@@ -267,14 +270,15 @@ def _support_candidates(C, G, S, alpha, positive, m, g_diag, propose=False, G_pa
     approach only slowly.
 
     Returns the candidate codes, a boolean mask of the rows whose candidate satisfies
-    the KKT conditions, ``candidate @ G``, and the proposal (the ``m`` largest entries of
-    ``z`` above the threshold, 0 elsewhere; None without ``propose``).
+    the KKT conditions, ``candidate @ G``, its ``C - candidate @ G`` and the proposal (the
+    ``m`` largest entries of ``z`` above the threshold, 0 elsewhere; None without
+    ``propose``).
     """
     idx, signs = _active_set(S, m, 0, positive)
     cand, ok, cand_HG, grad = _support_solve(C, G, idx, signs, alpha, positive, G_pad)
     # at most m atoms again: the next solve costs no more than this one
     proposal = _step_support(cand, grad, g_diag, alpha, positive, m) if propose else None
-    return cand, ok, cand_HG, proposal
+    return cand, ok, cand_HG, grad, proposal
 
 
 def _step_support(H, grad, g_diag, alpha, positive, m=None):
@@ -736,7 +740,7 @@ def _check(C, G, x_sq, H, alpha, positive, tol, slices, support=None, iterate_ga
     else:
         HG = H @ G
         grad = C - HG  # D r
-        primal, gap = duality_gap(C, G, H, x_sq, alpha, positive, HG=HG)
+        primal, gap = duality_gap(C, G, H, x_sq, alpha, positive, HG=HG, grad=grad)
         done = gap <= tol * primal
         if alpha == 0:
             # least squares: the dual point theta = r min(1, alpha / ||D r||_inf) is 0 and
@@ -754,10 +758,10 @@ def _check(C, G, x_sq, H, alpha, positive, tol, slices, support=None, iterate_ga
         step = max(1, chunk // (m * m))
         for s in range(start, stop, step):
             e = min(s + step, stop)
-            cand, ok, cand_HG, prop = _support_candidates(C[s:e], G, S[s:e], alpha, positive,
-                                                          m, g_diag, propose, G_pad)
+            cand, ok, cand_HG, c_grad, prop = _support_candidates(
+                C[s:e], G, S[s:e], alpha, positive, m, g_diag, propose, G_pad)
             c_primal, c_gap = duality_gap(C[s:e], G, cand, x_sq[s:e], alpha, positive,
-                                          HG=cand_HG)
+                                          HG=cand_HG, grad=c_grad)
             take = ok & (c_gap <= tol * c_primal) & ~done[s:e]
             best[s:e] = torch.where(take[:, None], cand, best[s:e])
             primal[s:e] = torch.where(take, c_primal, primal[s:e])

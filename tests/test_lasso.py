@@ -267,10 +267,11 @@ def test_active_set_steps_correct_the_supports_of_an_early_iterate(positive, whi
         best, found = early.clone(), torch.zeros(len(C), dtype=torch.bool)
         rows, support = torch.arange(len(C)), early
         for step in range(steps + 1):
-            cand, ok, cand_HG, proposal = lasso_mod._support_candidates(
+            cand, ok, cand_HG, grad, proposal = lasso_mod._support_candidates(
                 C[rows], G, support, alpha, positive, G.shape[0], G.diagonal(),
                 propose=step < steps)
             torch.testing.assert_close(cand_HG, cand @ G)
+            assert torch.equal(grad, C[rows] - cand_HG)
             best[rows[ok]], found[rows[ok]] = cand[ok], True
             if step < steps:
                 rows, support = rows[~ok], proposal[~ok]
