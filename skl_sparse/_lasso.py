@@ -684,9 +684,8 @@ def _compiled_homotopy(C, G, alpha, positive, x_sq, sizes=S_MAX, rerun_over=0):
     """The compiled homotopy on every row (float64 tensors): on the CPU
     (`lars_path_gram_cpu`), on a GPU one row per warp (`lars_path_gram_cuda`, with the
     factor sizes ``sizes``; a larger size only for more than ``rerun_over`` rows) where
-    numba's CUDA target works. Returns the codes,
-    objectives and duality gaps, or None where neither runs (the batched torch homotopy
-    then)."""
+    numba's CUDA target works. Returns the codes, objectives and duality gaps, or None
+    where neither runs (the batched torch homotopy then)."""
     if C.device.type == "cpu":
         H, _, _, primal, gap = lars_path_gram_cpu(C.numpy(), G.numpy(), alpha,
                                                   positive=positive, x_sq=x_sq.numpy())
