@@ -130,6 +130,15 @@ class Table:
             print(" | ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)))
 
 
+def versus_spams(t, obj, t_sp, obj_sp):
+    """The ratio and objective columns of a transform row against SPAMS' seconds and
+    objective (None: no SPAMS)."""
+    if t_sp is None:
+        return None, f"obj {obj:.7f}"
+    return (f"{t_sp / t:.1f}x vs SPAMS (target 10x)",
+            f"obj {obj:.7f}, rel. diff to SPAMS {abs(obj - obj_sp) / obj_sp:.1e}")
+
+
 def lasso_rows(table, X, D, device, threads):
     for alpha in (0.3, 0.1, 0.03):
         coder = {dev: SparseCoder(alpha=alpha, dictionary=D, device=dev).fit(X[:1])
@@ -140,37 +149,30 @@ def lasso_rows(table, X, D, device, threads):
         t_gpu, H_gpu = best_of(lambda c=coder[device]: c.transform(X))
         obj = objective(X, D, H_gpu, alpha)
         density = np.count_nonzero(H_gpu) / H_gpu.size
+        t_sp = obj_sp = None
         if spams is not None:
             t_sp, H_sp = best_of(lambda a=alpha: spams_lasso(X, D, a, threads))
             obj_sp = objective(X, D, H_sp, alpha)
-            anchor, ratio = f"{t_sp:.3f} s", f"{t_sp / t_gpu:.1f}x vs SPAMS (target 10x)"
-            reached = f"obj {obj:.7f}, rel. diff to SPAMS {abs(obj - obj_sp) / obj_sp:.1e}"
-        else:
-            anchor, ratio = "-", f"{t_cpu / t_gpu:.1f}x vs cpu"
-            reached = f"obj {obj:.7f}"
+        ratio, reached = versus_spams(t_gpu, obj, t_sp, obj_sp)
+        anchor = "-" if t_sp is None else f"{t_sp:.3f} s"
         table.add(f"transform a={alpha} ({density:.1%} nnz)", anchor, f"{t_cpu:.3f} s",
-                  f"{t_gpu:.3f} s", ratio, reached)
+                  f"{t_gpu:.3f} s", ratio or f"{t_cpu / t_gpu:.1f}x vs cpu", reached)
         if device != "cpu":
-            homotopy_row(table, X, D, alpha, device, anchor, t_sp if spams else None, obj_sp
-                         if spams else None)
+            homotopy_row(table, X, D, alpha, device, anchor, t_sp, obj_sp)
 
 
 def homotopy_row(table, X, D, alpha, device, anchor, t_sp, obj_sp):
-    """solver="lars" on the GPU: the homotopy kernel, one sample per CUDA thread (numba's
-    CUDA target), the rows it could not finish by FISTA; the first call compiles it."""
+    """solver="lars" on the GPU: the homotopy kernel, one sample per warp (numba's CUDA
+    target), then FISTA for the rows it could not finish; the first call compiles it."""
     from skl_sparse._lars_cuda import cuda_homotopy_available
 
     work = f"  same, solver=lars (kernel: {cuda_homotopy_available()})"
     coder = SparseCoder(alpha=alpha, dictionary=D, solver="lars", device=device).fit(X[:1])
     t_first, _ = timed(lambda: coder.transform(X[:2048]))
     t_gpu, H_gpu = best_of(lambda: coder.transform(X))
-    obj = objective(X, D, H_gpu, alpha)
-    reached = f"obj {obj:.7f}; first call {t_first:.1f} s"
-    ratio = "-"
-    if t_sp is not None:
-        ratio = f"{t_sp / t_gpu:.1f}x vs SPAMS (target 10x)"
-        reached += f", rel. diff to SPAMS {abs(obj - obj_sp) / obj_sp:.1e}"
-    table.add(work, anchor, "-", f"{t_gpu:.3f} s", ratio, reached)
+    ratio, reached = versus_spams(t_gpu, objective(X, D, H_gpu, alpha), t_sp, obj_sp)
+    table.add(work, anchor, "-", f"{t_gpu:.3f} s", ratio or "-",
+              f"{reached}; first call {t_first:.1f} s")
 
 
 def odl_rows(table, X, X_test, n_atoms, device, threads, batch_size=256, alpha=0.1):
