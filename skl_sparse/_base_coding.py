@@ -27,8 +27,10 @@ from ._encode import (
     encode_numpy,
     encode_tensor,
     finite_on_device,
+    owns_cpu_threads,
 )
 from ._lasso import SOLVERS, lasso_objective
+from ._threads import own_threads
 from ._utils import check_codes, resolve_device, restore_on_error
 
 
@@ -130,6 +132,12 @@ class _OnlineLearner(_BaseSparseCoding):
         "shuffle": ["boolean"],
     }
 
+    # whether a whole epoch on the CPU runs torch on one thread (`skl_sparse._threads`):
+    # for steps of small products around the homotopy, whose threads torch's would
+    # spin against (an epoch of `OnlineDictionaryLearner` on 2 cores: 1.3x faster); not
+    # for steps of many larger torch operations (`GaborDictionaryLearner`: 15% slower)
+    _steps_own_threads = False
+
     def _next_beta(self, state):
         """Count one more mini-batch; its weight ``beta_t = min(forget_factor, 1 - 1/t)``
         of the running averages (a plain average of the first batches)."""
@@ -145,8 +153,9 @@ class _OnlineLearner(_BaseSparseCoding):
         def step(Xb):
             return self._minibatch_step(Xb, state, rng)
 
-        return online_epoch(step, X, order, self.batch_size, device, verbose=self.verbose,
-                            desc=desc)
+        with own_threads(self._steps_own_threads and owns_cpu_threads(device, self.solver)):
+            return online_epoch(step, X, order, self.batch_size, device,
+                                verbose=self.verbose, desc=desc)
 
     def _fit(self, X, device, rng):
         """``max_iter`` epochs of mini-batches, stopping when an epoch gains < ``tol``."""

@@ -17,6 +17,7 @@ from sklearn.utils import assert_all_finite, check_array, gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from ._lasso import GAP_TOL_FLOOR, SOLVERS, gram_eigmax, lasso_gram, resolve_solver
+from ._threads import matmul, own_threads
 from ._utils import (
     STAGING_BYTES,
     copy_to_numpy,
@@ -69,15 +70,23 @@ def dictionary_context(D, device, dtype, solver):
     return Dt, gram
 
 
+def owns_cpu_threads(device, solver):
+    """Whether coding on ``device`` runs on our CPU threads (`skl_sparse._threads`): the
+    homotopy on the CPU, whose rows our pool shares out, and which torch's OpenMP threads
+    would slow down, spinning after each of torch's parallel products."""
+    return device.type == "cpu" and resolve_solver(solver, device) == "lars"
+
+
 def encode_tensor(X, D, alpha, *, solver, positive, max_iter, tol, init=None, gram=None):
     """Lasso codes of the rows of tensor ``X``; returns ``(H, n_iter, primal, gap)``."""
-    G, lipschitz = gram if gram is not None else gram_context(D, solver)
-    C = X @ D.T
-    x_sq = (X * X).sum(dim=1)
-    return lasso_gram(
-        C, G, x_sq, alpha, solver=solver, positive=positive, max_iter=max_iter,
-        tol=tol, init=init, lipschitz=lipschitz, max_support=D.shape[1],
-    )
+    with own_threads(owns_cpu_threads(X.device, solver)):
+        G, lipschitz = gram if gram is not None else gram_context(D, solver)
+        C = matmul(X, D.T)
+        x_sq = (X * X).sum(dim=1)
+        return lasso_gram(
+            C, G, x_sq, alpha, solver=solver, positive=positive, max_iter=max_iter,
+            tol=tol, init=init, lipschitz=lipschitz, max_support=D.shape[1],
+        )
 
 
 def warn_unconverged(n_bad, n_total, max_iter):
@@ -141,22 +150,23 @@ def encode_numpy(X, D, alpha, *, solver, positive, max_iter, tol, batch_size, de
     zeroing = None
     n_bad = 0
     tol_eff = max(tol, GAP_TOL_FLOOR)
-    for batch in gen_batches(X.shape[0], batch_size):
-        Xb = to_tensor(X[batch], device)
-        if on_device:
-            check_no_overflow(Xb, dtype=X.dtype, host=X[batch])
-        if zeroing is None and device.type == "cuda" and out.nbytes > STAGING_BYTES:
-            # the output's pages are faulted in by a helper thread while the GPU codes
-            # (started after the upload, whose host copies it would slow down)
-            zeroing = zero_in_background(out)
-        H, _, primal, gap = encode_tensor(
-            Xb, Dt, alpha, solver=solver, positive=positive, max_iter=max_iter, tol=tol,
-            gram=gram,
-        )
-        n_bad += int((gap > tol_eff * primal).sum())
-        if zeroing is not None:
-            zeroing.join()
-        copy_to_numpy(out[batch], H)
+    with own_threads(owns_cpu_threads(device, solver)):
+        for batch in gen_batches(X.shape[0], batch_size):
+            Xb = to_tensor(X[batch], device)
+            if on_device:
+                check_no_overflow(Xb, dtype=X.dtype, host=X[batch])
+            if zeroing is None and device.type == "cuda" and out.nbytes > STAGING_BYTES:
+                # the output's pages are faulted in by a helper thread while the GPU codes
+                # (started after the upload, whose host copies it would slow down)
+                zeroing = zero_in_background(out)
+            H, _, primal, gap = encode_tensor(
+                Xb, Dt, alpha, solver=solver, positive=positive, max_iter=max_iter, tol=tol,
+                gram=gram,
+            )
+            n_bad += int((gap > tol_eff * primal).sum())
+            if zeroing is not None:
+                zeroing.join()
+            copy_to_numpy(out[batch], H)
     warn_unconverged(n_bad, X.shape[0], max_iter)
     return out
 

@@ -18,12 +18,11 @@ unfinished; `lasso_gram` finishes it with an iterative solver.
 """
 
 import math
-import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import torch
 from numba import njit
+
+from ._threads import n_threads, run_tasks
 
 __all__ = ["lars_path_gram_cpu"]
 
@@ -247,37 +246,16 @@ def _lars_rows(C, G, alpha, positive, max_steps, H, finished, steps, x_sq, prima
             primal[i], gap[i] = _gap_one(C[i], G, H[i], x_sq[i], alpha, positive, corr)
 
 
-_POOL = {"pid": None, "pool": None, "workers": 0}
-
-
-def _thread_pool(workers):
-    """A process-local thread pool (recreated after a fork: threads do not survive it)."""
-    if _POOL["pid"] != os.getpid() or _POOL["workers"] != workers:
-        _POOL.update(pid=os.getpid(), pool=ThreadPoolExecutor(workers), workers=workers)
-    return _POOL["pool"]
-
-
 def _run_rows(C, G, alpha, positive, max_steps, H, finished, steps, x_sq, primal, gap):
-    """Spread the rows over ``torch.get_num_threads()`` threads (no OpenMP runtime of our
+    """Spread the rows over our threads (`skl_sparse._threads`; no OpenMP runtime of our
     own: it would spin against torch's between calls)."""
     n = C.shape[0]
-    workers = max(1, min(torch.get_num_threads(), n // _MIN_ROWS_PER_TASK))
+    workers = max(1, min(n_threads(), n // _MIN_ROWS_PER_TASK))
     args = (C, G, alpha, positive, max_steps, H, finished, steps, x_sq, primal, gap)
-    if workers == 1:
-        _lars_rows(*args, 0, n)
-        return
-    # large calls: several tasks per thread even out rows of very different support sizes;
-    # the calling thread takes the first task instead of waiting
+    # large calls: several tasks per thread even out rows of very different support sizes
     n_tasks = workers * (4 if n >= 64 * _MIN_ROWS_PER_TASK else 1)
     bounds = np.linspace(0, n, n_tasks + 1).astype(np.int64)
-    pool = _thread_pool(workers)
-    futures = [
-        pool.submit(_lars_rows, *args, lo, hi)
-        for lo, hi in zip(bounds[1:-1], bounds[2:], strict=True)
-    ]
-    _lars_rows(*args, bounds[0], bounds[1])
-    for f in futures:
-        f.result()
+    run_tasks(lambda t: _lars_rows(*args, bounds[t], bounds[t + 1]), n_tasks, workers)
 
 
 def lars_path_gram_cpu(C, G, alpha, *, positive=False, max_steps=None, x_sq=None):

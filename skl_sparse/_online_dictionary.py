@@ -109,6 +109,7 @@ class OnlineDictionaryLearner(_OnlineLearner, BaseEstimator):
         **_OnlineLearner._parameter_constraints,
         "dict_init": ["array-like", None],
     }
+    _steps_own_threads = True
 
     def __init__(
         self,
