@@ -27,6 +27,7 @@ from ._threads import n_threads, run_tasks
 __all__ = ["lars_path_gram_cpu"]
 
 _MIN_ROWS_PER_TASK = 16
+_SLACK = 1.0 + 1e-9  # far above the rounding of gamma * den
 
 
 @njit(cache=True, fastmath=False)
@@ -149,12 +150,16 @@ def _lars_one(c0, G, alpha, positive, max_steps, h_out, corr, L, act, sgn, hA, w
                 if isact[t]:
                     continue
                 a = u[t]
-                if 1.0 - a > tiny:
-                    g = (lam - corr[t]) / (1.0 - a)
+                # a step g = num / den can only win if 0 < num < gamma den: most atoms
+                # fail that test, and skip the division (the slack keeps every winner)
+                num, den = lam - corr[t], 1.0 - a
+                if den > tiny and 0.0 < num < gamma * den * _SLACK:
+                    g = num / den
                     if floor < g < gamma:
                         gamma, event, jn = g, 1, t
-                if not positive and 1.0 + a > tiny:
-                    g = (lam + corr[t]) / (1.0 + a)
+                num, den = lam + corr[t], 1.0 + a
+                if not positive and den > tiny and 0.0 < num < gamma * den * _SLACK:
+                    g = num / den
                     if floor < g < gamma:
                         gamma, event, jn = g, 1, t
             sd = -1

@@ -155,6 +155,7 @@ def _warp_kernel(n_atoms, s_max, parallel_from):
     chol_append, chol_solve = functions["_chol_append"], functions["_chol_solve"]
     remove_slot, primal_and_gap = functions["_remove_slot"], functions["_primal_and_gap"]
     per_lane = n_atoms // _WARP
+    slack = _lars_cpu._SLACK
 
     @cuda.jit(device=True)
     def best_of_lanes(red_v, red_i, lane, v, i, largest, low_index):
@@ -325,12 +326,15 @@ def _warp_kernel(n_atoms, s_max, parallel_from):
                     if isact[jj]:
                         continue
                     a = u[jj]
-                    if 1.0 - a > tiny:
-                        g = (lam - corr[jj]) / (1.0 - a)
+                    # as on the CPU: no division where the step cannot win
+                    num, den = lam - corr[jj], 1.0 - a
+                    if den > tiny and 0.0 < num and num < gamma * den * slack:
+                        g = num / den
                         if floor < g and g < gamma:
                             gamma, jn = g, lane + _WARP * jj
-                    if not positive and 1.0 + a > tiny:
-                        g = (lam + corr[jj]) / (1.0 + a)
+                    num, den = lam + corr[jj], 1.0 + a
+                    if not positive and den > tiny and 0.0 < num and num < gamma * den * slack:
+                        g = num / den
                         if floor < g and g < gamma:
                             gamma, jn = g, lane + _WARP * jj
                 gamma, jn = best_of_lanes(red_v, red_i, lane, gamma, jn, False, True)
