@@ -13,6 +13,7 @@ the parallel work: the homotopy's rows (`skl_sparse._lars_cpu`) and the products
 (then our pool runs beside them, as before).
 """
 
+import functools
 import itertools
 import os
 import threading
@@ -78,12 +79,19 @@ def n_threads():
     return torch.get_num_threads() if width is None else width
 
 
+@functools.lru_cache(maxsize=1)
+def _openmp_backend():
+    """Whether torch parallelises with OpenMP (whose threads spin; torch's native thread
+    pool, in some builds, cannot change its size once used)."""
+    return "parallel backend: OpenMP" in torch.__config__.parallel_info()
+
+
 @contextmanager
 def own_threads(enabled=True):
     """Inside, this thread runs torch single-threaded and our pool is as wide as torch
     was (see the module's docstring); restored on exit. Nested contexts are one."""
     if (not enabled or getattr(_LOCAL, "width", None) is not None
-            or os.environ.get(ENV_SWITCH, "1") == "0"):
+            or os.environ.get(ENV_SWITCH, "1") == "0" or not _openmp_backend()):
         yield
         return
     # torch's thread count is the calling thread's (OpenMP's is per thread): it is set

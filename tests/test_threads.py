@@ -12,6 +12,7 @@ import torch
 import skl_sparse._dict_learning as dict_learning
 import skl_sparse._encode as encode_module
 import skl_sparse._lars_cpu as lars_cpu
+import skl_sparse._threads as threads_module
 from skl_sparse import OnlineDictionaryLearner, sparse_encode
 from skl_sparse._threads import matmul, n_threads, own_threads, run_tasks
 
@@ -117,6 +118,19 @@ def test_own_threads_nests_restores_on_error_and_stays_in_its_thread():
         release.set()
         worker.join()
         assert seen == {"other": 1, "other after": 3, "main": 3}
+
+
+@pytest.mark.parametrize("how", ["environment", "native backend"])
+def test_own_threads_leaves_torch_alone_when_turned_off(how, monkeypatch):
+    """``SKL_SPARSE_OWN_THREADS=0``, or a torch whose native thread pool cannot be resized
+    once used (it would warn at every call): torch keeps its threads."""
+    if how == "environment":
+        monkeypatch.setenv(threads_module.ENV_SWITCH, "0")
+    else:
+        monkeypatch.setattr(threads_module, "_openmp_backend", lambda: False)
+    with torch_threads(3):
+        with own_threads():
+            assert (torch.get_num_threads(), n_threads()) == (3, 3)
 
 
 def test_run_tasks_runs_each_task_once_on_at_most_the_workers():
