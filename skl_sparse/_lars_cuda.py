@@ -35,8 +35,8 @@ from . import _lars_cpu
 __all__ = ["cuda_homotopy_available", "lars_path_gram_cuda", "S_MAX"]
 
 # atoms a sample's path may hold at once: the Cholesky factor is s_max x s_max float64, in
-# shared memory for the warp layout (10 KB a block at 32, where its 112 registers a thread
-# allow 18 blocks of 32 threads on an H100 multiprocessor; 36 KB at 64: 6 blocks; see
+# shared memory for the warp layout (10 KB a block at 32, where its 128 registers a thread
+# allow 16 blocks of 32 threads on an H100 multiprocessor; 36 KB at 64: 6 blocks; see
 # benchmarks/cuda_kernels_ptx.py) and in local memory for the thread layout (the
 # driver reserves local memory for every thread the GPU holds at once, ~270,000 on an
 # H100: with two vectors of 256 atoms, 3.8 GB at 32). On 20,000 whitened patches (256
@@ -311,13 +311,25 @@ def _warp_kernel(n_atoms, s_max, parallel_from):
                 cuda.syncthreads()
                 for jj in range(per_lane):
                     u[jj] = 0.0
-                for q in range(n):
+                # u = G[act] w, four atoms a pass, summed as `_lars_cpu._lars_one` does
+                q = 0
+                while q + 4 <= n:
+                    w0, w1, w2, w3 = w[q], w[q + 1], w[q + 2], w[q + 3]
+                    r0, r1, r2, r3 = act[q], act[q + 1], act[q + 2], act[q + 3]
+                    for jj in range(per_lane):
+                        t = lane + _WARP * jj
+                        if t < m:
+                            u[jj] += (w0 * G[r0, t] + w1 * G[r1, t] + w2 * G[r2, t]
+                                      + w3 * G[r3, t])
+                    q += 4
+                while q < n:
                     wq = w[q]
                     a_q = act[q]
                     for jj in range(per_lane):
                         t = lane + _WARP * jj
                         if t < m:
                             u[jj] += wq * G[a_q, t]
+                    q += 1
                 # next event: end of the path, an atom joins, a coefficient crosses zero
                 gamma = lam - alpha
                 floor = tiny * lam
