@@ -13,6 +13,9 @@ fi
 export PYTHONPATH=$PWD:$PWD/benchmarks:${PYTHONPATH:-} PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 (cd benchmarks && timeout "${BENCH_TIMEOUT:-300}" python3 bench_gpu.py --profile "$@") 2>&1 | tee "$OUT/bench.log"
+# the CPU side on all the machine's cores: torch's threads idle while ours code, or not
+(cd benchmarks && timeout "${CPU_TIMEOUT:-90}" python3 bench_cpu_threads.py --repeat 3) 2>&1 \
+    | tee "$OUT/cpu_threads.log"
 # -v: a run cut short by the timeout still shows which tests were running; a test over
 # 100 s fails (where pytest-timeout is installed) instead of holding up the run
 TIMEOUT_FLAG=$(python3 -c "import pytest_timeout" 2>/dev/null && echo --timeout=100)
