@@ -38,7 +38,8 @@ def dict_learning_batch(X, D, code, update, *, max_iter, tol, rng, learn=True, l
     start = time.perf_counter()
     for it in range(max_iter):
         H, primal = code(X, D)
-        A, B = H.T @ H, H.T @ X
+        A, B = H.new_zeros((H.shape[1], H.shape[1])), H.new_zeros((H.shape[1], X.shape[1]))
+        add_code_statistics_(A, B, H, X, 0.0, 1.0)  # H^T H, H^T X
         objective.append(float(primal.mean()))
         kkt.append(stationarity(D, A, B))
         if log is not None:
@@ -88,20 +89,25 @@ def online_epoch(step, X, order, batch_size, device, *, verbose=0, desc="epoch")
 SPARSE_ACCUMULATE_DENSITY = 0.25
 
 
-def accumulate_(A, B, H, X, beta):
-    """Running averages ``A <- beta A + (1-beta) H^T H / b`` and
-    ``B <- beta B + (1-beta) H^T X / b``, in place (``b`` rows in the batch).
+def add_code_statistics_(A, B, H, X, beta, weight):
+    """``A <- beta A + weight H^T H`` and ``B <- beta B + weight H^T X``, in place.
 
     On the CPU, sparse codes go through their non-zero entries (on whitened patches, 256
     atoms, batches of 256 at 6% density: 0.2 instead of 1.2 ms a batch)."""
-    weight = (1 - beta) / X.shape[0]
     if (A.device.type == "cpu" and all(t.is_contiguous() for t in (A, B, H, X))
             and A.dtype == B.dtype == H.dtype == X.dtype
             and torch.count_nonzero(H) <= SPARSE_ACCUMULATE_DENSITY * H.numel()):
-        accumulate_sparse_(A.numpy(), B.numpy(), H.numpy(), X.numpy(), float(beta), weight)
+        accumulate_sparse_(A.numpy(), B.numpy(), H.numpy(), X.numpy(), float(beta),
+                           float(weight))
         return
     A.mul_(beta).add_(H.T @ H, alpha=weight)
     B.mul_(beta).add_(H.T @ X, alpha=weight)
+
+
+def accumulate_(A, B, H, X, beta):
+    """Running averages ``A <- beta A + (1-beta) H^T H / b`` and
+    ``B <- beta B + (1-beta) H^T X / b``, in place (``b`` rows in the batch)."""
+    add_code_statistics_(A, B, H, X, beta, (1 - beta) / X.shape[0])
 
 
 def online_step_(X, D, A, B, beta, code, rng):
