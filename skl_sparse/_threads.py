@@ -50,7 +50,8 @@ def run_tasks(task, n_tasks, workers=None):
     tasks of a kernel that releases the GIL run in parallel). Returns when all are done;
     the first error is raised then."""
     workers = min(n_threads() if workers is None else workers, n_tasks)
-    if workers <= 1:
+    if workers <= 1 or getattr(_LOCAL, "in_pool", False):
+        # (inside a pool thread: tasks waiting for the pool that runs them could deadlock)
         for i in range(n_tasks):
             task(i)
         return
@@ -62,8 +63,12 @@ def run_tasks(task, n_tasks, workers=None):
                 return
             task(i)
 
+    def pool_runner():
+        _LOCAL.in_pool = True
+        runner()
+
     pool = _thread_pool(max(n_threads(), workers) - 1)
-    futures = [pool.submit(runner) for _ in range(workers - 1)]
+    futures = [pool.submit(pool_runner) for _ in range(workers - 1)]
     try:
         runner()
     finally:

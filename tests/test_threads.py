@@ -150,6 +150,25 @@ def test_run_tasks_runs_each_task_once_on_at_most_the_workers():
     assert 2 <= peak[0] <= 3
 
 
+def test_run_tasks_inside_a_task_runs_in_that_thread():
+    """A task that shares out tasks of its own (on a pool whose threads all wait) runs
+    them itself instead of waiting for the pool: no deadlock."""
+    done = []
+
+    def inner(i):
+        done.append(i)
+
+    def outer(i):
+        time.sleep(0.01)
+        run_tasks(lambda j: inner((i, j)), 4, workers=3)
+
+    worker = threading.Thread(target=run_tasks, args=(outer, 6, 3), daemon=True)
+    worker.start()
+    worker.join(30)  # a deadlock fails the test instead of hanging it
+    assert not worker.is_alive()
+    assert sorted(done) == [(i, j) for i in range(6) for j in range(4)]
+
+
 def test_run_tasks_raises_only_once_every_task_has_stopped():
     finished = []
 
