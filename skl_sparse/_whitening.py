@@ -13,6 +13,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import _Transformer, fill_doc
+from ._threads import host_matmul
 from ._utils import peak_magnitude, restore_on_error
 
 
@@ -132,7 +133,7 @@ class ZCAWhitener(_Transformer, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False, copy=self.copy)
         X -= self.mean_.astype(X.dtype, copy=False)
-        return X @ self.whitening_.astype(X.dtype, copy=False)
+        return host_matmul(X, self.whitening_.astype(X.dtype, copy=False))
 
     def inverse_transform(self, X):
         """Map whitened data back: ``X @ dewhitening_ + mean_``.
@@ -152,7 +153,9 @@ class ZCAWhitener(_Transformer, BaseEstimator):
                 f"X has {X.shape[1]} features, but ZCAWhitener is expecting "
                 f"{self.n_features_in_} features as input."
             )
-        return X @ self.dewhitening_.astype(X.dtype, copy=False) + self.mean_.astype(X.dtype)
+        out = host_matmul(X, self.dewhitening_.astype(X.dtype, copy=False))
+        out += self.mean_.astype(X.dtype, copy=False)
+        return out
 
     @property
     def _n_features_out(self):

@@ -209,3 +209,25 @@ def test_matmul_shares_the_rows_inside_own_threads(dtype, monkeypatch):
     # bit for bit the single-threaded product: results do not depend on the thread count
     torch.testing.assert_close(got, expected, rtol=0, atol=0)
     torch.testing.assert_close(outside, on_torch_threads, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_host_matmul_is_numpys_product_on_our_threads(dtype, monkeypatch):
+    """`ZCAWhitener`'s products run on our threads (numpy's BLAS threads would spin on
+    after them against the coding that follows in a pipeline): numpy's product to
+    rounding, read-only arrays included, torch's thread count back afterwards."""
+    from skl_sparse._threads import host_matmul
+
+    rs = np.random.RandomState(0)
+    A, B = rs.randn(1200, 30).astype(dtype), rs.randn(30, 20).astype(dtype)
+    A.setflags(write=False)
+    B.setflags(write=False)
+    blocks = []
+    mm = torch.mm
+    monkeypatch.setattr(torch, "mm", lambda a, b, out=None: blocks.append(1) or mm(a, b, out=out))
+    with torch_threads(3):
+        out = host_matmul(A, B)
+        assert torch.get_num_threads() == 3
+    assert len(blocks) == 3 and out.dtype == dtype  # one block a thread
+    np.testing.assert_allclose(out, A @ B, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=1e-5 if dtype == np.float32 else 1e-12)
