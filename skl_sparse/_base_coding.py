@@ -30,7 +30,7 @@ from ._encode import (
     owns_cpu_threads,
 )
 from ._lasso import SOLVERS, lasso_objective
-from ._threads import own_threads
+from ._threads import host_matmul, own_threads
 from ._utils import check_codes, resolve_device, restore_on_error
 
 
@@ -105,7 +105,7 @@ class _BaseSparseCoding(_Transformer):
         {inverse_transform_doc}
         """
         X = check_codes(self, X, self.components_.shape[0])
-        return X @ self.components_.astype(X.dtype, copy=False)
+        return host_matmul(X, self.components_.astype(X.dtype, copy=False))
 
     def score(self, X, y=None):
         """Negative mean lasso objective of ``X`` (higher is better).

@@ -137,7 +137,8 @@ def host_matmul(A, B):
     """``A @ B`` for numpy arrays, on our threads (`matmul` inside `own_threads`): numpy's
     BLAS threads would spin for ~100 ms after it, against whatever CPU work follows (the
     coding after a whitening step in a pipeline: 10% slower)."""
-    if A.dtype != B.dtype or A.ndim != 2 or B.ndim != 2:
+    if not (isinstance(A, np.ndarray) and isinstance(B, np.ndarray)
+            and A.dtype == B.dtype and A.ndim == B.ndim == 2):
         return A @ B
     # torch shares the arrays' memory (copied where read-only: torch wants writable ones)
     At, Bt = (torch.from_numpy(np.ascontiguousarray(M) if M.flags.writeable else M.copy())
