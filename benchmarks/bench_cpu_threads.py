@@ -30,6 +30,9 @@ ALPHAS = (0.3, 0.1, 0.03)
 
 
 def best(fn, repeat):
+    """The shortest of ``repeat`` calls back to back: unlike `bench_sparse_encode.timed`
+    no pause between them, as in a loop of calls, where threads left spinning by one call
+    slow the next (what this bench is about)."""
     times = []
     for _ in range(repeat):
         start = time.perf_counter()

@@ -134,7 +134,7 @@ class _OnlineLearner(_BaseSparseCoding):
 
     # whether a whole epoch on the CPU runs torch on one thread (`skl_sparse._threads`):
     # for steps of small products around the homotopy, whose threads torch's would
-    # spin against (an epoch of `OnlineDictionaryLearner` on 2 cores: 1.3x faster); not
+    # spin against (an epoch of `OnlineDictionaryLearner` on 2 cores: 1.35-1.5x faster); not
     # for steps of many larger torch operations (`GaborDictionaryLearner`: 15% slower)
     _steps_own_threads = False
 
