@@ -162,8 +162,9 @@ def lasso_rows(table, X, D, device, threads):
 
 
 def homotopy_row(table, X, D, alpha, device, anchor, t_sp, obj_sp):
-    """solver="lars" on the GPU: the homotopy kernel, one sample per warp (numba's CUDA
-    target), then FISTA for the rows it could not finish; the first call compiles it."""
+    """solver="lars" on the GPU: the homotopy kernel, one sample per warp (shipped as PTX),
+    then FISTA for the rows it could not finish; the driver compiles the PTX on the first
+    call (cached on disk after that)."""
     from skl_sparse._lars_cuda import cuda_homotopy_available
 
     work = f"  same, solver=lars (kernel: {cuda_homotopy_available()})"
@@ -335,13 +336,11 @@ def profile_transform(X, D, device):
             import skl_sparse._lars_cuda as lars_cuda
 
             parallel = lars_cuda.PARALLEL_FROM
-            for layout, s_max, lars_cuda.PARALLEL_FROM in (
-                    ("warp", (32, 64), parallel), ("warp", (32, 64), 1 << 10),
-                    ("warp", 32, parallel), ("warp", 64, parallel), ("thread", 32, parallel)):
+            for s_max, lars_cuda.PARALLEL_FROM in (((32, 64), parallel), ((32, 64), 1 << 10),
+                                                   (32, parallel), (64, parallel)):
                 t_k, (_, finished, _, _) = best_of(
-                    lambda a=alpha, s=s_max, lay=layout: lars_path_gram_cuda(
-                        C, G, a, x_sq=x_sq, s_max=s, layout=lay))
-                kernel += (f"; kernel ({layout} a row, {s_max} atoms, lanes solve from "
+                    lambda a=alpha, s=s_max: lars_path_gram_cuda(C, G, a, x_sq=x_sq, s_max=s))
+                kernel += (f"; kernel ({s_max} atoms, lanes solve from "
                            f"{lars_cuda.PARALLEL_FROM}) {t_k * 1000:.1f} ms, "
                            f"{int((~finished).sum())} rows unfinished")
             lars_cuda.PARALLEL_FROM = parallel

@@ -12,6 +12,11 @@ if ls .whl/*.whl >/dev/null 2>&1; then
 fi
 export PYTHONPATH=$PWD:$PWD/benchmarks:${PYTHONPATH:-} PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
+# the shipped homotopy kernel alone first, in its own process: if it fails, the rest runs
+# without it (a fault would leave the CUDA context of a process unusable)
+timeout 120 python3 benchmarks/check_cuda_kernel.py 2>&1 | tee "$OUT/kernel.log"
+[ "${PIPESTATUS[0]}" = 0 ] || { echo "kernel check failed: SKL_SPARSE_CUDA_KERNELS=0"; \
+    export SKL_SPARSE_CUDA_KERNELS=0; }
 (cd benchmarks && timeout "${BENCH_TIMEOUT:-300}" python3 bench_gpu.py --profile "$@") 2>&1 | tee "$OUT/bench.log"
 # the CPU side on all the machine's cores: torch's threads idle while ours code, or not
 (cd benchmarks && timeout "${CPU_TIMEOUT:-90}" python3 bench_cpu_threads.py --repeat 3) 2>&1 \

@@ -221,7 +221,7 @@ def sparse_encode(
     solver : {"auto", "lars", "fista", "ista"}, default="auto"
         "lars" follows the exact lasso homotopy (fast when codes are sparse,
         one sample per thread: the CPU's solver; on a GPU one sample per warp
-        where numba-cuda is installed); "fista" and "ista"
+        on CUDA GPUs); "fista" and "ista"
         (proximal gradient, vectorised over the samples: the GPU's solver)
         iterate. Every solver finishes with an exact solve on the detected
         support, accepted when the duality gap confirms it. "auto" is "lars"

@@ -1,28 +1,31 @@
-"""The LARS-lasso homotopy of `skl_sparse._lars_cpu` on a GPU, one sample per warp (numba).
+"""The LARS-lasso homotopy of `skl_sparse._lars_cpu` on a GPU, one sample per warp.
 
 The batched torch homotopy of `skl_sparse._lars` advances every sample by one event per
 step in lock-step, each step a few dozen kernels and a host round trip. Here the whole
 path of a sample runs in one kernel launch, as the CPU follows it (the same events, the
-same ties), in one of two layouts:
+same ties), laid out for a GPU (`_warp_kernel`): each lane of a warp holds the
+correlations of every 32nd atom in registers, the next event is a reduction over the
+lanes, and the Cholesky factor of the active set and its small triangular solves are in
+shared memory. The CPU's per-sample helpers (`_lars_cpu._chol_append`, ...) are compiled
+again as device functions.
 
-* one sample per warp (`_warp_kernel`, the default): each lane holds the correlations of
-  every 32nd atom in registers, the next event is a reduction over the lanes, and the
-  Cholesky factor of the active set and its small triangular solves are in shared memory;
-* one sample per thread (`_kernel`): the CPU's own per-sample functions
-  (`_lars_cpu._lars_one`, `_lars_cpu._gap_one`) compiled again as CUDA device functions,
-  with every working vector in the thread's local memory.
+The factor has a fixed capacity (32 or 64 atoms): a sample whose path needs more atoms at
+once than ``s_max`` stops, reported unfinished, like a sample with linearly dependent
+atoms, and `lasso_gram` finishes it with its iterative solver. The kernel also computes
+every sample's objective and duality gap, so the samples it finished leave at once.
 
-The factor has a fixed size ``s_max`` (32 atoms by default): a sample whose path needs more
-atoms at once stops, reported unfinished, like a sample with linearly dependent atoms, and
-`lasso_gram` finishes it with its iterative solver. The kernels also compute every
-sample's objective and duality gap, so the samples they finished leave at once.
-
-They need numba's CUDA target (the ``numba-cuda`` package) and a GPU; without them, or if
-compiling fails, `lasso_gram` keeps the batched homotopy (`cuda_homotopy_available`). A
-kernel is compiled on its first call in a process (seconds), for each size.
+The kernel is written for numba's CUDA target. Its tests run it under numba's CUDA
+simulator; the package ships it compiled to PTX (``benchmarks/cuda_kernels_ptx.py
+--write``, for every size in `shipped_variants`), which the CUDA driver loads and runs
+on torch's stream (`skl_sparse._cuda_driver`): on a GPU it needs torch and the driver
+only, not numba's CUDA target. Where the driver cannot load it, `lasso_gram` keeps its
+torch solvers (`cuda_homotopy_available`).
 """
 
+import ast
 import functools
+import hashlib
+import inspect
 import math
 import os
 import types
@@ -30,48 +33,79 @@ import warnings
 
 import torch
 
-from . import _lars_cpu
+from . import _cuda_driver, _lars_cpu
 
 __all__ = ["cuda_homotopy_available", "lars_path_gram_cuda", "S_MAX"]
 
-# atoms a sample's path may hold at once: the Cholesky factor is s_max x s_max float64, in
-# shared memory for the warp layout (10 KB a block at 32, where its 128 registers a thread
-# allow 16 blocks of 32 threads on an H100 multiprocessor; 36 KB at 64: 6 blocks; see
-# benchmarks/cuda_kernels_ptx.py) and in local memory for the thread layout (the
-# driver reserves local memory for every thread the GPU holds at once, ~270,000 on an
-# H100: with two vectors of 256 atoms, 3.8 GB at 32). On 20,000 whitened patches (256
-# atoms) the codes of 0.03% / 20% / 39% of the samples have more than 32 atoms at
-# alpha = 0.3 / 0.1 / 0.03 (0% / 8% / 33% more than 48, 0% / 0.8% / 27% more than 64).
-S_MAX = (32, 64)  # the rows left by a 32-atom factor run again with 64
-# the most atoms the kernel takes (two float64 vectors of n_components in each thread's
-# local memory); larger dictionaries keep the batched homotopy
+# atoms a sample's path may hold at once: the rows left unfinished by a 32-atom factor run
+# again with 64. The factor is s_max x s_max float64 in shared memory (10 KB a block in
+# all at 32, where 111 registers a thread for 256 atoms allow 18 blocks of 32 threads on
+# an H100 multiprocessor; 36 KB at 64: 6 blocks; benchmarks/cuda_kernels_ptx.py). On 20,000
+# whitened patches (256 atoms) the codes of 0.03% / 20% / 39% of the samples have more
+# than 32 atoms at alpha = 0.3 / 0.1 / 0.03 (0% / 8% / 33% more than 48, 0% / 0.8% / 27%
+# more than 64).
+S_MAX = (32, 64)
+# the factor capacities shipped, and the most atoms the kernel takes (registers: 1024 / 32
+# correlations a lane); larger dictionaries keep the torch solvers
+CAPACITIES = (32, 64)
 MAX_ATOMS = 1024
-_THREADS = 64
-# active sets from which the warp kernel's triangular solves use every lane (|S| barriers,
-# ~100 cycles each) rather than lane 0 alone (|S|^2 dependent steps, ~12 cycles each)
+# active sets from which the triangular solves use every lane (|S| barriers, ~100 cycles
+# each) rather than lane 0 alone (|S|^2 dependent steps, ~12 cycles each)
 PARALLEL_FROM = 16
-# environment variable: "0" turns the kernel off (the batched torch homotopy then)
+# environment variable: "0" turns the kernel off (the torch solvers then)
 ENV_SWITCH = "SKL_SPARSE_CUDA_KERNELS"
-_BROKEN = []  # the error of a failed compilation, once seen
+_BROKEN = []  # the error of a failed load or launch, once seen
 cuda = None  # numba.cuda, imported with the first kernel
+_WARP = 32
+_NONE = 1 << 30  # "no atom" in the reductions
+
+
+def _size(n_atoms):
+    """The kernel size for ``n_atoms``: the next power of two, at least a warp."""
+    return max(1 << max(n_atoms - 1, 0).bit_length(), _WARP)
+
+
+def _capacity(s_max):
+    return next((c for c in CAPACITIES if s_max <= c), None)
+
+
+def shipped_variants():
+    """The (size, capacity) pairs shipped as PTX: every power of two from 32 to
+    `MAX_ATOMS` atoms, with each capacity up to it."""
+    sizes = [_WARP << i for i in range((MAX_ATOMS // _WARP).bit_length())]
+    return [(size, c) for size in sizes for c in CAPACITIES if c <= size]
+
+
+def variant_name(size, capacity):
+    return f"lars_warp_{size}_{capacity}"
+
+
+def source_digest():
+    """A digest of the kernel's code: `_lars_cpu` and this module's kernel functions (their
+    syntax trees, docstrings and comments left out) and constants. The shipped PTX records
+    the digest of the code it was compiled from (a test compares them)."""
+    digest = hashlib.sha256(repr((_WARP, _NONE)).encode())
+    for code in (_lars_cpu, _device_functions, _warp_kernel, kernel_signature):
+        tree = ast.parse(inspect.getsource(code))
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                    and isinstance(body[0].value, ast.Constant)
+                    and isinstance(body[0].value.value, str)):
+                node.body = body[1:] or [ast.Pass()]
+        digest.update(ast.dump(tree).encode())
+    return digest.hexdigest()
 
 
 def cuda_homotopy_available(n_atoms=0):
-    """Whether `lars_path_gram_cuda` can run: numba's CUDA target and a GPU, at most
-    `MAX_ATOMS` atoms, not turned off by ``SKL_SPARSE_CUDA_KERNELS=0``, and no earlier
-    failure to compile."""
+    """Whether `lars_path_gram_cuda` can run: a CUDA GPU (not ROCm), at most `MAX_ATOMS`
+    atoms, the kernel shipped, not turned off by ``SKL_SPARSE_CUDA_KERNELS=0``, and no
+    earlier failure to load or launch it."""
     if os.environ.get(ENV_SWITCH, "1") == "0" or _BROKEN or n_atoms > MAX_ATOMS:
         return False
-    if not torch.cuda.is_available():
+    if not torch.cuda.is_available() or torch.version.hip:
         return False
-    try:
-        from numba import cuda
-    except ImportError:
-        return False
-    try:
-        return bool(cuda.is_available())
-    except Exception:  # a driver or toolkit numba cannot use
-        return False
+    return variant_name(_size(n_atoms), CAPACITIES[0]) in _cuda_driver.kernel_names()
 
 
 def _device_functions(cuda):
@@ -85,69 +119,29 @@ def _device_functions(cuda):
         namespace[name] = cuda.jit(device=True)(fn)
         return namespace[name]
 
-    for name in ("_chol_delete", "_chol_append", "_chol_solve", "_remove_slot", "_lars_one",
-                 "_primal_and_gap", "_gap_one"):  # callees first
+    for name in ("_chol_delete", "_chol_append", "_chol_solve", "_remove_slot",
+                 "_primal_and_gap"):  # callees first
         device(name)
     return namespace
 
 
 @functools.lru_cache(maxsize=8)
-def _kernel(n_atoms, s_max):
-    """The homotopy with one sample per thread, for ``n_atoms`` atoms (the sizes of the
-    local arrays are constants): `_lars_cpu._lars_one` and `_lars_cpu._gap_one` as they
-    are."""
-    global cuda  # a module global in the kernel: numba's simulator swaps it for its own
-    from numba import boolean, cuda, float64, int64
-
-    functions = _device_functions(cuda)
-    lars_one, gap_one = functions["_lars_one"], functions["_gap_one"]
-
-    @cuda.jit
-    def lars_rows(C, G, alpha, positive, max_steps, H, finished, steps, x_sq, primal, gap):
-        i = cuda.grid(1)
-        if i >= C.shape[0]:
-            return
-        corr = cuda.local.array(n_atoms, float64)
-        u = cuda.local.array(n_atoms, float64)
-        isact = cuda.local.array(n_atoms, boolean)
-        L = cuda.local.array((s_max, s_max), float64)
-        act = cuda.local.array(s_max, int64)
-        sgn = cuda.local.array(s_max, float64)
-        hA = cuda.local.array(s_max, float64)
-        w = cuda.local.array(s_max, float64)
-        z = cuda.local.array(s_max, float64)
-        # uninitialised: the factor's entries are written before they are read (its
-        # upper triangle only by the row deletion, which sets it first)
-        ok, n_steps = lars_one(C[i], G, alpha, positive, max_steps, H[i], corr, L, act, sgn,
-                               hA, w, u, z, isact)
-        finished[i] = ok
-        steps[i] = n_steps
-        primal[i], gap[i] = gap_one(C[i], G, H[i], x_sq[i], alpha, positive, corr)
-
-    return lars_rows
-
-
-_WARP = 32
-_NONE = 1 << 30  # "no atom" in the reductions
-
-
-@functools.lru_cache(maxsize=8)
-def _warp_kernel(n_atoms, s_max, parallel_from):
+def _warp_kernel(n_atoms, capacity):
     """The homotopy with one sample per warp (a block of 32 threads), for ``n_atoms`` (a
-    multiple of 32) atoms.
+    multiple of 32) atoms and a factor of ``capacity`` atoms (the kernel's ``s_max``, at
+    most ``capacity``, is a parameter, as is ``parallel_from``).
 
     The same path as `_lars_cpu._lars_one`, laid out for a GPU: lane ``l`` holds the
     correlations and the direction's products of atoms ``l, l + 32, ...`` in registers
-    (8 of each for 256 atoms; the thread-per-sample kernel keeps all 256 in local memory),
-    reads the rows of ``G`` coalesced, and the next event is a reduction over the lanes;
-    the factor of the active set and its small triangular solves (O(|S|^2)) are in shared
-    memory. Its triangular solves (the direction, and the new row of a joining atom) are
-    done by lane 0 as on the CPU (`_lars_cpu._chol_solve`, `_lars_cpu._chol_append`) for
-    active sets of fewer than ``parallel_from`` atoms, and by all the lanes, a column of
-    the factor per barrier, for larger ones (O(|S|) barriers instead of O(|S|^2)
-    sequential operations); a leaving atom's rotations stay with lane 0. Ties between
-    events are broken as the CPU code breaks them; the arithmetic differs from it only in
-    the order of the sums."""
+    (8 of each for 256 atoms), reads the rows of ``G`` coalesced, and the next event is a
+    reduction over the lanes; the factor of the active set and its small triangular solves
+    (O(|S|^2)) are in shared memory. Its triangular solves (the direction, and the new row
+    of a joining atom) are done by lane 0 as on the CPU (`_lars_cpu._chol_solve`,
+    `_lars_cpu._chol_append`) for active sets of fewer than ``parallel_from`` atoms, and by
+    all the lanes, a column of the factor per barrier, for larger ones (O(|S|) barriers
+    instead of O(|S|^2) sequential operations); a leaving atom's rotations stay with lane
+    0. Ties between events are broken as the CPU code breaks them; the arithmetic differs
+    from it only in the order of the sums."""
     global cuda
     from numba import boolean, cuda, float64, int32
 
@@ -219,17 +213,18 @@ def _warp_kernel(n_atoms, s_max, parallel_from):
             cuda.syncthreads()
 
     @cuda.jit
-    def lars_rows(C, G, alpha, positive, max_steps, H, finished, steps, x_sq, primal, gap):
+    def lars_rows(C, G, alpha, positive, max_steps, s_max, parallel_from, H, finished, steps,
+                  x_sq, primal, gap):
         row = cuda.blockIdx.x
         lane = cuda.threadIdx.x
         m = C.shape[1]
-        L = cuda.shared.array((s_max, s_max), float64)
-        act = cuda.shared.array(s_max, int32)
-        sgn = cuda.shared.array(s_max, float64)
-        hA = cuda.shared.array(s_max, float64)
-        w = cuda.shared.array(s_max, float64)
-        z = cuda.shared.array(s_max, float64)
-        y = cuda.shared.array(s_max, float64)
+        L = cuda.shared.array((capacity, capacity), float64)
+        act = cuda.shared.array(capacity, int32)
+        sgn = cuda.shared.array(capacity, float64)
+        hA = cuda.shared.array(capacity, float64)
+        w = cuda.shared.array(capacity, float64)
+        z = cuda.shared.array(capacity, float64)
+        y = cuda.shared.array(capacity, float64)
         red_v = cuda.shared.array(_WARP, float64)
         red_i = cuda.shared.array(_WARP, int32)
         flag = cuda.shared.array(1, int32)
@@ -417,66 +412,68 @@ def _warp_kernel(n_atoms, s_max, parallel_from):
     return lars_rows
 
 
-def run_kernel(C, G, alpha, positive, x_sq, H, finished, steps, primal, gap, *, s_max=32,
-               max_steps=None, stream=0, layout="warp"):
-    """Launch the kernel on arrays numba's CUDA target accepts (device arrays, torch CUDA
-    tensors; numpy arrays under its simulator): every row of ``C`` coded into ``H``
-    (zeroed by the caller), with its flag, event count, objective and gap. ``layout``:
-    one sample per warp (`_warp_kernel`) or per thread (`_kernel`)."""
+def kernel_signature():
+    """The kernel's numba signature: contiguous float64 / bool / int64 arrays."""
+    from numba import boolean, float64, int64, void
+
+    matrix, vector = float64[:, ::1], float64[::1]
+    return void(matrix, matrix, float64, boolean, int64, int64, int64, matrix, boolean[::1],
+                int64[::1], vector, vector, vector)
+
+
+def _arguments(C, G, alpha, positive, x_sq, H, finished, steps, primal, gap, s_max,
+               max_steps):
+    """The kernel for ``C``'s width and ``s_max``, its blocks, and its arguments."""
     n, k = C.shape
-    if not n or not k:
-        return
+    if s_max > CAPACITIES[-1]:
+        raise ValueError(f"s_max={s_max}: the kernel's factor holds {CAPACITIES[-1]} atoms")
+    size = _size(k)
     max_steps = 4 * k if max_steps is None else int(max_steps)
-    # arrays sized for the next power of two, at least a warp (fewer kernels to compile)
-    size = max(1 << max(k - 1, 0).bit_length(), _WARP)
-    if layout == "warp":
-        kernel = _warp_kernel(size, min(s_max, size), PARALLEL_FROM)
-        blocks, threads = n, _WARP
-    else:
-        kernel, blocks, threads = _kernel(size, min(s_max, size)), -(-n // _THREADS), _THREADS
+    args = (C, G, float(alpha), bool(positive), max_steps, int(min(s_max, size)),
+            int(PARALLEL_FROM), H, finished, steps, x_sq, primal, gap)
+    return (size, _capacity(min(s_max, size))), n, args
+
+
+def run_kernel(C, G, alpha, positive, x_sq, H, finished, steps, primal, gap, *, s_max=32,
+               max_steps=None):
+    """Launch the kernel with numba (its CUDA target, or its simulator on numpy arrays,
+    as the tests do): every row of ``C`` coded into ``H`` (zeroed by the caller), with its
+    flag, event count, objective and gap."""
+    if not C.shape[0] or not C.shape[1]:
+        return
+    variant, blocks, args = _arguments(C, G, alpha, positive, x_sq, H, finished, steps,
+                                       primal, gap, s_max, max_steps)
     from numba.core.errors import NumbaPerformanceWarning
 
     with warnings.catch_warnings():  # numba's note on small grids is not for our users
         warnings.simplefilter("ignore", NumbaPerformanceWarning)
-        kernel[blocks, threads, stream](C, G, float(alpha), bool(positive), max_steps, H,
-                                        finished, steps, x_sq, primal, gap)
+        _warp_kernel(*variant)[blocks, _WARP](*args)
 
 
-def _as_cuda_array(cuda, t):
-    try:
-        return cuda.as_cuda_array(t, sync=False)
-    except TypeError:  # a numba without the ``sync`` argument
-        return cuda.as_cuda_array(t)
-
-
-def _launch(cuda, C, G, x_sq, alpha, positive, s_max, layout):
-    """One kernel over the rows of the float64 CUDA tensors ``C``, ``x_sq``."""
+def _launch(C, G, x_sq, alpha, positive, s_max):
+    """The shipped kernel over the rows of the float64 CUDA tensors ``C``, ``x_sq``."""
     n = C.shape[0]
     H = torch.zeros_like(C)
     finished = torch.ones(n, dtype=torch.bool, device=C.device)
     steps = torch.zeros(n, dtype=torch.int64, device=C.device)
     primal, gap = 0.5 * x_sq, torch.zeros_like(x_sq)
-    index = C.device.index if C.device.index is not None else torch.cuda.current_device()
-    with torch.cuda.device(index), cuda.gpus[index]:
-        # the kernel runs on torch's stream, after the work that made C: the arrays need
-        # no synchronisation of their own
-        stream = cuda.external_stream(torch.cuda.current_stream(index).cuda_stream)
-        arrays = [_as_cuda_array(cuda, t) for t in (C, G, x_sq, H, finished, steps, primal, gap)]
-        run_kernel(*arrays[:2], alpha, positive, *arrays[2:], s_max=s_max, stream=stream,
-                   layout=layout)
+    if n and C.shape[1]:
+        variant, blocks, args = _arguments(C, G, alpha, positive, x_sq, H, finished, steps,
+                                           primal, gap, s_max, None)
+        # on torch's stream, after the work that made C: no synchronisation
+        _cuda_driver.launch(variant_name(*variant), blocks, _WARP, *args)
     return H, finished, primal, gap
 
 
-def lars_path_gram_cuda(C, G, alpha, *, positive=False, x_sq, s_max=S_MAX, layout="warp",
-                        rerun_over=0):
+def lars_path_gram_cuda(C, G, alpha, *, positive=False, x_sq, s_max=S_MAX, rerun_over=0):
     """Lasso codes by homotopy for every row of the CUDA tensor ``C = X D^T``, one row per
-    warp (``layout="warp"``, `_warp_kernel`) or per thread (`_kernel`).
+    warp (`_warp_kernel`).
 
-    ``s_max``: the atoms a path may hold at once, or increasing sizes: the rows left
-    unfinished by one size run again with the next (one host synchronisation each; the
-    small factor first, as more blocks fit a multiprocessor's shared memory), where they
-    are more than ``rerun_over`` (fewer are left to the caller, who may finish them on the
-    CPU sooner than a larger kernel compiles).
+    ``s_max``: the atoms a path may hold at once (at most 64), or increasing sizes: the
+    rows left unfinished by one size run again with the next (one host synchronisation
+    each; the small factor first, as more blocks fit a multiprocessor's shared memory),
+    where they are more than ``rerun_over`` (fewer are left to the caller, who may finish
+    them on the CPU sooner).
 
     Returns
     -------
@@ -485,30 +482,27 @@ def lars_path_gram_cuda(C, G, alpha, *, positive=False, x_sq, s_max=S_MAX, layou
         ``s_max`` atoms at once, linearly dependent atoms, too many events).
     primal, gap : tensors (n_samples,), every sample's objective and duality gap.
 
-    Raises RuntimeError where the kernel could not be compiled or launched (after which
+    Raises RuntimeError where the driver could not load or launch the kernel (after which
     `cuda_homotopy_available` is False in this process).
     """
-    from numba import cuda
-
     C = C.to(torch.float64).contiguous()
     G = G.to(C.device, torch.float64).contiguous()
     x_sq = x_sq.to(torch.float64).contiguous()
     sizes = (s_max,) if isinstance(s_max, int) else tuple(s_max)
     try:
-        H, finished, primal, gap = _launch(cuda, C, G, x_sq, alpha, positive, sizes[0], layout)
+        H, finished, primal, gap = _launch(C, G, x_sq, alpha, positive, sizes[0])
         for size in sizes[1:]:
             rows = torch.nonzero(~finished).squeeze(1)
             if len(rows) <= rerun_over:
                 break
-            out = _launch(cuda, C[rows], G, x_sq[rows], alpha, positive, size, layout)
+            out = _launch(C[rows], G, x_sq[rows], alpha, positive, size)
             for full, part in zip((H, finished, primal, gap), out, strict=True):
                 full[rows] = part
-    except Exception as exc:  # numba's CUDA errors share no base class
+    except (OSError, _cuda_driver.CudaDriverError) as exc:
         _BROKEN.append(exc)
         warnings.warn(
-            f"The CUDA homotopy kernel could not run ({exc!r}); skl_sparse codes with its "
-            "torch solvers instead in this process. It needs the numba-cuda package (and "
-            f"the CUDA toolkit's NVVM); {ENV_SWITCH}=0 turns it off.",
+            f"The CUDA homotopy kernel could not run ({exc}); skl_sparse codes with its "
+            f"torch solvers instead in this process ({ENV_SWITCH}=0 turns the kernel off).",
             RuntimeWarning, stacklevel=2)
         raise RuntimeError("CUDA homotopy kernel unavailable") from exc
     return H, finished, primal, gap

@@ -54,7 +54,7 @@ Design (see the user guide for the references):
   compiled homotopy on the CPU instead of paying a check round of launches for
   a handful of rows;
 * ``solver="lars"`` on a GPU runs the homotopy in one kernel, one sample per
-  warp (`skl_sparse._lars_cuda`, where numba's CUDA target is installed),
+  warp (`skl_sparse._lars_cuda`, shipped as PTX; the CUDA driver loads it),
   whose gaps certify the samples it finished, as on the CPU;
 * `lasso_gram_budget`, for the mini-batches of the learners on a GPU: a fixed
   number of iterations, with no host synchronisation at all.
@@ -688,7 +688,7 @@ def _compiled_homotopy(C, G, alpha, positive, x_sq, sizes=S_MAX, rerun_over=0):
     """The compiled homotopy on every row (float64 tensors): on the CPU
     (`lars_path_gram_cpu`), on a GPU one row per warp (`lars_path_gram_cuda`, with the
     factor sizes ``sizes``; a larger size only for more than ``rerun_over`` rows) where
-    numba's CUDA target works. Returns the codes, objectives and duality gaps, or None
+    the CUDA driver runs the shipped kernel. Returns the codes, objectives and duality gaps, or None
     where neither runs (the batched torch homotopy then)."""
     if C.device.type == "cpu":
         H, _, _, primal, gap = lars_path_gram_cpu(C.numpy(), G.numpy(), alpha,

@@ -1,5 +1,7 @@
 """The lasso solvers against scikit-learn and against the optimality conditions."""
 
+import ctypes
+
 import numpy as np
 import pytest
 import torch
@@ -360,31 +362,28 @@ D = rng.randn(24, 12)
 D /= np.linalg.norm(D, axis=1, keepdims=True)
 X = rng.randn(200, 12)
 C, G, x_sq = X @ D.T, D @ D.T, (X * X).sum(1)
-thread_cases = [(range(40), a, p, 32) for a, p in [(0.3, False), (0.05, False), (0.05, True)]]
-thread_cases.append((range(40), 1.0, False, 4))
 # one sample per warp: 32 simulated threads and their barriers, slow; rows whose paths
-# drop atoms (30, 197, 151; 100 with positive), stop at s_max (30, 3), or are zero (0)
+# drop atoms (30, 197, 151; 100 with positive), stop at s_max (30 and 3 at 2, 5 at 3),
+# run in the 64-atom factor (7, s_max = 40), or are zero (0)
 warp_cases = [([30, 197, 151], 1.0, False, 32), ([100], 1.0, True, 32),
-              ([30, 3], 1.0, False, 2), ([0], 100.0, False, 32)]
+              ([30, 3], 1.0, False, 2), ([0], 100.0, False, 32), ([7], 0.3, False, 40),
+              ([4, 5], 1.0, True, 3)]
 # every triangular solve by all the lanes (PARALLEL_FROM = 0): sums in another order; row 2
 # reaches 12 atoms in 12 dimensions at alpha = 1e-3, where the next one is dependent
 parallel_cases = [([30, 197], 1.0, False, 32), ([2], 1e-3, False, 32)]
-for layout, cases in (("thread", thread_cases), ("warp", warp_cases),
-                      ("warp-parallel", parallel_cases)):
-    lars_cuda.PARALLEL_FROM = 0 if layout == "warp-parallel" else 16
-    exact = np.testing.assert_array_equal if layout != "warp-parallel" else (
+for parallel_from, cases in ((16, warp_cases), (0, parallel_cases)):
+    lars_cuda.PARALLEL_FROM = parallel_from
+    exact = np.testing.assert_array_equal if parallel_from else (
         lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13))
     for rows, alpha, positive, s_max in cases:
         c, xs = C[list(rows)], x_sq[list(rows)]
         H0, f0, _, p0, g0 = lars_path_gram_cpu(c, G, alpha, positive=positive, x_sq=xs)
         H, done = np.zeros_like(c), np.ones(len(c), dtype=bool)
         steps, primal, gap = np.zeros(len(c), dtype=np.int64), 0.5 * xs, np.zeros(len(c))
-        run_kernel(c, G, alpha, positive, xs, H, done, steps, primal, gap, s_max=s_max,
-                   layout=layout.split("-")[0])
+        run_kernel(c, G, alpha, positive, xs, H, done, steps, primal, gap, s_max=s_max)
         assert f0.all()
         # paths that need more than s_max atoms at once stop, reported unfinished
-        assert (done == ((H0 != 0).sum(1) <= s_max)).all() or s_max == 4
-        assert (done <= ((H0 != 0).sum(1) <= s_max)).all() and done.any() == (s_max > 2)
+        assert (done == ((H0 != 0).sum(1) <= s_max)).all() and done.any() == (s_max > 2)
         exact(H[done], H0[done])
         np.testing.assert_allclose(gap[done], g0[done], rtol=0, atol=1e-13)
         np.testing.assert_allclose(primal[done], p0[done], rtol=1e-12)
@@ -393,13 +392,12 @@ print("ok")
 
 
 def test_cuda_homotopy_kernel_follows_the_cpu_path():
-    """The GPU's homotopy kernels, one sample per CUDA thread (the CPU's per-sample code
-    compiled as device functions) and one sample per warp (lanes sharing the atoms), run
-    here under numba's CUDA simulator (in a child process: the simulator is chosen when
-    numba is imported): the CPU's codes bit for bit, its objectives and gaps to rounding
-    (sums in another order), through atoms leaving the path and zero codes; the samples
-    whose path needs more atoms than the fixed-size factor holds are reported
-    unfinished."""
+    """The GPU's homotopy kernel, one sample per warp (lanes sharing the atoms), runs here
+    under numba's CUDA simulator (in a child process: the simulator is chosen when numba
+    is imported): the CPU's codes bit for bit, its objectives and gaps to rounding (sums
+    in another order), through atoms leaving the path and zero codes; the samples whose
+    path needs more atoms than ``s_max`` are reported unfinished, with either factor
+    capacity."""
     import os
     import subprocess
     import sys
@@ -410,14 +408,56 @@ def test_cuda_homotopy_kernel_follows_the_cpu_path():
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-3000:]
 
 
+def test_shipped_cuda_kernels_are_compiled_from_this_code():
+    """The PTX shipped for the GPU (`_cuda_driver`) was compiled from the kernel's code as
+    it is (after a change to `_lars_cuda` or `_lars_cpu`, run ``python
+    benchmarks/cuda_kernels_ptx.py --write``), for every size and factor capacity, for
+    drivers of CUDA 12.2 on (PTX ISA 8.2, compute capability 7.0); and the launcher passes
+    exactly the parameters each entry point declares: numba's array structures, then
+    the scalars, in the kernel's order."""
+    import hashlib
+    import json
+    import re
+    from importlib import resources
+
+    from skl_sparse import _cuda_driver
+    from skl_sparse import _lars_cuda as lars_cuda
+
+    folder = resources.files("skl_sparse") / _cuda_driver.KERNELS
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["source_digest"] == lars_cuda.source_digest(), (
+        "the shipped PTX is stale: run benchmarks/cuda_kernels_ptx.py --write")
+    names = [lars_cuda.variant_name(*v) for v in lars_cuda.shipped_variants()]
+    assert list(_cuda_driver.kernel_names()) == sorted(names) == sorted(manifest["ptx_sha256"])
+    n, k = 3, 24
+    matrix, vector = torch.zeros(n, k, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
+    problem = (matrix, torch.zeros(k, k, dtype=torch.float64), 0.1, True, vector, matrix,
+               torch.zeros(n, dtype=torch.bool), torch.zeros(n, dtype=torch.int64), vector,
+               vector)
+    _, blocks, args = lars_cuda._arguments(*problem, 32, None)
+    ptx_type = {ctypes.c_void_p: ".u64", ctypes.c_int64: ".u64", ctypes.c_double: ".f64",
+                ctypes.c_uint8: ".u8"}
+    passed = [ptx_type[type(a)] for a in _cuda_driver.numba_arguments(*args)]
+    assert blocks == n and len(passed) == 9 * 3 + 7 * 5 + 5
+    for name in names:
+        ptx, entry = _cuda_driver.read_ptx(name)
+        assert hashlib.sha256(ptx.encode()).hexdigest() == manifest["ptx_sha256"][name]
+        assert re.search(r"^\.version 8\.2$", ptx, re.M) and "\n.target sm_70\n" in ptx
+        assert ptx.count(".entry ") == 1
+        params = ptx[ptx.index(entry + "(") :].split(")", 1)[0]
+        assert re.findall(r"\.param (\.\w+) ", params) == passed, name
+    with pytest.raises(ValueError, match="s_max=65"):
+        lars_cuda._arguments(*problem, 65, None)
+
+
 @pytest.mark.skipif(DEVICE == "cpu", reason="needs CUDA")
 def test_cuda_homotopy_kernel_runs_on_the_gpu(whitened_patches):
-    """On a GPU with numba's CUDA target, solver="lars" runs the homotopy kernel: the CPU
-    homotopy's codes to rounding, every sample it finished certified by its own gap."""
+    """On a GPU, solver="lars" runs the shipped homotopy kernel: the CPU homotopy's codes
+    to rounding, every sample it finished certified by its own gap."""
     from skl_sparse._lars_cuda import cuda_homotopy_available, lars_path_gram_cuda
 
     if not cuda_homotopy_available():
-        pytest.skip("numba's CUDA target is not installed")
+        pytest.skip("the CUDA homotopy kernel is not available")
     X, D = _patch_problem(whitened_patches)
     Xt, Dt = torch.from_numpy(X), torch.from_numpy(D)
     G, C, x_sq = Dt @ Dt.T, Xt @ Dt.T, (Xt * Xt).sum(1)
@@ -462,7 +502,7 @@ def test_auto_may_run_the_homotopy_kernel_first(whitened_patches, monkeypatch):
     from skl_sparse._lars_cuda import cuda_homotopy_available
 
     if not cuda_homotopy_available():
-        pytest.skip("numba's CUDA target is not installed")
+        pytest.skip("the CUDA homotopy kernel is not available")
     X, D = _patch_problem(whitened_patches)
     Xt, Dt = torch.from_numpy(X).to(DEVICE), torch.from_numpy(D).to(DEVICE)
     G, C, x_sq = Dt @ Dt.T, Xt @ Dt.T, (Xt * Xt).sum(1)
@@ -496,7 +536,7 @@ def test_cuda_homotopy_reruns_the_rows_a_small_factor_leaves(whitened_patches, m
     G, C, x_sq = Dt @ Dt.T, Xt @ Dt.T, (Xt * Xt).sum(1)
     calls = []
 
-    def launch(cuda, C, G, x_sq, alpha, positive, s_max, layout):
+    def launch(C, G, x_sq, alpha, positive, s_max):
         calls.append((len(C), s_max))
         H, _, _, primal, gap = lars_path_gram_cpu(C.numpy(), G.numpy(), alpha,
                                                   positive=positive, x_sq=x_sq.numpy())
