@@ -425,6 +425,10 @@ def _arguments(C, G, alpha, positive, x_sq, H, finished, steps, primal, gap, s_m
                max_steps):
     """The kernel for ``C``'s width and ``s_max``, its blocks, and its arguments."""
     n, k = C.shape
+    arrays = (C, G, x_sq, H, finished, steps, primal, gap)
+    if not all(a.flags.c_contiguous if hasattr(a, "flags") else a.is_contiguous()
+               for a in arrays):  # the kernel's arrays are C-contiguous: strides unread
+        raise ValueError("the homotopy kernel takes C-contiguous arrays")
     if s_max > CAPACITIES[-1]:
         raise ValueError(f"s_max={s_max}: the kernel's factor holds {CAPACITIES[-1]} atoms")
     size = _size(k)

@@ -448,6 +448,8 @@ def test_shipped_cuda_kernels_are_compiled_from_this_code():
         assert re.findall(r"\.param (\.\w+) ", params) == passed, name
     with pytest.raises(ValueError, match="s_max=65"):
         lars_cuda._arguments(*problem, 65, None)
+    with pytest.raises(ValueError, match="C-contiguous"):  # the PTX reads no strides
+        lars_cuda._arguments(torch.zeros(k, n, dtype=torch.float64).T, *problem[1:], 32, None)
 
 
 @pytest.mark.skipif(DEVICE == "cpu", reason="needs CUDA")
