@@ -387,6 +387,19 @@ for parallel_from, cases in ((16, warp_cases), (0, parallel_cases)):
         exact(H[done], H0[done])
         np.testing.assert_allclose(gap[done], g0[done], rtol=0, atol=1e-13)
         np.testing.assert_allclose(primal[done], p0[done], rtol=1e-12)
+# 80 atoms: 4 a lane, the last 48 slots padding; a path of 9 atoms, bit for bit
+rng = np.random.RandomState(0)
+D = rng.randn(80, 20)
+D /= np.linalg.norm(D, axis=1, keepdims=True)
+X = rng.randn(2, 20)
+C, G, x_sq = X @ D.T, D @ D.T, (X * X).sum(1)
+H0, f0, _, p0, g0 = lars_path_gram_cpu(C[1:], G, 0.5, x_sq=x_sq[1:])
+H, done, steps = np.zeros_like(C[1:]), np.ones(1, dtype=bool), np.zeros(1, dtype=np.int64)
+primal, gap = 0.5 * x_sq[1:], np.zeros(1)
+run_kernel(C[1:], G, 0.5, False, x_sq[1:], H, done, steps, primal, gap, s_max=32)
+assert done.all() and (H0 != 0).sum() == 9
+np.testing.assert_array_equal(H, H0)
+np.testing.assert_allclose(gap, g0, rtol=0, atol=1e-13)
 print("ok")
 """
 
@@ -397,7 +410,7 @@ def test_cuda_homotopy_kernel_follows_the_cpu_path():
     is imported): the CPU's codes bit for bit, its objectives and gaps to rounding (sums
     in another order), through atoms leaving the path and zero codes; the samples whose
     path needs more atoms than ``s_max`` are reported unfinished, with either factor
-    capacity."""
+    capacity; and with several atoms a lane (a dictionary wider than a warp)."""
     import os
     import subprocess
     import sys
