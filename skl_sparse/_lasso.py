@@ -599,7 +599,7 @@ def lasso_gram(
                     n_c = finish_on_cpu(rest, rest)
                     return H_out.to(dtype), n_c, primals, gaps
                 order, C64, x_sq = rest, C64[rest], x_sq[rest]
-        elif kernel_first:  # the kernel failed to compile: FISTA alone, as by default
+        elif kernel_first:  # the kernel could not run: FISTA alone, as by default
             solver = "fista"
         else:
             H_out, _, _ = lars_path_gram(C64, G64, alpha, positive=positive)
@@ -688,8 +688,8 @@ def _compiled_homotopy(C, G, alpha, positive, x_sq, sizes=S_MAX, rerun_over=0):
     """The compiled homotopy on every row (float64 tensors): on the CPU
     (`lars_path_gram_cpu`), on a GPU one row per warp (`lars_path_gram_cuda`, with the
     factor sizes ``sizes``; a larger size only for more than ``rerun_over`` rows) where
-    the CUDA driver runs the shipped kernel. Returns the codes, objectives and duality gaps, or None
-    where neither runs (the batched torch homotopy then)."""
+    the CUDA driver runs the shipped kernel. Returns the codes, objectives and duality
+    gaps, or None where neither runs (the batched torch homotopy then)."""
     if C.device.type == "cpu":
         H, _, _, primal, gap = lars_path_gram_cpu(C.numpy(), G.numpy(), alpha,
                                                   positive=positive, x_sq=x_sq.numpy())
@@ -698,7 +698,7 @@ def _compiled_homotopy(C, G, alpha, positive, x_sq, sizes=S_MAX, rerun_over=0):
         try:
             H, _, primal, gap = lars_path_gram_cuda(C, G, alpha, positive=positive, x_sq=x_sq,
                                                     s_max=sizes, rerun_over=rerun_over)
-        except RuntimeError:  # the kernel did not compile here: warned once
+        except RuntimeError:  # the driver could not load or run the kernel: warned once
             return None
         return H, primal, gap
     return None
