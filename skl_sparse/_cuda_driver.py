@@ -42,21 +42,23 @@ def _driver():
     lib.cuDeviceGet.argtypes = [ctypes.POINTER(i), i]
     lib.cuDevicePrimaryCtxRetain.argtypes = [ctypes.POINTER(p), i]
     lib.cuCtxSetCurrent.argtypes = [p]
-    lib.cuModuleLoadData.argtypes = [ctypes.POINTER(p), ctypes.c_char_p]
+    lib.cuModuleLoadDataEx.argtypes = [ctypes.POINTER(p), ctypes.c_char_p, u,
+                                       ctypes.POINTER(i), ctypes.POINTER(p)]
     lib.cuModuleGetFunction.argtypes = [ctypes.POINTER(p), p, ctypes.c_char_p]
     lib.cuLaunchKernel.argtypes = [p, u, u, u, u, u, u, u, p, ctypes.POINTER(p), p]
     return lib
 
 
-def _check(status, what):
+def _check(status, what, log=b""):
     if status:
         message = ctypes.c_char_p()
         _driver().cuGetErrorString(status, ctypes.byref(message))
         version = ctypes.c_int()
         _driver().cuDriverGetVersion(ctypes.byref(version))
         text = message.value.decode() if message.value else f"error {status}"
+        log = log.decode(errors="replace").strip()
         raise CudaDriverError(f"{what}: {text} (CUDA driver {version.value // 1000}."
-                              f"{version.value % 1000 // 10})")
+                              f"{version.value % 1000 // 10})" + (f": {log}" if log else ""))
 
 
 @functools.cache
@@ -91,9 +93,14 @@ def _function(index, name):
     ptx, entry = read_ptx(name)
     module, function = ctypes.c_void_p(), ctypes.c_void_p()
     _check(_driver().cuCtxSetCurrent(_primary_context(index)), "cuCtxSetCurrent")
-    # (the module lives as long as the process, like the context that holds it)
-    _check(_driver().cuModuleLoadData(ctypes.byref(module), ptx.encode() + b"\0"),
-           f"loading the PTX of {name}")
+    # the JIT compiler's error log, if it fails (CU_JIT_ERROR_LOG_BUFFER, ..._SIZE_BYTES);
+    # the module lives as long as the process, like the context that holds it
+    log = ctypes.create_string_buffer(4096)
+    options = (ctypes.c_int * 2)(5, 6)
+    values = (ctypes.c_void_p * 2)(ctypes.cast(log, ctypes.c_void_p), len(log))
+    status = _driver().cuModuleLoadDataEx(ctypes.byref(module), ptx.encode() + b"\0", 2,
+                                          options, values)
+    _check(status, f"loading the PTX of {name}", log.value)
     _check(_driver().cuModuleGetFunction(ctypes.byref(function), module, entry.encode()),
            f"finding {name}")
     return function

@@ -21,9 +21,11 @@ class _Driver:
     def __getattr__(self, name):
         def call(*args):
             self.calls.append((name, args))
+            if name == "cuModuleLoadDataEx":  # the JIT's log, as on a failure
+                ctypes.memmove(args[4][0], b"ptxas fatal: Unresolved extern\0", 31)
             if name == self.fail:
                 return 218  # CUDA_ERROR_INVALID_PTX
-            if name in ("cuDeviceGet", "cuDevicePrimaryCtxRetain", "cuModuleLoadData",
+            if name in ("cuDeviceGet", "cuDevicePrimaryCtxRetain", "cuModuleLoadDataEx",
                         "cuModuleGetFunction"):
                 args[0]._obj.value = 1000 + len(self.calls)
             elif name == "cuDriverGetVersion":
@@ -87,10 +89,10 @@ def test_launch_loads_the_ptx_once_and_passes_numba_array_structures(driver):
     for _ in range(2):
         _cuda_driver.launch(lars_cuda.variant_name(*variant), blocks, 32, *args)
     names = [name for name, _ in fake.calls]
-    assert names.count("cuModuleLoadData") == 1 and names.count("cuLaunchKernel") == 2
+    assert names.count("cuModuleLoadDataEx") == 1 and names.count("cuLaunchKernel") == 2
     ptx, entry = _cuda_driver.read_ptx("lars_warp_64_32")
-    loaded = next(a for n, a in fake.calls if n == "cuModuleLoadData")[1]
-    assert loaded == ptx.encode() + b"\0"
+    loaded = next(a for n, a in fake.calls if n == "cuModuleLoadDataEx")
+    assert loaded[1] == ptx.encode() + b"\0" and loaded[2] == 2 and list(loaded[3]) == [5, 6]
     assert next(a for n, a in fake.calls if n == "cuModuleGetFunction")[2] == entry.encode()
     launch = [a for n, a in fake.calls if n == "cuLaunchKernel"][-1]
     assert launch[1:9] == (5, 1, 1, 32, 1, 1, 0, 4242)
@@ -109,15 +111,16 @@ def test_launch_loads_the_ptx_once_and_passes_numba_array_structures(driver):
 
 def test_a_driver_error_disables_the_kernel_with_a_warning(driver, monkeypatch):
     """A PTX the driver cannot load (e.g. a driver older than CUDA 12.2): one
-    RuntimeWarning naming the driver's message and version, a RuntimeError for
+    RuntimeWarning naming the driver's message, version and compiler log, a RuntimeError for
     `lasso_gram` (which then codes with its torch solvers), and the kernel off for the
     rest of the process."""
-    driver(fail="cuModuleLoadData")
+    driver(fail="cuModuleLoadDataEx")
     monkeypatch.setattr(lars_cuda, "_BROKEN", [])
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     C, G, _, _, x_sq, *_ = _problem()
     assert lars_cuda.cuda_homotopy_available(40)
-    with pytest.warns(RuntimeWarning, match=r"PTX JIT compilation failed.*driver 12\.2"):
+    with pytest.warns(RuntimeWarning, match=r"PTX JIT compilation failed.*driver 12\.2\): "
+                                            r"ptxas fatal: Unresolved extern"):
         with pytest.raises(RuntimeError, match="unavailable"):
             lars_cuda.lars_path_gram_cuda(C, G, 0.25, x_sq=x_sq)
     assert not lars_cuda.cuda_homotopy_available(40)
