@@ -30,7 +30,7 @@ _ENTRY = re.compile(r"\.visible \.entry (\S+)\(")
 
 
 class CudaDriverError(RuntimeError):
-    """A call to the CUDA driver failed (its error name and message)."""
+    """A call to the CUDA driver failed: its message, the driver version, the JIT log."""
 
 
 @functools.cache
