@@ -39,21 +39,20 @@ def test_cpu_codes_run_torch_on_one_thread_and_restore_it(whitened_patches, dict
     thread (no OpenMP thread spins against ours) and our pool has torch's count; both
     come back after the call, and the codes are those of one thread."""
     seen = []
-    kernel = lars_cpu._lars_rows
+    run_tasks = lars_cpu.run_tasks
 
-    def recording(*args):
-        if threading.current_thread() is threading.main_thread():
-            seen.append((torch.get_num_threads(), n_threads()))
-        return kernel(*args)
+    def recording(task, n_tasks, workers):  # in the calling thread, as it hands out rows
+        seen.append((torch.get_num_threads(), n_threads(), workers))
+        return run_tasks(task, n_tasks, workers)
 
     X = whitened_patches[:1500]
     with torch_threads(1):
         one = sparse_encode(X, dictionary, alpha=0.1, device="cpu")
-    monkeypatch.setattr(lars_cpu, "_lars_rows", recording)
+    monkeypatch.setattr(lars_cpu, "run_tasks", recording)
     with torch_threads(3):
         several = sparse_encode(X, dictionary, alpha=0.1, device="cpu")
         assert torch.get_num_threads() == 3
-    assert seen and set(seen) == {(1, 3)}
+    assert seen and set(seen) == {(1, 3, 3)}
     np.testing.assert_array_equal(one, several)
 
 
