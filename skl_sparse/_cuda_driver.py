@@ -16,7 +16,7 @@ bytes), scalars as themselves (`numba_arguments`).
 
 import ctypes
 import functools
-import lzma
+import importlib.util
 import re
 import sys
 from importlib import resources
@@ -63,15 +63,18 @@ def _check(status, what, log=b""):
 
 @functools.cache
 def kernel_names():
-    """The names of the shipped kernels (their files without ``.ptx.xz``)."""
+    """The names of the shipped kernels (their files without ``.ptx.xz``); none where
+    they are missing, or where Python was built without ``lzma`` (some source builds)."""
     folder = resources.files("skl_sparse") / KERNELS
-    if not folder.is_dir():
+    if not folder.is_dir() or importlib.util.find_spec("_lzma") is None:
         return ()
     return tuple(sorted(f.name[:-7] for f in folder.iterdir() if f.name.endswith(".ptx.xz")))
 
 
 def read_ptx(name):
     """The PTX text of the shipped kernel ``name`` and its entry point's name."""
+    import lzma
+
     data = (resources.files("skl_sparse") / KERNELS / f"{name}.ptx.xz").read_bytes()
     ptx = lzma.decompress(data).decode()
     return ptx, _ENTRY.search(ptx).group(1)

@@ -124,3 +124,22 @@ def test_a_driver_error_disables_the_kernel_with_a_warning(driver, monkeypatch):
         with pytest.raises(RuntimeError, match="unavailable"):
             lars_cuda.lars_path_gram_cuda(C, G, 0.25, x_sq=x_sq)
     assert not lars_cuda.cuda_homotopy_available(40)
+
+
+def test_no_kernel_without_lzma(monkeypatch):
+    """A Python built without ``lzma`` cannot read the shipped PTX: the package still
+    imports, and the kernel is reported unavailable (the torch solvers code)."""
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "_lzma" else find_spec(name, *a))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    _cuda_driver.kernel_names.cache_clear()
+    try:
+        assert _cuda_driver.kernel_names() == ()
+        assert not lars_cuda.cuda_homotopy_available(40)
+    finally:
+        _cuda_driver.kernel_names.cache_clear()
+    monkeypatch.undo()
+    assert len(_cuda_driver.kernel_names()) == len(lars_cuda.shipped_variants())
