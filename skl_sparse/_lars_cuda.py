@@ -502,7 +502,8 @@ def lars_path_gram_cuda(C, G, alpha, *, positive=False, x_sq, s_max=S_MAX, rerun
             out = _launch(C[rows], G, x_sq[rows], alpha, positive, size)
             for full, part in zip((H, finished, primal, gap), out, strict=True):
                 full[rows] = part
-    except (OSError, _cuda_driver.CudaDriverError) as exc:
+    # no driver library, a driver without a function we call, or its error
+    except (OSError, AttributeError, _cuda_driver.CudaDriverError) as exc:
         _BROKEN.append(exc)
         warnings.warn(
             f"The CUDA homotopy kernel could not run ({exc}); skl_sparse codes with its "
