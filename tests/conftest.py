@@ -13,6 +13,14 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # parallel regions then ran 100-200x slower (whole suite: 400 s instead of ~110 s)
     torch.set_num_threads(1)
 
+if os.environ.get("SKL_SPARSE_TEST_GPU_HOMOTOPY"):
+    # e.g. "32,64": the GPU policy with the homotopy kernel first (solver="auto"), the
+    # candidate default, so that one run on a GPU machine tests it before it is one
+    import skl_sparse._lasso as lasso
+
+    sizes = tuple(int(s) for s in os.environ["SKL_SPARSE_TEST_GPU_HOMOTOPY"].split(","))
+    lasso._GPU_SOLVE_POLICY = lasso._GPU_SOLVE_POLICY._replace(homotopy=sizes)
+
 
 @pytest.fixture(scope="session")
 def whitened_patches():
