@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # One short run on a GPU machine (issue #12): the GPU benchmark, then the test suite on CUDA.
 # Wheels carried in .whl/ (e.g. spams-bin for that machine's Python) are installed first.
-# Logs go to $OUT (or ./gpu_logs) when set.
+# Logs go to $OUT (or ./gpu_logs) when set. Arguments go to bench_gpu.py (e.g. --skip odl ae);
+# a shorter confirming run: PROFILE=0 (no profile, no CPU-threads bench), TESTS="tests/test_lasso.py ..." (those
+# test files only, and no second pass).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu_logs}
@@ -17,21 +19,24 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 timeout 120 python3 benchmarks/check_cuda_kernel.py 2>&1 | tee "$OUT/kernel.log"
 [ "${PIPESTATUS[0]}" = 0 ] || { echo "kernel check failed: SKL_SPARSE_CUDA_KERNELS=0"; \
     export SKL_SPARSE_CUDA_KERNELS=0; }
-(cd benchmarks && timeout "${BENCH_TIMEOUT:-300}" python3 bench_gpu.py --profile "$@") 2>&1 | tee "$OUT/bench.log"
+PROFILE_FLAG=$([ "${PROFILE:-1}" = 0 ] || echo --profile)
+(cd benchmarks && timeout "${BENCH_TIMEOUT:-300}" python3 bench_gpu.py ${PROFILE_FLAG} "$@") 2>&1 \
+    | tee "$OUT/bench.log"
 # the CPU side on all the machine's cores: torch's threads idle while ours code, or not
-(cd benchmarks && timeout "${CPU_TIMEOUT:-90}" python3 bench_cpu_threads.py --repeat 3) 2>&1 \
-    | tee "$OUT/cpu_threads.log"
+[ "${PROFILE:-1}" = 0 ] || (cd benchmarks && timeout "${CPU_TIMEOUT:-90}" \
+    python3 bench_cpu_threads.py --repeat 3) 2>&1 | tee "$OUT/cpu_threads.log"
 # -v: a run cut short by the timeout still shows which tests were running; a test over
 # 100 s fails (where pytest-timeout is installed) instead of holding up the run
 TIMEOUT_FLAG=$(python3 -c "import pytest_timeout" 2>/dev/null && echo --timeout=100)
 SKL_SPARSE_TEST_DEVICE=cuda timeout "${TEST_TIMEOUT:-200}" python3 -m pytest -v -n 8 -rf \
-    ${TIMEOUT_FLAG:-} --durations=8 --continue-on-collection-errors -p no:cacheprovider -W ignore tests skl_sparse \
+    ${TIMEOUT_FLAG:-} --durations=8 --continue-on-collection-errors -p no:cacheprovider -W ignore \
+    ${TESTS:-tests skl_sparse} \
     > "$OUT/tests.log" 2>&1
 echo "tests: exit $?"
 grep -E "^(FAILED|ERROR)|passed|failed|slowest|^[0-9.]+s " "$OUT/tests.log" | tail -30
 # the device's tests again with the homotopy kernel first in solver="auto" (the candidate
 # default policy), where the kernel check passed
-if [ "${SKL_SPARSE_CUDA_KERNELS:-1}" != 0 ]; then
+if [ "${SKL_SPARSE_CUDA_KERNELS:-1}" != 0 ] && [ -z "${TESTS:-}" ]; then
     SKL_SPARSE_TEST_DEVICE=cuda SKL_SPARSE_TEST_GPU_HOMOTOPY=32,64 timeout "${TEST_TIMEOUT:-200}" \
         python3 -m pytest -q -n 8 -rf ${TIMEOUT_FLAG:-} -p no:cacheprovider -W ignore \
         tests/test_lasso.py tests/test_sparse_coding.py tests/test_gpu_path.py \

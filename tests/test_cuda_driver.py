@@ -115,6 +115,7 @@ def test_a_driver_error_disables_the_kernel_with_a_warning(driver, monkeypatch):
     `lasso_gram` (which then codes with its torch solvers), and the kernel off for the
     rest of the process."""
     driver(fail="cuModuleLoadDataEx")
+    monkeypatch.delenv(lars_cuda.ENV_SWITCH, raising=False)
     monkeypatch.setattr(lars_cuda, "_BROKEN", [])
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     C, G, _, _, x_sq, *_ = _problem()
