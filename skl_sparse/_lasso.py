@@ -65,10 +65,12 @@ the tolerance (a row may be confirmed at a different check).
 
 import contextlib
 import math
+import warnings
 from typing import NamedTuple
 
 import torch
 
+from . import _lars_cuda
 from ._lars import lars_path_gram
 from ._lars_cpu import lars_path_gram_cpu
 from ._lars_cuda import S_MAX, cuda_homotopy_available, lars_path_gram_cuda
@@ -700,8 +702,33 @@ def _compiled_homotopy(C, G, alpha, positive, x_sq, sizes=S_MAX, rerun_over=0):
                                                     s_max=sizes, rerun_over=rerun_over)
         except RuntimeError:  # the driver could not load or run the kernel: warned once
             return None
+        if C.device not in _KERNEL_CHECKED:
+            _KERNEL_CHECKED.add(C.device)
+            if not kernel_agrees(C, G, H, x_sq, alpha, positive, primal, gap):
+                return None
         return H, primal, gap
     return None
+
+
+_KERNEL_CHECKED = set()  # the devices on which the kernel's results were checked
+
+
+def kernel_agrees(C, G, H, x_sq, alpha, positive, primal, gap):
+    """Whether the objectives and gaps a compiled kernel reported for the codes ``H``
+    are torch's (`duality_gap`, from ``C``, ``G`` and ``x_sq``), to rounding: done once a
+    process and device, on the kernel's first results, for a GPU kernel shipped compiled
+    (a driver or architecture that ran it wrongly would otherwise certify wrong codes).
+    Where they differ, warns and turns the kernel off (one host synchronisation)."""
+    p_t, g_t = duality_gap(C, G, H, x_sq, alpha, positive)
+    tol = 1e-9 * (p_t.abs() + x_sq.abs()) + 1e-300
+    if bool(torch.all(((p_t - primal).abs() <= tol) & ((g_t - gap).abs() <= tol))):
+        return True
+    _lars_cuda._BROKEN.append("results disagreed with torch's")
+    warnings.warn(
+        "The CUDA homotopy kernel's objectives and duality gaps disagreed with torch's on "
+        "this GPU; skl_sparse codes with its torch solvers instead in this process. Please "
+        "report it, with the GPU and driver.", RuntimeWarning, stacklevel=3)
+    return False
 
 
 # rows left to the homotopy on the CPU by default (`lasso_gram`'s ``cpu_tail``; see

@@ -465,6 +465,31 @@ def test_shipped_cuda_kernels_are_compiled_from_this_code():
         lars_cuda._arguments(torch.zeros(k, n, dtype=torch.float64).T, *problem[1:], 32, None)
 
 
+def test_kernel_results_are_checked_against_torch_once(whitened_patches, monkeypatch):
+    """The first results of the shipped GPU kernel in a process are checked against
+    torch's objectives and gaps: the homotopy's own agree; codes that do not match what
+    the kernel reported (as from a kernel that ran wrongly) turn it off, with a
+    warning."""
+    import skl_sparse._lars_cuda as lars_cuda
+    from skl_sparse._lars_cpu import lars_path_gram_cpu
+    from skl_sparse._lasso import kernel_agrees
+
+    X, D = _patch_problem(whitened_patches)
+    Xt, Dt = torch.from_numpy(X), torch.from_numpy(D)
+    G, C, x_sq = Dt @ Dt.T, Xt @ Dt.T, (Xt * Xt).sum(1)
+    for positive in (False, True):
+        H, _, _, primal, gap = lars_path_gram_cpu(C.numpy(), G.numpy(), 0.1,
+                                                  positive=positive, x_sq=x_sq.numpy())
+        H, primal, gap = torch.from_numpy(H), torch.from_numpy(primal), torch.from_numpy(gap)
+        monkeypatch.setattr(lars_cuda, "_BROKEN", [])
+        assert kernel_agrees(C, G, H, x_sq, 0.1, positive, primal, gap)
+        assert not lars_cuda._BROKEN
+        H[3, 0] += 1e-3  # one code that is not the one the gap was computed for
+        with pytest.warns(RuntimeWarning, match="disagreed with torch's"):
+            assert not kernel_agrees(C, G, H, x_sq, 0.1, positive, primal, gap)
+        assert lars_cuda._BROKEN
+
+
 @pytest.mark.skipif(DEVICE == "cpu", reason="needs CUDA")
 def test_cuda_homotopy_kernel_runs_on_the_gpu(whitened_patches):
     """On a GPU, solver="lars" runs the shipped homotopy kernel: the CPU homotopy's codes
