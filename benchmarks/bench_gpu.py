@@ -339,27 +339,23 @@ def profile_transform(X, D, device):
         print(f"lasso_gram alpha={alpha} {', '.join(change) or f'default {default}'}: "
               f"{t * 1000:.1f} ms, "
               f"{n_iter} iterations, objective {float(primal.mean()):.7f}", flush=True)
+    import skl_sparse._lars_cuda as lars_cuda
+
+    parallel = lars_cuda.PARALLEL_FROM
     for alpha in (0.3, 0.1, 0.03):  # the homotopy kernel (solver="lars") on the same input
         kwargs = {"solver": "lars", "max_support": X.shape[1], "lipschitz": lipschitz}
         t, (_, n_iter, primal, _) = best_of(
             lambda a=alpha, kw=kwargs: lasso.lasso_gram(C, G, x_sq, a, **kw))
-        from skl_sparse._lars_cuda import cuda_homotopy_available, lars_path_gram_cuda
-
-        if device != "cpu" and cuda_homotopy_available():
-            kernel = ""
-            import skl_sparse._lars_cuda as lars_cuda
-
-            parallel = lars_cuda.PARALLEL_FROM
+        kernel = ""
+        if device != "cpu" and lars_cuda.cuda_homotopy_available():
             for s_max, lars_cuda.PARALLEL_FROM in (((32, 64), parallel), ((32, 64), 1 << 10),
                                                    (32, parallel), (64, parallel)):
-                t_k, (_, finished, _, _) = best_of(
-                    lambda a=alpha, s=s_max: lars_path_gram_cuda(C, G, a, x_sq=x_sq, s_max=s))
+                t_k, (_, finished, _, _) = best_of(lambda a=alpha, s=s_max: (
+                    lars_cuda.lars_path_gram_cuda(C, G, a, x_sq=x_sq, s_max=s)))
                 kernel += (f"; kernel ({s_max} atoms, lanes solve from "
                            f"{lars_cuda.PARALLEL_FROM}) {t_k * 1000:.1f} ms, "
                            f"{int((~finished).sum())} rows unfinished")
             lars_cuda.PARALLEL_FROM = parallel
-        else:
-            kernel = ""
         print(f"lasso_gram alpha={alpha} solver=lars: {t * 1000:.1f} ms, objective "
               f"{float(primal.mean()):.7f}{kernel}", flush=True)
     coders = {}

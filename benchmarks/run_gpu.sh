@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # One short run on a GPU machine (issue #12): the GPU benchmark, then the test suite on CUDA.
 # Wheels carried in .whl/ (e.g. spams-bin for that machine's Python) are installed first.
-# Logs go to $OUT (or ./gpu_logs) when set. Arguments go to bench_gpu.py (e.g. --skip odl ae);
-# a shorter confirming run: PROFILE=0 (no profile, no CPU-threads bench), TESTS="tests/test_lasso.py ..." (those
-# test files only, and no second pass).
+# Logs go to $OUT (or ./gpu_logs) when set. Arguments go to bench_gpu.py (e.g. --skip odl ae).
+# A shorter confirming run: PROFILE=0 (no profile, no CPU-threads bench) and
+# TESTS="tests/test_lasso.py ..." (those test files only, and no second pass).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu_logs}

@@ -54,7 +54,7 @@ MAX_ATOMS = 1024
 PARALLEL_FROM = 16
 # environment variable: "0" turns the kernel off (the torch solvers then)
 ENV_SWITCH = "SKL_SPARSE_CUDA_KERNELS"
-_BROKEN = []  # the error of a failed load or launch, once seen
+_BROKEN = []  # why the kernel was turned off in this process (`turn_off`), once seen
 cuda = None  # numba.cuda, imported with the first kernel
 _WARP = 32
 _NONE = 1 << 30  # "no atom" in the reductions
@@ -106,6 +106,16 @@ def cuda_homotopy_available(n_atoms=0):
     if not torch.cuda.is_available() or torch.version.hip:
         return False
     return variant_name(_size(n_atoms), CAPACITIES[0]) in _cuda_driver.kernel_names()
+
+
+def turn_off(reason, stacklevel=2):
+    """Turn the kernel off for the rest of the process (`cuda_homotopy_available` is False
+    from now on), with one RuntimeWarning: "The CUDA homotopy kernel " + ``reason``."""
+    _BROKEN.append(reason)
+    warnings.warn(
+        f"The CUDA homotopy kernel {reason}; skl_sparse codes with its torch solvers "
+        f"instead in this process ({ENV_SWITCH}=0 turns the kernel off).",
+        RuntimeWarning, stacklevel=stacklevel + 1)
 
 
 def _device_functions(cuda):
@@ -504,10 +514,6 @@ def lars_path_gram_cuda(C, G, alpha, *, positive=False, x_sq, s_max=S_MAX, rerun
                 full[rows] = part
     # no driver library, a driver without a function we call, or its error
     except (OSError, AttributeError, _cuda_driver.CudaDriverError) as exc:
-        _BROKEN.append(exc)
-        warnings.warn(
-            f"The CUDA homotopy kernel could not run ({exc}); skl_sparse codes with its "
-            f"torch solvers instead in this process ({ENV_SWITCH}=0 turns the kernel off).",
-            RuntimeWarning, stacklevel=2)
+        turn_off(f"could not run ({exc})")
         raise RuntimeError("CUDA homotopy kernel unavailable") from exc
     return H, finished, primal, gap

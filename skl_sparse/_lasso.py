@@ -65,7 +65,6 @@ the tolerance (a row may be confirmed at a different check).
 
 import contextlib
 import math
-import warnings
 from typing import NamedTuple
 
 import torch
@@ -723,11 +722,8 @@ def kernel_agrees(C, G, H, x_sq, alpha, positive, primal, gap):
     tol = 1e-9 * (p_t.abs() + x_sq.abs()) + 1e-300
     if bool(torch.all(((p_t - primal).abs() <= tol) & ((g_t - gap).abs() <= tol))):
         return True
-    _lars_cuda._BROKEN.append("results disagreed with torch's")
-    warnings.warn(
-        "The CUDA homotopy kernel's objectives and duality gaps disagreed with torch's on "
-        "this GPU; skl_sparse codes with its torch solvers instead in this process. Please "
-        "report it, with the GPU and driver.", RuntimeWarning, stacklevel=3)
+    _lars_cuda.turn_off("gave objectives and duality gaps that disagreed with torch's on "
+                        "this GPU (please report it, with the GPU and driver)", stacklevel=3)
     return False
 
 
