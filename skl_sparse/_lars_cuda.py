@@ -93,8 +93,20 @@ def source_digest():
                     and isinstance(body[0].value, ast.Constant)
                     and isinstance(body[0].value.value, str)):
                 node.body = body[1:] or [ast.Pass()]
-        digest.update(ast.dump(tree).encode())
+        digest.update(_dump(tree).encode())
     return digest.hexdigest()
+
+
+def _dump(node):
+    """``ast.dump`` without the fields that are None or empty: the same text on every
+    Python (3.12 added ``type_params=[]`` to every function; 3.13 leaves such fields out)."""
+    if isinstance(node, list):
+        return "[" + ", ".join(_dump(n) for n in node) + "]"
+    if not isinstance(node, ast.AST):
+        return repr(node)
+    fields = ((f, getattr(node, f, None)) for f in node._fields)
+    return type(node).__name__ + "(" + ", ".join(
+        f"{f}={_dump(v)}" for f, v in fields if v is not None and v != []) + ")"
 
 
 def cuda_homotopy_available(n_atoms=0):
