@@ -186,6 +186,34 @@ def homotopy_row(table, X, D, alpha, device, anchor, t_sp, obj_sp):
                   ratio or "-", reached)
 
 
+def call_times(X, D, device, calls=4):
+    """Each of ``calls`` consecutive transforms timed on its own (after a warm-up on 2,048
+    rows), and `lasso_gram` alone, per alpha, with the GPU's default policy (the homotopy
+    kernel first where a sample says it pays) and with FISTA alone: the first calls of a
+    process apart from the steady state, which ``best_of`` reports."""
+    from unittest import mock
+
+    from skl_sparse import _lasso as lasso
+
+    Xt, Dt = torch.from_numpy(X).to(device), torch.from_numpy(D).to(device)
+    C, G, x_sq = Xt @ Dt.T, Dt @ Dt.T, (Xt * Xt).sum(1)
+    lipschitz = lasso.gram_eigmax(G)
+    default = lasso._GPU_SOLVE_POLICY
+    for alpha in (0.3, 0.1, 0.03):
+        for name, policy in (("default", default), ("FISTA alone", default._replace(
+                homotopy=None))):
+            with mock.patch.object(lasso, "_GPU_SOLVE_POLICY", policy):
+                coder = SparseCoder(alpha=alpha, dictionary=D, device=device).fit(X[:1])
+                coder.transform(X[:2048])
+                ms = [1000 * timed(lambda c=coder: c.transform(X))[0] for _ in range(calls)]
+                gram = [1000 * timed(lambda a=alpha: lasso.lasso_gram(
+                    C, G, x_sq, a, solver="auto", max_support=X.shape[1],
+                    lipschitz=lipschitz))[0] for _ in range(calls)]
+            print(f"alpha={alpha} {name}: transform calls "
+                  f"{', '.join(f'{t:.1f}' for t in ms)} ms; lasso_gram "
+                  f"{', '.join(f'{t:.1f}' for t in gram)} ms", flush=True)
+
+
 def odl_rows(table, X, X_test, n_atoms, device, threads, batch_size=256, alpha=0.1):
     params = {"alpha": alpha, "batch_size": batch_size, "max_iter": 1, "tol": 0,
               "random_state": 0}
@@ -381,6 +409,8 @@ def main():
     parser.add_argument("--skip", nargs="*", default=[], choices=["lasso", "odl", "ae"])
     parser.add_argument("--profile", action="store_true",
                         help="also profile one transform (alpha=0.1) and time lasso_gram")
+    parser.add_argument("--calls", action="store_true",
+                        help="first: consecutive transforms timed one by one (call_times)")
     args = parser.parse_args()
     warnings.simplefilter("ignore", ConvergenceWarning)
     threads = os.cpu_count()
@@ -393,6 +423,7 @@ def main():
           f" {D.shape[0]} atoms ({time.perf_counter() - start:.0f} s to set up)", flush=True)
     table = Table()
     sections = {
+        "calls": lambda: call_times(X, D, args.device) if args.calls else None,
         "lasso": lambda: lasso_rows(table, X, D, args.device, threads),
         "odl": lambda: odl_rows(table, X, X_test, D.shape[0], args.device, threads),
         "ae": lambda: ae_rows(table, X, args.device),

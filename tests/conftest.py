@@ -14,11 +14,12 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 if os.environ.get("SKL_SPARSE_TEST_GPU_HOMOTOPY"):
-    # e.g. "32,64": the GPU policy with the homotopy kernel first (solver="auto"), the
-    # candidate default, so that one run on a GPU machine tests it before it is one
+    # the GPU policy's homotopy kernel first (solver="auto") with other factor sizes
+    # (e.g. "32"), or "off": FISTA alone, the path of a GPU where the kernel cannot run
     import skl_sparse._lasso as lasso
 
-    sizes = tuple(int(s) for s in os.environ["SKL_SPARSE_TEST_GPU_HOMOTOPY"].split(","))
+    value = os.environ["SKL_SPARSE_TEST_GPU_HOMOTOPY"]
+    sizes = None if value == "off" else tuple(int(s) for s in value.split(","))
     lasso._GPU_SOLVE_POLICY = lasso._GPU_SOLVE_POLICY._replace(homotopy=sizes)
 
 

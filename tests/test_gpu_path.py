@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from _config import DEVICE
+from _kernel_stand_in import kernel_first_on_cpu
 from _sync_counter import TorchCallCounter
 from sklearn.base import clone
 
@@ -167,6 +168,33 @@ def test_transform_syncs_once_per_convergence_check(whitened_patches, monkeypatc
     # before the one-kernel threshold, the product-free first step, the padded Gram
     # built once per call and the gaps taking the checks' D r)
     assert counter.calls <= 300 * len(checks)
+
+
+@pytest.mark.parametrize("alpha", [0.5, 0.05])
+def test_kernel_first_transform_syncs_once_per_decision(whitened_patches, monkeypatch, alpha):
+    """With the homotopy kernel first (its GPU policy; the kernel here a CPU stand-in): one
+    synchronisation for the sample's verdict, one for the rows the kernel left, then one
+    per convergence check of FISTA for them, as without it."""
+    D = OnlineDictionaryLearner(64, alpha=0.1, max_iter=1, device="cpu",
+                                random_state=0).fit(whitened_patches[:1000]).components_
+    checks, calls = [], []
+    check = lasso_mod._check
+
+    def counted(*args, **kwargs):
+        checks.append(1)
+        return check(*args, **kwargs)
+
+    monkeypatch.setattr(lasso_mod, "_check", counted)
+    kernel_first_on_cpu(monkeypatch, calls, homotopy=(3, 6), homotopy_sample=100,
+                        homotopy_left=0.05)
+    monkeypatch.setattr(lasso_mod, "CPU_TAIL_ROWS", 0)  # FISTA for the rows left
+    coder = SparseCoder(alpha=alpha, dictionary=D, device="cpu").fit(D)
+    calls.clear()
+    counter = _count(lambda: coder.transform(whitened_patches[1000:]))
+    assert len(calls) == (2 if alpha == 0.5 else 1) and checks  # both ways, FISTA after
+    # the verdict, the rows left, one per check, and the read-outs of the test above (and
+    # the dictionary's upload, cached there)
+    assert counter.syncs <= len(checks) + 7, counter.sync_sites
 
 
 @pytest.mark.parametrize("n_rows", [0, 1, 7, 64, 1000])

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from _config import DEVICE
+from _kernel_stand_in import kernel_first_on_cpu
 from sklearn.decomposition import sparse_encode as sk_sparse_encode
 from sklearn.linear_model import Lasso
 
@@ -578,6 +579,45 @@ def test_auto_may_run_the_homotopy_kernel_first(whitened_patches, monkeypatch):
     assert sizes == [(4,)]
     assert torch.all(gap <= 1e-6 * primal)
     torch.testing.assert_close(primal.cpu(), p_exact, rtol=1e-9, atol=0)
+
+
+@pytest.mark.parametrize("alpha", [0.5, 0.05])
+def test_auto_runs_the_kernel_on_all_rows_only_where_a_sample_says_it_pays(
+        whitened_patches, monkeypatch, alpha):
+    """The GPU policy (here on the CPU, with the kernel replaced by the CPU homotopy
+    limited to 3 then 6 atoms): the kernel first on a strided sample, with the first size;
+    where at most ``homotopy_left`` of the sample needed more atoms (alpha=0.5), on the
+    other rows too with both sizes, FISTA only for what it leaves; else (alpha=0.05)
+    FISTA from zero for every row the sample did not finish. The exact codes either way."""
+    import skl_sparse._lasso as lasso_mod
+
+    X = whitened_patches[:1000]
+    rng = np.random.RandomState(0)
+    D = whitened_patches[rng.choice(len(whitened_patches), 80, replace=False)]
+    D = D / np.linalg.norm(D, axis=1, keepdims=True)
+    Xt, Dt = torch.from_numpy(X), torch.from_numpy(D)
+    G, C, x_sq = Dt @ Dt.T, Xt @ Dt.T, (Xt * Xt).sum(1)
+    exact, _, p_exact, _ = lasso_gram(C, G, x_sq, alpha, solver="lars")
+    sample = torch.arange(0, len(C), len(C) // 100)
+    sample_left = float(((exact[sample] != 0).sum(1) > 3).double().mean())
+    pays = alpha == 0.5
+    assert (sample_left <= 0.05) == pays and sample_left > 0  # the premise
+    calls = []
+    kernel_first_on_cpu(monkeypatch, calls, homotopy=(3, 6), homotopy_sample=100,
+                        homotopy_left=0.05)
+    H, n_iter, primal, gap = lasso_gram(C, G, x_sq, alpha, solver="auto", cpu_tail=0)
+    others = [(len(C) - len(sample), (3, 6))] if pays else []
+    assert calls == [(len(sample), (3,)), *others]
+    assert n_iter > 0  # FISTA finished some rows either way
+    assert torch.all(gap <= 1e-6 * primal)
+    torch.testing.assert_close(primal, p_exact, rtol=1e-9, atol=0)
+    # a sample of most of the rows is all of them: one call, with both sizes
+    calls.clear()
+    monkeypatch.setattr(lasso_mod, "_GPU_SOLVE_POLICY",
+                        lasso_mod._GPU_SOLVE_POLICY._replace(homotopy_sample=600))
+    _, _, primal, _ = lasso_gram(C, G, x_sq, alpha, solver="auto", cpu_tail=0)
+    assert calls == [(len(C), (3, 6))]
+    torch.testing.assert_close(primal, p_exact, rtol=1e-9, atol=0)
 
 
 def test_cuda_homotopy_reruns_the_rows_a_small_factor_leaves(whitened_patches, monkeypatch):

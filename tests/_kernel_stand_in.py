@@ -1,0 +1,34 @@
+"""The GPU policy with the homotopy kernel first (`_lasso._kernel_first`), run on the CPU:
+the kernel replaced by the CPU homotopy with the kernel's limit on the atoms a path holds."""
+
+import numpy as np
+import torch
+
+import skl_sparse._lasso as lasso_mod
+from skl_sparse._lars_cpu import lars_path_gram_cpu
+
+
+def size_limited_homotopy(calls):
+    """A stand-in for `_compiled_homotopy`: a row whose path needs more atoms than the
+    largest of ``sizes`` is left (zero codes, infinite gap); each call recorded in
+    ``calls`` as (rows, sizes)."""
+
+    def homotopy(C, G, alpha, positive, x_sq, sizes, rerun_over=0):
+        calls.append((len(C), tuple(sizes)))
+        H, _, _, primal, gap = lars_path_gram_cpu(C.numpy(), G.numpy(), alpha,
+                                                  positive=positive, x_sq=x_sq.numpy())
+        left = (H != 0).sum(1) > max(sizes)
+        H[left], gap[left] = 0.0, np.inf
+        return torch.from_numpy(H), torch.from_numpy(primal), torch.from_numpy(gap)
+
+    return homotopy
+
+
+def kernel_first_on_cpu(monkeypatch, calls, **policy):
+    """The GPU's solve policy on the CPU, its ``homotopy`` kernel the stand-in; ``policy``:
+    the fields of `_lasso._Policy` to change."""
+    monkeypatch.setattr(lasso_mod, "_compiled_homotopy", size_limited_homotopy(calls))
+    monkeypatch.setattr(lasso_mod, "cuda_homotopy_available", lambda k=0: True)
+    monkeypatch.setattr(lasso_mod, "_SOLVE_POLICY", {})
+    monkeypatch.setattr(lasso_mod, "_GPU_SOLVE_POLICY",
+                        lasso_mod._GPU_SOLVE_POLICY._replace(**policy))
