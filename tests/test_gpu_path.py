@@ -340,14 +340,24 @@ def test_non_finite_input_is_found_on_the_device(bad, message, monkeypatch, rng)
                                   sparse_encode(X[:27], D, alpha=0.1, device=DEVICE))
 
 
-def test_output_is_zeroed_in_the_background(rng):
-    """On a GPU the transform's output is zeroed by a helper thread while the device codes
-    (its pages faulted in before the copy back); the codes then land on every entry."""
+def test_output_is_zeroed_in_the_background(rng, monkeypatch):
+    """On a GPU the transform's output is zeroed by helper threads while the device codes
+    (its pages faulted in before the copy back): row blocks of at least ``block_bytes``
+    on up to half the cores, every entry once; the codes then land on every entry."""
+    import skl_sparse._utils as utils
     from skl_sparse._utils import copy_to_numpy, zero_in_background
 
     out = np.full((400, 40), np.nan)
     zero_in_background(out).join()
     np.testing.assert_array_equal(out, 0)
+    monkeypatch.setattr(utils.os, "cpu_count", lambda: 16)
+    for block_bytes, max_threads, n_threads in ((8 * 40 * 100, 8, 4), (8 * 40, 3, 3),
+                                                (out.nbytes + 1, 8, 1)):
+        uneven = np.full((401, 40), np.nan)
+        zeroing = zero_in_background(uneven, block_bytes=block_bytes, max_threads=max_threads)
+        zeroing.join()
+        assert len(zeroing.threads) == n_threads
+        np.testing.assert_array_equal(uneven, 0)
     codes = rng.randn(300, 40) * (rng.rand(300, 40) < 0.1)
     copy_to_numpy(out[100:], torch.from_numpy(codes).to(DEVICE))
     np.testing.assert_array_equal(out[100:], codes)
