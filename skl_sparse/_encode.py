@@ -225,7 +225,9 @@ def sparse_encode(
         (proximal gradient, vectorised over the samples: the GPU's solver)
         iterate. Every solver finishes with an exact solve on the detected
         support, accepted when the duality gap confirms it. "auto" is "lars"
-        on the CPU and "fista" on a GPU.
+        on the CPU and "fista" on a GPU, where the homotopy kernel first codes
+        the rows of very sparse codes (when a sample of ~2,048 rows finishes
+        with at most 32 atoms, save 1%).
     positive : bool, default=False
         Constrain the codes to be non-negative.
     max_iter : int, default=1000

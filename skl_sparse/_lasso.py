@@ -508,10 +508,12 @@ def lasso_gram(
     x_sqnorm : tensor (n_samples,), the squared norms ``||x||^2``.
     alpha : float
     solver : {"auto", "lars", "fista", "ista"}
-        "lars": the homotopy (`lars_path_gram_cpu` on the CPU, the batched
-        `lars_path_gram` elsewhere), FISTA for the rows it could not finish;
-        "fista"/"ista" iterate from ``init``; "auto": "lars" on the CPU,
-        "fista" on other devices.
+        "lars": the homotopy (`lars_path_gram_cpu` on the CPU, the kernel
+        `lars_path_gram_cuda` on a CUDA GPU, the batched `lars_path_gram`
+        elsewhere), FISTA for the rows it could not finish; "fista"/"ista"
+        iterate from ``init``; "auto": "lars" on the CPU, "fista" on other
+        devices, where on a CUDA GPU the kernel first takes the rows where a
+        sample says it pays (`_Policy.homotopy`, `_kernel_first`).
     positive : bool
     max_iter : int, iterations of the iterative phase.
     tol : float, stop a sample once ``gap <= tol * P(h)`` (floored at 100 eps

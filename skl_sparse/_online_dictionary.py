@@ -65,7 +65,8 @@ class OnlineDictionaryLearner(_OnlineLearner, BaseEstimator):
         Initial dictionary (rows normalised); random samples otherwise.
     solver : {"auto", "lars", "fista", "ista"}, default="auto"
         Lasso solver (see :func:`sparse_encode`): "lars" on the CPU and
-        "fista" on a GPU by default. On a GPU the mini-batch codes of ``fit``
+        "fista" on a GPU by default (in ``transform``, after the homotopy kernel
+        where it pays). On a GPU the mini-batch codes of ``fit``
         and ``partial_fit`` take a fixed budget of 30 FISTA iterations (on
         whitened patches the learned dictionary was as good as with exact
         codes), so that no step waits for the host; ``transform`` is always

@@ -45,7 +45,8 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
         Fixed dictionary; when given, ``fit`` learns nothing and uses it as is.
     solver : {"auto", "lars", "fista", "ista"}, default="auto"
         Lasso solver (see :func:`sparse_encode`): "lars" on the CPU and
-        "fista" on a GPU by default.
+        "fista" on a GPU by default, after the homotopy kernel where a sample of
+        the rows says it finishes nearly all of them.
     dict_update : {"bcd", "pgd"}, default="bcd"
         Dictionary update: block-coordinate descent or projected gradient.
     max_iter : int, default=30
