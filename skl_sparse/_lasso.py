@@ -746,7 +746,7 @@ def _kernel_first(C, G, alpha, positive, x_sq, tol, policy, cpu_tail):
         return _compiled_homotopy(C, G, alpha, positive, x_sq, policy.homotopy, cpu_tail), False
     sample = torch.arange(0, n, step, device=C.device)
     first = _compiled_homotopy(C[sample], G, alpha, positive, x_sq[sample],
-                               policy.homotopy[:1], len(sample))
+                               policy.homotopy[:1])
     if first is None:
         return None, False
     H, primal, gap = torch.zeros_like(C), 0.5 * x_sq, torch.full_like(x_sq, torch.inf)
