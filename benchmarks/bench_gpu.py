@@ -338,21 +338,20 @@ def profile_transform(X, D, device):
     C, G, x_sq = Xt @ Dt.T, Dt @ Dt.T, (Xt * Xt).sum(1)
     solver = "auto" if device != "cpu" else "fista"  # "auto" is the homotopy on the CPU
     lipschitz = lasso.gram_eigmax(G)
-    # (support-solve policy, rows left to the CPU): the default first, then one change at
-    # a time: IEEE float32 products throughout, one active-set round, the first check
-    # after 10 iterations, checks every 40, four times the rows to the CPU, the homotopy
-    # kernel first (a 32-atom factor; then 64), and with eight times the rows to the CPU
-    # (the rows the kernel leaves are the densest: the CPU's homotopy may finish a few
-    # thousand sooner than FISTA's launches)
+    # (support-solve policy, rows left to the CPU): the default first (the homotopy kernel
+    # first where a sample says it pays), then one change at a time: IEEE float32 products
+    # throughout, one active-set round, the first check after 10 iterations, checks every
+    # 40, four times the rows to the CPU, FISTA alone (no kernel), the kernel with a
+    # 32-atom factor only, and eight times the rows to the CPU (the rows the kernel leaves
+    # are the densest: the CPU's homotopy may finish a few thousand sooner than FISTA's
+    # launches)
     tail = lasso.CPU_TAIL_ROWS if device != "cpu" else 0
     default = lasso._GPU_SOLVE_POLICY
     configs = [(default, tail), (default._replace(tf32_first=False), tail),
                (default._replace(rounds=1), tail), (default._replace(first_fraction=0.125), tail),
                (default._replace(first_fraction=0.5, check_every=40), tail),
-               (default, tail * 4), (default._replace(homotopy=(32,)), tail),
-               (default._replace(homotopy=(32, 64)), tail),
-               (default._replace(homotopy=(32,)), tail * 8),
-               (default._replace(homotopy=(32, 64)), tail * 8)]
+               (default, tail * 4), (default._replace(homotopy=None), tail),
+               (default._replace(homotopy=(32,)), tail), (default, tail * 8)]
     for alpha, (policy, cpu_tail) in itertools.product((0.3, 0.1, 0.03), configs):
         # G's largest eigenvalue given, as transform gives it (earlier grids included it)
         kwargs = {"solver": solver, "max_support": X.shape[1], "cpu_tail": cpu_tail,
