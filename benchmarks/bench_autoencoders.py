@@ -33,9 +33,9 @@ from skl_sparse import (
     SparseAutoencoder,
     ZCAWhitener,
 )
-from skl_sparse._nn import init_parameters_
-from skl_sparse._utils import resolve_device
+from skl_sparse._device import resolve_device
 from skl_sparse.datasets import load_natural_patches
+from skl_sparse.neural_network._modules import init_parameters_
 
 
 def hand_written_fit(est, X, device):

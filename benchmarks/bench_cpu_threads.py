@@ -1,4 +1,4 @@
-"""CPU work with torch's threads idle (`skl_sparse._threads`) against torch's threads
+"""CPU work with torch's threads idle (`skl_sparse._device._threads`) against torch's threads
 spinning beside ours, side by side in one run, with SPAMS as the anchor.
 
 After each parallel product torch's OpenMP threads spin for milliseconds; our thread pool
@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 import torch
 
-from skl_sparse._threads import ENV_SWITCH
+from skl_sparse._device._threads import ENV_SWITCH
 
 ALPHAS = (0.3, 0.1, 0.03)
 

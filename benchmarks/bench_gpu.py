@@ -35,7 +35,7 @@ from bench_autoencoders import hand_written_fit
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
-import skl_sparse._torch_base as torch_base
+import skl_sparse.neural_network._base as torch_base
 from skl_sparse import (
     Autoencoder,
     ContractiveAutoencoder,
@@ -165,7 +165,7 @@ def homotopy_row(table, X, D, alpha, device, anchor, t_sp, obj_sp):
     """solver="lars" on the GPU: the homotopy kernel, one sample per warp (shipped as PTX),
     then FISTA for the rows it could not finish; the driver compiles the PTX on the first
     call (cached on disk after that)."""
-    from skl_sparse._lars_cuda import cuda_homotopy_available
+    from skl_sparse._solvers._homotopy_cuda import cuda_homotopy_available
 
     work = f"  same, solver=lars (kernel: {cuda_homotopy_available()})"
     coder = SparseCoder(alpha=alpha, dictionary=D, solver="lars", device=device).fit(X[:1])
@@ -193,7 +193,7 @@ def call_times(X, D, device, calls=4):
     process apart from the steady state, which ``best_of`` reports."""
     from unittest import mock
 
-    from skl_sparse import _lasso as lasso
+    from skl_sparse._solvers import _lasso as lasso
 
     Xt, Dt = torch.from_numpy(X).to(device), torch.from_numpy(D).to(device)
     C, G, x_sq = Xt @ Dt.T, Dt @ Dt.T, (Xt * Xt).sum(1)
@@ -290,9 +290,9 @@ def ae_row(table, est, data, device):
 def transform_phases(coder, X):
     """Seconds of each phase of one ``transform``, each timed between device syncs, and its
     number of convergence checks and of rows handed to the CPU."""
-    import skl_sparse._base_coding as base_coding
-    import skl_sparse._encode as encode
-    import skl_sparse._lasso as lasso
+    import skl_sparse._solvers._lasso as lasso
+    import skl_sparse.sparse_coding._base as base_coding
+    import skl_sparse.sparse_coding._encode as encode
 
     phases, counts = {}, {"checks": 0, "rows to the CPU": 0}
 
@@ -332,7 +332,7 @@ def profile_transform(X, D, device):
     ``transform`` (alpha=0.3, 0.1) by device time (and host time at alpha=0.1)."""
     from torch.profiler import ProfilerActivity, profile
 
-    import skl_sparse._lasso as lasso
+    import skl_sparse._solvers._lasso as lasso
 
     Xt, Dt = torch.from_numpy(X).to(device), torch.from_numpy(D).to(device)
     C, G, x_sq = Xt @ Dt.T, Dt @ Dt.T, (Xt * Xt).sum(1)
@@ -366,7 +366,7 @@ def profile_transform(X, D, device):
         print(f"lasso_gram alpha={alpha} {', '.join(change) or f'default {default}'}: "
               f"{t * 1000:.1f} ms, "
               f"{n_iter} iterations, objective {float(primal.mean()):.7f}", flush=True)
-    import skl_sparse._lars_cuda as lars_cuda
+    import skl_sparse._solvers._homotopy_cuda as lars_cuda
 
     parallel = lars_cuda.PARALLEL_FROM
     for alpha in (0.3, 0.1, 0.03):  # the homotopy kernel (solver="lars") on the same input

@@ -28,8 +28,8 @@ from skl_sparse import (
     SparseCoder,
     ZCAWhitener,
 )
-from skl_sparse._lasso import _ProxGrad
-from skl_sparse._utils import resolve_device
+from skl_sparse._device import resolve_device
+from skl_sparse._solvers._lasso import _ProxGrad
 from skl_sparse.datasets import load_natural_patches
 
 

@@ -15,8 +15,8 @@ import torch
 
 
 def main():
-    from skl_sparse._lars_cpu import lars_path_gram_cpu
-    from skl_sparse._lars_cuda import cuda_homotopy_available, lars_path_gram_cuda
+    from skl_sparse._solvers._homotopy_cpu import lars_path_gram_cpu
+    from skl_sparse._solvers._homotopy_cuda import cuda_homotopy_available, lars_path_gram_cuda
 
     if not cuda_homotopy_available(256):
         print("CUDA homotopy kernel: not available here")

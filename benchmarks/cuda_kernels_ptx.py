@@ -1,7 +1,7 @@
-"""Compile the CUDA homotopy kernel (`skl_sparse._lars_cuda`) to PTX without a GPU, report
-its resources (registers, shared memory, spills), and with ``--write`` ship it: the PTX of
-every variant into ``skl_sparse/_kernels/``, with ``manifest.json`` recording the digest
-of the code it came from (``tests/test_lasso.py`` checks that digest).
+"""Compile the CUDA homotopy kernel (`skl_sparse._solvers._homotopy_cuda`) to PTX without a
+GPU, report its resources (registers, shared memory, spills), and with ``--write`` ship it:
+the PTX of every variant into ``skl_sparse/_device/_kernels/``, with ``manifest.json``
+recording the digest of the code it came from (``tests/test_lasso.py`` checks that digest).
 
 Needs numba's CUDA target and NVVM, not a GPU, in a side environment next to this
 package's requirements::
@@ -64,7 +64,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cc", default="9.0", help="capability for ptxas (default 9.0: H100)")
     parser.add_argument("--write", action="store_true",
-                        help="write the PTX and its manifest into skl_sparse/_kernels/")
+                        help="write the PTX and its manifest into skl_sparse/_device/_kernels/")
     args = parser.parse_args()
     cc = tuple(int(x) for x in args.cc.split("."))
     root, nvcc_version = _pin_nvvm()
@@ -74,10 +74,11 @@ def main():
 
     # device functions are compiled for the current device's capability: there is none
     dispatcher.get_current_device = lambda: types.SimpleNamespace(compute_capability=TARGET)
-    from skl_sparse import _cuda_driver, _lars_cuda
+    from skl_sparse._device import _cuda_driver
+    from skl_sparse._solvers import _homotopy_cuda as _lars_cuda
 
     ptxas = glob.glob(os.path.join(root, "bin", "ptxas"))
-    folder = os.path.join(os.path.dirname(_lars_cuda.__file__), _cuda_driver.KERNELS)
+    folder = os.path.join(os.path.dirname(_cuda_driver.__file__), _cuda_driver.KERNELS)
     files = {}
     for size, capacity in _lars_cuda.shipped_variants():
         name = _lars_cuda.variant_name(size, capacity)

@@ -3,7 +3,7 @@
 # Wheels carried in .whl/ (e.g. spams-bin for that machine's Python) are installed first.
 # Logs go to $OUT (or ./gpu_logs) when set. Arguments go to bench_gpu.py (e.g. --skip odl ae).
 # A shorter confirming run: PROFILE=0 (no profile, no CPU-threads bench) and
-# TESTS="tests/test_lasso.py ..." (those test files only, and no second pass).
+# TESTS="tests/solvers/test_lasso.py ..." (those test files only, and no second pass).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu_logs}
@@ -39,7 +39,7 @@ grep -E "^(FAILED|ERROR)|passed|failed|slowest|^[0-9.]+s " "$OUT/tests.log" | ta
 if [ "${SKL_SPARSE_CUDA_KERNELS:-1}" != 0 ] && [ -z "${TESTS:-}" ]; then
     SKL_SPARSE_TEST_DEVICE=cuda SKL_SPARSE_TEST_GPU_HOMOTOPY=off timeout "${TEST_TIMEOUT:-200}" \
         python3 -m pytest -q -n 8 -rf ${TIMEOUT_FLAG:-} -p no:cacheprovider -W ignore \
-        tests/test_lasso.py tests/test_sparse_coding.py tests/test_gpu_path.py \
+        tests/solvers tests/sparse_coding/test_sparse_coding.py tests/test_gpu_path.py \
         tests/test_hardening.py > "$OUT/tests_fista_alone.log" 2>&1
     echo "tests without the kernel: exit $?"
     grep -E "^(FAILED|ERROR)|passed|failed" "$OUT/tests_fista_alone.log" | tail -15

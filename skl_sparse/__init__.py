@@ -1,20 +1,18 @@
 """skl_sparse: scikit-learn compatible sparse coding, dictionary learning, autoencoders."""
 
-from ._autoencoder import (
+from .features import ImagePatchEncoder
+from .gabor import GaborDictionaryLearner
+from .neural_network import (
     Autoencoder,
     ContractiveAutoencoder,
     DenoisingAutoencoder,
     KSparseAutoencoder,
+    LISTAEncoder,
+    PSDEncoder,
     SparseAutoencoder,
 )
-from ._encode import sparse_encode
-from ._gabor_dictionary import GaborDictionaryLearner
-from ._lista import LISTAEncoder
-from ._online_dictionary import OnlineDictionaryLearner
-from ._psd import PSDEncoder
-from ._sparse_coder import SparseCoder
-from ._whitening import ZCAWhitener
-from .features import ImagePatchEncoder
+from .preprocessing import ZCAWhitener
+from .sparse_coding import OnlineDictionaryLearner, SparseCoder, sparse_encode
 
 __version__ = "0.1.0"
 

@@ -4,7 +4,7 @@ For example ``python -m skl_sparse self-taught`` (the README's demo) or
 ``python -m skl_sparse gabor`` (V1-like atoms of natural patches and their Gabor fits).
 """
 
-from ._cli import main
+from .experiments import main
 
 if __name__ == "__main__":
     main()

@@ -4,8 +4,8 @@ the kernel replaced by the CPU homotopy with the kernel's limit on the atoms a p
 import numpy as np
 import torch
 
-import skl_sparse._lasso as lasso_mod
-from skl_sparse._lars_cpu import lars_path_gram_cpu
+import skl_sparse._solvers._lasso as lasso_mod
+from skl_sparse._solvers._homotopy_cpu import lars_path_gram_cpu
 
 
 def size_limited_homotopy(calls):

@@ -16,7 +16,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 if os.environ.get("SKL_SPARSE_TEST_GPU_HOMOTOPY"):
     # the GPU policy's homotopy kernel first (solver="auto") with other factor sizes
     # (e.g. "32"), or "off": FISTA alone, the path of a GPU where the kernel cannot run
-    import skl_sparse._lasso as lasso
+    import skl_sparse._solvers._lasso as lasso
 
     value = os.environ["SKL_SPARSE_TEST_GPU_HOMOTOPY"]
     sizes = None if value == "off" else tuple(int(s) for s in value.split(","))

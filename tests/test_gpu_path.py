@@ -14,7 +14,7 @@ from _kernel_stand_in import kernel_first_on_cpu
 from _sync_counter import TorchCallCounter
 from sklearn.base import clone
 
-import skl_sparse._lasso as lasso_mod
+import skl_sparse._solvers._lasso as lasso_mod
 from skl_sparse import (
     Autoencoder,
     ContractiveAutoencoder,
@@ -26,8 +26,8 @@ from skl_sparse import (
     SparseCoder,
     sparse_encode,
 )
-from skl_sparse._dictionary import update_dict_bcd_, update_dict_parallel_
-from skl_sparse._lasso import lasso_gram, lasso_gram_budget, lipschitz_bound
+from skl_sparse._solvers._lasso import lasso_gram, lasso_gram_budget, lipschitz_bound
+from skl_sparse.sparse_coding._dictionary import update_dict_bcd_, update_dict_parallel_
 
 
 @pytest.fixture
@@ -201,7 +201,7 @@ def test_kernel_first_transform_syncs_once_per_decision(whitened_patches, monkey
 def test_staged_copies_move_every_row(n_rows, monkeypatch, rng):
     """The block copies through two staging buffers (page-locked on a GPU; run here with
     buffers of a few rows, so every block boundary and the buffer reuse are exercised)."""
-    import skl_sparse._utils as utils
+    import skl_sparse._device._transfer as utils
 
     monkeypatch.setattr(utils, "STAGING_BYTES", 3 * 5 * 8)  # three rows per block
     host = torch.from_numpy(rng.randn(n_rows, 5))
@@ -221,7 +221,7 @@ def _graph_stand_in(monkeypatch):
     """Force the CUDA-graph plumbing of the torch estimators on the CPU: the stand-in
     "capture" runs the step on a static input and its "replay" copies the new rows into
     that input and runs the step again (a CUDA graph replays the same kernels)."""
-    import skl_sparse._torch_base as torch_base
+    import skl_sparse.neural_network._base as torch_base
 
     calls = {"captures": 0, "replays": 0}
 
@@ -279,7 +279,7 @@ def test_cuda_training_steps_are_replayed_from_a_graph(est, monkeypatch, rng):
     """On a GPU the capture succeeds (one per fit), and the graphed training reaches the
     eager weights (Adam's bias correction is computed on the device when capturable, so
     not bit for bit)."""
-    import skl_sparse._torch_base as torch_base
+    import skl_sparse.neural_network._base as torch_base
 
     X = rng.rand(6 * 64 + 5, 20).astype(np.float32)
     est.set_params(batch_size=64, max_iter=3, tol=0, n_iter_no_change=3, device="cuda",
@@ -305,7 +305,7 @@ def test_cuda_training_steps_are_replayed_from_a_graph(est, monkeypatch, rng):
 
 def test_overflow_check_runs_on_device_tensors():
     """On a GPU the transform checks the data's range after the upload, on the tensor."""
-    from skl_sparse._encode import check_no_overflow
+    from skl_sparse._validation import check_no_overflow
 
     X = torch.full((3, 4), 1e200, dtype=torch.float64, device=DEVICE)
     with pytest.raises(ValueError, match=r"magnitude up to 1e\+200.*float64; rescale X"):
@@ -320,8 +320,8 @@ def test_non_finite_input_is_found_on_the_device(bad, message, monkeypatch, rng)
     """On a GPU, NaN and infinity are found by the range check after the upload (no host
     pass): the same ValueError as scikit-learn's, from the transform and sparse_encode
     alike, for a bad value in any batch (forced here on the CPU, in batches of 8)."""
-    import skl_sparse._base_coding as base_coding
-    import skl_sparse._encode as encode
+    import skl_sparse.sparse_coding._base as base_coding
+    import skl_sparse.sparse_coding._encode as encode
 
     D = rng.randn(5, 4)
     D /= np.linalg.norm(D, axis=1, keepdims=True)
@@ -344,8 +344,8 @@ def test_output_is_zeroed_in_the_background(rng, monkeypatch):
     """On a GPU the transform's output is zeroed by helper threads while the device codes
     (its pages faulted in before the copy back): row blocks of at least ``block_bytes``
     on up to half the cores, every entry once; the codes then land on every entry."""
-    import skl_sparse._utils as utils
-    from skl_sparse._utils import copy_to_numpy, zero_in_background
+    import skl_sparse._device._transfer as utils
+    from skl_sparse._device import copy_to_numpy, zero_in_background
 
     out = np.full((400, 40), np.nan)
     zero_in_background(out).join()
@@ -368,7 +368,7 @@ def test_tf32_products_are_scoped_and_restored():
     """The first FISTA iterations on a GPU may use TF32 products, through torch's
     process-wide setting: set inside the block only, restored after it (an error too),
     and through the new API alone, so torch's legacy getters still answer after it."""
-    from skl_sparse._lasso import _tf32_products
+    from skl_sparse._solvers._lasso import _tf32_products
 
     matmul = torch.backends.cuda.matmul
     before = matmul.fp32_precision
@@ -387,7 +387,7 @@ def test_fista_steps_from_zero_and_the_one_kernel_threshold_change_nothing(rng):
     """From zero codes the first FISTA iteration skips its product and momentum, and a
     float threshold is one ``softshrink``: the iterates are bit for bit those of the
     plain steps."""
-    from skl_sparse._lasso import _ProxGrad, shrink
+    from skl_sparse._solvers._lasso import _ProxGrad, shrink
 
     D = rng.randn(20, 12)
     D /= np.linalg.norm(D, axis=1, keepdims=True)
@@ -431,7 +431,7 @@ def test_dictionary_context_is_reused_while_the_dictionary_is_equal(rng, monkeyp
     """Repeated transforms with one dictionary reuse its tensor, Gram matrix and largest
     eigenvalue; a dictionary changed in place, another dtype or solver recomputes them,
     and the codes are always those of the dictionary given."""
-    import skl_sparse._encode as encode
+    import skl_sparse.sparse_coding._encode as encode
 
     computed = []
     gram_context = encode.gram_context

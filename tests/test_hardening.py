@@ -13,7 +13,7 @@ from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 
-import skl_sparse._lasso as lasso_mod
+import skl_sparse._solvers._lasso as lasso_mod
 from skl_sparse import (
     Autoencoder,
     ImagePatchEncoder,
@@ -23,7 +23,7 @@ from skl_sparse import (
     ZCAWhitener,
     sparse_encode,
 )
-from skl_sparse._lasso import lasso_gram
+from skl_sparse._solvers._lasso import lasso_gram
 
 
 def _snapshot(est):
@@ -278,12 +278,13 @@ def _fail_on_call(monkeypatch, owner, name, at=2):
 
 
 _INJECT = {
-    "ZCAWhitener": ("skl_sparse._whitening.linalg", "eigh", 1),
-    "SparseCoder": ("skl_sparse._sparse_coder", "update_dict_bcd_", 2),
-    "OnlineDictionaryLearner": ("skl_sparse._online_dictionary.OnlineDictionaryLearner",
-                                "_minibatch_step", 3),
-    "Autoencoder": ("skl_sparse._torch_base._TorchTransformer", "_epoch", 2),
-    "PSDEncoder": ("skl_sparse._torch_base._TorchTransformer", "_epoch", 2),
+    "ZCAWhitener": ("skl_sparse.preprocessing._whitening.linalg", "eigh", 1),
+    "SparseCoder": ("skl_sparse.sparse_coding._sparse_coder", "update_dict_bcd_", 2),
+    "OnlineDictionaryLearner": (
+        "skl_sparse.sparse_coding._online_dictionary.OnlineDictionaryLearner",
+        "_minibatch_step", 3),
+    "Autoencoder": ("skl_sparse.neural_network._base._TorchTransformer", "_epoch", 2),
+    "PSDEncoder": ("skl_sparse.neural_network._base._TorchTransformer", "_epoch", 2),
 }
 
 

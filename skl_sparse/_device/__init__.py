@@ -1,0 +1,34 @@
+"""Device plumbing, below everything that computes: the torch device of a ``device``
+parameter and the copies to and from it (`_transfer`), the CPU threads our kernels and
+large products run on (`_threads`), CUDA graph capture (`_graphs`), and the CUDA kernels
+shipped as PTX with the ``ctypes`` loader that runs them (`_cuda_driver`, ``_kernels/``).
+It imports only `skl_sparse._config`, torch and numpy.
+"""
+
+from ._graphs import capture_cuda_graph
+from ._threads import host_matmul, matmul, n_threads, own_threads, run_tasks
+from ._transfer import (
+    STAGING_BYTES,
+    copy_to_numpy,
+    resolve_device,
+    staged_copy_,
+    to_numpy,
+    to_tensor,
+    zero_in_background,
+)
+
+__all__ = [
+    "STAGING_BYTES",
+    "capture_cuda_graph",
+    "copy_to_numpy",
+    "host_matmul",
+    "matmul",
+    "n_threads",
+    "own_threads",
+    "resolve_device",
+    "run_tasks",
+    "staged_copy_",
+    "to_numpy",
+    "to_tensor",
+    "zero_in_background",
+]

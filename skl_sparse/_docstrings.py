@@ -1,0 +1,107 @@
+"""Docstrings written once: pieces every estimator shares, put in place by `fill_doc`."""
+
+import re
+
+# Docstring pieces every estimator shares, written once: a line holding only ``{name}``
+# is replaced by the piece, indented like the placeholder (see `fill_doc`).
+DOC_PIECES = {
+    "fit_parameters": """\
+Parameters
+----------
+X : array-like of shape (n_samples, n_features)
+    Training data.
+y : Ignored
+    Not used, present for API consistency.""",
+    "fit_returns": """\
+Returns
+-------
+self : object
+    The fitted estimator.""",
+    "transform_parameters": """\
+Parameters
+----------
+X : array-like of shape (n_samples, n_features)
+    Data to transform.""",
+    "inverse_transform_doc": """\
+Parameters
+----------
+X : array-like of shape (n_samples, n_components)
+    Codes.
+
+Returns
+-------
+X_rec : ndarray of shape (n_samples, n_features)""",
+    "score_doc": """\
+Parameters
+----------
+X : array-like of shape (n_samples, n_features)
+    Data to score.
+y : Ignored
+    Not used, present for API consistency.
+
+Returns
+-------
+score : float""",
+    "codes_returns": """\
+Returns
+-------
+codes : ndarray of shape (n_samples, n_components)
+    Same float dtype as ``X``.""",
+    "lasso_parameters": """\
+transform_max_iter : int, default=1000
+    Iterations of the lasso solver.
+transform_tol : float, default=1e-6
+    Relative duality-gap tolerance of the lasso solver.
+positive : bool, default=False
+    Non-negative codes.""",
+    "online_attributes": """\
+A_ : ndarray of shape (n_components, n_components)
+    Running average of :math:`h h^\\top`.
+B_ : ndarray of shape (n_components, n_features)
+    Running average of :math:`h x^\\top`.
+objective_ : ndarray of shape (`n_iter_`,)
+    Mean objective of the mini-batches of each epoch (each ``partial_fit``).
+n_iter_ : int
+    Epochs run by ``fit`` (calls, for ``partial_fit``).
+n_steps_ : int
+    Mini-batches processed so far.""",
+    "fitted_features": """\
+n_features_in_ : int
+    Number of features seen during fit.
+feature_names_in_ : ndarray of shape (`n_features_in_`,)
+    Names of features seen during fit, when they are all strings.""",
+}
+
+
+def _substitute(doc, pieces):
+    def piece(match):
+        indent, name = match.group(1), match.group(2)
+        if name not in pieces:
+            return match.group(0)
+        return "\n".join(indent + line if line else line
+                         for line in pieces[name].splitlines())
+
+    while True:  # pieces may hold placeholders of other pieces
+        new = re.sub(r"^([ \t]*)\{(\w+)\}[ \t]*$", piece, doc, flags=re.M)
+        if new == doc:
+            return doc
+        doc = new
+
+
+def fill_doc(**pieces):
+    """Decorator: put docstring pieces in place of lines that hold only ``{name}``.
+
+    On a class it fills the class docstring and those of the methods it defines. The
+    pieces are `DOC_PIECES` and ``pieces`` (which add or override).
+    """
+    pieces = {**DOC_PIECES, **pieces}
+
+    def decorate(obj):
+        if obj.__doc__:
+            obj.__doc__ = _substitute(obj.__doc__, pieces)
+        for member in vars(obj).values() if isinstance(obj, type) else ():
+            if callable(member) and getattr(member, "__doc__", None):
+                member.__doc__ = _substitute(member.__doc__, pieces)
+        return obj
+
+    return decorate

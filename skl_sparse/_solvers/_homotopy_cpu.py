@@ -1,0 +1,305 @@
+"""LARS-lasso homotopy compiled for the CPU (numba), samples shared among threads.
+
+The batched torch homotopy of `skl_sparse._solvers._homotopy_torch` keeps BLAS busy on a GPU, but
+on a CPU its padded per-sample inverses stream through memory at every step.
+Here each sample runs the textbook algorithm with its working data in cache:
+the path is followed from ``lambda = max_j |c_j|`` down to ``alpha``; on the
+active set ``S`` with signs ``s`` the direction is ``w = G_SS^{-1} s`` from a
+Cholesky factor ``G_SS = L L^T`` that is extended by one row when an atom joins
+(O(|S|^2)) and downdated by Givens rotations when a coefficient crosses zero
+and its atom leaves (the lasso modification, Efron et al. 2004). Correlations
+``c - G h`` of all atoms are updated by ``u = G_{:,S} w`` (O(n_components |S|)
+per event). This is the algorithm of SPAMS' ``lassoGram``/``LARS`` and of
+scikit-learn's ``lars_path_gram``, without the Python overhead.
+
+A sample whose next atom is linearly dependent on its active set (Schur
+complement below ``1e-10 G_jj``) or that exceeds ``max_steps`` is reported
+unfinished; `lasso_gram` finishes it with an iterative solver.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .._device._threads import n_threads, run_tasks
+
+__all__ = ["lars_path_gram_cpu"]
+
+_MIN_ROWS_PER_TASK = 16
+_SLACK = 1.0 + 1e-9  # far above the rounding of gamma * den
+
+
+@njit(cache=True, fastmath=False)
+def _chol_delete(L, n, s):
+    """Remove row/column ``s`` from ``G = L[:n, :n] L[:n, :n]^T`` in place."""
+    # drop row s, then columns s..n-2 carry one superdiagonal entry: rotate it away
+    for r in range(s, n - 1):
+        for q in range(r + 2):
+            L[r, q] = L[r + 1, q]
+    for q in range(n):
+        L[n - 1, q] = 0.0
+    for r in range(s, n - 1):
+        a, b = L[r, r], L[r, r + 1]
+        rho = math.sqrt(a * a + b * b)
+        cs, sn = a / rho, b / rho
+        for t in range(r, n - 1):
+            x, y = L[t, r], L[t, r + 1]
+            L[t, r] = cs * x + sn * y
+            L[t, r + 1] = -sn * x + cs * y
+        L[r, r + 1] = 0.0
+    for r in range(n - 1):
+        L[r, n - 1] = 0.0
+
+
+@njit(cache=True, fastmath=False)
+def _chol_append(L, n, G, j, act, z):
+    """Extend the factor ``L[:n, :n]`` of ``G`` on the atoms ``act[:n]`` by atom ``j`` (also
+    written to ``act[n]``); False, with nothing written, where ``j`` is linearly dependent
+    on them (Schur complement below ``1e-10 G_jj``). ``z``: scratch."""
+    for q in range(n):
+        acc = G[j, act[q]]
+        for t in range(q):
+            acc -= L[q, t] * z[t]
+        z[q] = acc / L[q, q]
+    d = G[j, j]
+    for q in range(n):
+        d -= z[q] * z[q]
+    if d <= 1e-10 * G[j, j]:
+        return False
+    for q in range(n):
+        L[n, q] = z[q]
+    L[n, n] = math.sqrt(d)
+    act[n] = j
+    return True
+
+
+@njit(cache=True, fastmath=False)
+def _chol_solve(L, n, b, z, w):
+    """``w[:n] = (L L^T)^{-1} b[:n]`` for the factor ``L[:n, :n]`` (``z``: scratch)."""
+    for q in range(n):
+        acc = b[q]
+        for t in range(q):
+            acc -= L[q, t] * z[t]
+        z[q] = acc / L[q, q]
+    for q in range(n - 1, -1, -1):  # by rows of L: contiguous reads
+        wq = z[q] / L[q, q]
+        w[q] = wq
+        for t in range(q):
+            z[t] -= L[q, t] * wq
+
+
+@njit(cache=True, fastmath=False)
+def _remove_slot(L, n, s, act, sgn, hA):
+    """Slot ``s`` of ``n`` leaves: its row and column of the factor, its atom, sign and
+    coefficient (the later slots move down by one)."""
+    _chol_delete(L, n, s)
+    for q in range(s, n - 1):
+        act[q] = act[q + 1]
+        sgn[q] = sgn[q + 1]
+        hA[q] = hA[q + 1]
+
+
+@njit(cache=True, fastmath=False)
+def _lars_one(c0, G, alpha, positive, max_steps, h_out, corr, L, act, sgn, hA, w, u, z, isact):
+    """Homotopy for one sample; writes ``h_out``; returns (finished, n_steps)."""
+    m = c0.shape[0]
+    for j in range(m):
+        corr[j] = c0[j]
+        isact[j] = False
+        h_out[j] = 0.0
+    lam, j0 = -1.0, -1
+    for j in range(m):
+        v = corr[j] if positive else abs(corr[j])
+        if v > lam:
+            lam, j0 = v, j
+    if lam <= alpha:
+        return True, 0
+    tiny = 1e-14
+    n = 0
+    j = j0
+    step = 0
+    while True:
+        if n == L.shape[0]:  # no room for another atom (the GPU kernel's fixed-size factor)
+            break
+        # join atom j: extend the Cholesky factor by one row
+        if not _chol_append(L, n, G, j, act, z):
+            break
+        sgn[n] = 1.0 if (positive or corr[j] > 0) else -1.0
+        hA[n] = 0.0
+        isact[j] = True
+        n += 1
+        while True:
+            step += 1
+            if step > max_steps:
+                break
+            _chol_solve(L, n, sgn, z, w)  # direction w = (L L^T)^{-1} sgn
+            for t in range(m):
+                u[t] = 0.0
+            # u = G[act] w, four atoms a pass (a quarter of the passes over u; the warp
+            # kernel sums in the same order)
+            q = 0
+            while q + 4 <= n:
+                w0, w1, w2, w3 = w[q], w[q + 1], w[q + 2], w[q + 3]
+                r0, r1, r2, r3 = act[q], act[q + 1], act[q + 2], act[q + 3]
+                for t in range(m):
+                    u[t] += w0 * G[r0, t] + w1 * G[r1, t] + w2 * G[r2, t] + w3 * G[r3, t]
+                q += 4
+            while q < n:
+                wq = w[q]
+                row = act[q]
+                for t in range(m):
+                    u[t] += wq * G[row, t]
+                q += 1
+            # next event: end of the path, an atom joins, a coefficient crosses zero
+            gamma = lam - alpha
+            event = 0
+            jn = -1
+            floor = tiny * lam
+            for t in range(m):
+                if isact[t]:
+                    continue
+                a = u[t]
+                # a step g = num / den can only win if 0 < num < gamma den: most atoms
+                # fail that test, and skip the division (the slack keeps every winner)
+                num, den = lam - corr[t], 1.0 - a
+                if den > tiny and 0.0 < num < gamma * den * _SLACK:
+                    g = num / den
+                    if floor < g < gamma:
+                        gamma, event, jn = g, 1, t
+                num, den = lam + corr[t], 1.0 + a
+                if not positive and den > tiny and 0.0 < num < gamma * den * _SLACK:
+                    g = num / den
+                    if floor < g < gamma:
+                        gamma, event, jn = g, 1, t
+            sd = -1
+            for q in range(n):
+                if hA[q] * w[q] < 0.0:
+                    g = -hA[q] / w[q]
+                    if 0.0 < g <= gamma:
+                        gamma, event, sd = g, 2, q
+            for q in range(n):
+                hA[q] += gamma * w[q]
+            for t in range(m):
+                corr[t] -= gamma * u[t]
+            lam -= gamma
+            if event == 0:
+                for q in range(n):
+                    h_out[act[q]] = hA[q]
+                return True, step
+            if event == 1:
+                j = jn
+                break
+            # drop slot sd
+            isact[act[sd]] = False
+            _remove_slot(L, n, sd, act, sgn, hA)
+            n -= 1
+            if n == 0:
+                break
+        if step > max_steps or n == 0:
+            break
+    for q in range(n):
+        h_out[act[q]] = hA[q]
+    return False, min(step, max_steps)
+
+
+@njit(cache=True, fastmath=False)
+def _primal_and_gap(x_sq, ch, hgh, l1, dual_norm, alpha):
+    """Objective and duality gap of one sample from its sums: ``||x||^2``, ``c.h``,
+    ``h G h``, ``||h||_1`` and ``||D r||_inf`` (the dual point ``r min(1, alpha /
+    ||D r||_inf)``, as in `_lasso.duality_gap`)."""
+    r_sq = max(x_sq - 2.0 * ch + hgh, 0.0)
+    primal = 0.5 * r_sq + alpha * l1
+    scale = alpha / dual_norm if dual_norm > alpha else 1.0
+    dual = scale * (x_sq - ch) - 0.5 * scale * scale * r_sq
+    return primal, max(primal - dual, 0.0)
+
+
+@njit(cache=True, fastmath=False)
+def _gap_one(c, G, h, x_sq, alpha, positive, gh):
+    """Objective and duality gap of the codes ``h`` of one sample, as `_lasso.duality_gap`
+    computes them, with ``G h`` summed over the support only."""
+    m = c.shape[0]
+    for t in range(m):
+        gh[t] = 0.0
+    ch, l1 = 0.0, 0.0
+    for j in range(m):
+        hj = h[j]
+        if hj != 0.0:
+            ch += c[j] * hj
+            l1 += abs(hj)
+            for t in range(m):
+                gh[t] += G[j, t] * hj  # G is symmetric: row j is column j
+    hgh, dual_norm = 0.0, 0.0
+    for t in range(m):
+        hgh += h[t] * gh[t]
+        g = c[t] - gh[t]
+        v = g if positive else abs(g)
+        if v > dual_norm:
+            dual_norm = v
+    return _primal_and_gap(x_sq, ch, hgh, l1, dual_norm, alpha)
+
+
+@njit(cache=True, nogil=True)
+def _lars_rows(C, G, alpha, positive, max_steps, H, finished, steps, x_sq, primal, gap,
+               lo, hi):
+    """Rows ``lo:hi``, sequentially (and their objectives and gaps where ``x_sq`` is not
+    empty); releases the GIL so that threads can share a call."""
+    m = C.shape[1]
+    corr = np.empty(m)
+    L = np.zeros((m, m))
+    act = np.empty(m, dtype=np.int64)
+    sgn, hA, w, u, z = np.empty(m), np.empty(m), np.empty(m), np.empty(m), np.empty(m)
+    isact = np.empty(m, dtype=np.bool_)
+    for i in range(lo, hi):
+        ok, st = _lars_one(
+            C[i], G, alpha, positive, max_steps, H[i], corr, L, act, sgn, hA, w, u, z, isact
+        )
+        finished[i] = ok
+        steps[i] = st
+        if x_sq.shape[0]:
+            primal[i], gap[i] = _gap_one(C[i], G, H[i], x_sq[i], alpha, positive, corr)
+
+
+def _run_rows(C, G, alpha, positive, max_steps, H, finished, steps, x_sq, primal, gap):
+    """Spread the rows over our threads (`skl_sparse._device._threads`; no OpenMP runtime of our
+    own: it would spin against torch's between calls)."""
+    n = C.shape[0]
+    workers = max(1, min(n_threads(), n // _MIN_ROWS_PER_TASK))
+    args = (C, G, alpha, positive, max_steps, H, finished, steps, x_sq, primal, gap)
+    # large calls: several tasks per thread even out rows of very different support sizes
+    n_tasks = workers * (4 if n >= 64 * _MIN_ROWS_PER_TASK else 1)
+    bounds = np.linspace(0, n, n_tasks + 1).astype(np.int64)
+    run_tasks(lambda t: _lars_rows(*args, bounds[t], bounds[t + 1]), n_tasks, workers)
+
+
+def lars_path_gram_cpu(C, G, alpha, *, positive=False, max_steps=None, x_sq=None):
+    """Lasso codes by homotopy for every row of ``C = X D^T`` (float64 numpy).
+
+    With ``x_sq`` (the squared norms of the samples) it also returns every sample's
+    objective and duality gap, computed in the same pass (O(n_components |support|) a
+    sample, where a Gram-form check costs a full ``H @ G``).
+
+    Returns
+    -------
+    H : ndarray (n_samples, n_components)
+    finished : bool ndarray (n_samples,), False where the homotopy gave up.
+    n_steps : int, the most events any sample needed.
+    primal, gap : ndarrays (n_samples,), only with ``x_sq``.
+    """
+    C = np.ascontiguousarray(C, dtype=np.float64)
+    G = np.ascontiguousarray(G, dtype=np.float64)
+    n, m = C.shape
+    max_steps = 4 * m if max_steps is None else int(max_steps)
+    H = np.zeros((n, m))
+    finished = np.ones(n, dtype=np.bool_)
+    steps = np.zeros(n, dtype=np.int64)
+    with_gap = x_sq is not None
+    x_sq = np.ascontiguousarray(x_sq if with_gap else np.empty(0), dtype=np.float64)
+    primal = 0.5 * x_sq
+    gap = np.zeros_like(x_sq)
+    if n and m:
+        _run_rows(C, G, float(alpha), bool(positive), max_steps, H, finished, steps, x_sq,
+                  primal, gap)
+    out = H, finished, int(steps.max(initial=0))
+    return (*out, primal, gap) if with_gap else out

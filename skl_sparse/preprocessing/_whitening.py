@@ -1,0 +1,163 @@
+"""ZCA whitening."""
+
+from numbers import Real
+
+import numpy as np
+from scipy import linalg
+from sklearn.base import (
+    BaseEstimator,
+    _fit_context,
+)
+from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._base import _Transformer, restore_on_error
+from .._device import host_matmul
+from .._docstrings import fill_doc
+from .._validation import peak_magnitude
+
+
+@fill_doc()
+class ZCAWhitener(_Transformer, BaseEstimator):
+    r"""ZCA (zero-phase) whitening.
+
+    With the empirical mean :math:`\hat\mu` and covariance
+    :math:`\hat\Sigma = U \Lambda U^\top` (normalised by :math:`T-1`),
+
+    .. math:: x \leftarrow U (\Lambda + \epsilon I)^{-1/2} U^\top (x - \hat\mu).
+
+    The output has zero mean and covariance
+    :math:`U \Lambda (\Lambda+\epsilon I)^{-1} U^\top`, the identity when
+    ``eps`` is small against the eigenvalues. Among all whitening transforms ZCA
+    is the one closest to the identity, so whitened image patches still look
+    like images (edges are enhanced). ``eps`` damps the directions of tiny
+    variance, where whitening would mostly amplify noise.
+
+    Read more in the :ref:`User Guide <whitening>`.
+
+    Parameters
+    ----------
+    eps : float, default=1e-2
+        Added to the eigenvalues; in the units of the data's variance.
+    copy : bool, default=True
+        If False, ``X`` may be centred in place during ``fit`` and ``transform``
+        when it is already a float array.
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (n_features,)
+        Empirical mean.
+    components_ : ndarray of shape (n_features, n_features)
+        Eigenvectors of the covariance as rows, by decreasing eigenvalue.
+    explained_variance_ : ndarray of shape (n_features,)
+        Eigenvalues of the covariance, decreasing.
+    whitening_ : ndarray of shape (n_features, n_features)
+        The symmetric matrix :math:`U (\Lambda+\epsilon I)^{-1/2} U^\top`.
+    dewhitening_ : ndarray of shape (n_features, n_features)
+        Its inverse :math:`U (\Lambda+\epsilon I)^{1/2} U^\top`.
+    {fitted_features}
+
+    See Also
+    --------
+    sklearn.decomposition.PCA : PCA whitening (``whiten=True``) rotates the data.
+
+    References
+    ----------
+    A. J. Bell and T. J. Sejnowski, "The 'independent components' of natural
+    scenes are edge filters", Vision Research 1997.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skl_sparse import ZCAWhitener
+    >>> X = np.random.RandomState(0).randn(1000, 3) @ np.array([[2., 1, 0], [0, 1, 0], [0, 0, .5]])
+    >>> Z = ZCAWhitener(eps=1e-8).fit_transform(X)
+    >>> np.round(np.cov(Z, rowvar=False), 6) + 0.0
+    array([[1., 0., 0.],
+           [0., 1., 0.],
+           [0., 0., 1.]])
+    """
+
+    _parameter_constraints: dict = {
+        "eps": [Interval(Real, 0, None, closed="left")],
+        "copy": ["boolean"],
+    }
+
+    def __init__(self, eps=1e-2, *, copy=True):
+        self.eps = eps
+        self.copy = copy
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    @restore_on_error
+    def fit(self, X, y=None):
+        """Estimate the mean and the whitening matrix.
+
+        {fit_parameters}
+
+        {fit_returns}
+        """
+        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        X64 = X.astype(np.float64)
+        mean = X64.mean(axis=0)
+        Xc = X64 - mean
+        cov = Xc.T @ Xc / max(X.shape[0] - 1, 1)
+        if not np.all(np.isfinite(cov)):
+            raise ValueError(
+                f"X has values of magnitude up to {peak_magnitude(X):.3g}: its covariance "
+                f"overflows {X.dtype}; rescale X."
+            )
+        eigval, eigvec = linalg.eigh(cov)
+        eigval = np.clip(eigval[::-1], 0, None)
+        eigvec = eigvec[:, ::-1]
+        if self.eps == 0 and eigval.min() <= 1e-12 * max(eigval.max(), 1e-300):
+            raise ValueError(
+                "The covariance of X is singular; ZCAWhitener needs eps > 0 to whiten it."
+            )
+        scale = eigval + self.eps
+        self.mean_ = mean.astype(X.dtype)
+        self.components_ = eigvec.T.astype(X.dtype)
+        self.explained_variance_ = eigval.astype(X.dtype)
+        self.whitening_ = ((eigvec / np.sqrt(scale)) @ eigvec.T).astype(X.dtype)
+        self.dewhitening_ = ((eigvec * np.sqrt(scale)) @ eigvec.T).astype(X.dtype)
+        return self
+
+    def transform(self, X):
+        """Whiten ``X``.
+
+        {transform_parameters}
+
+        Returns
+        -------
+        X_white : ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False, copy=self.copy)
+        X -= self.mean_.astype(X.dtype, copy=False)
+        return host_matmul(X, self.whitening_.astype(X.dtype, copy=False))
+
+    def inverse_transform(self, X):
+        """Map whitened data back: ``X @ dewhitening_ + mean_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        X = check_array(X, dtype=[np.float64, np.float32])
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but ZCAWhitener is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        out = host_matmul(X, self.dewhitening_.astype(X.dtype, copy=False))
+        out += self.mean_.astype(X.dtype, copy=False)
+        return out
+
+    @property
+    def _n_features_out(self):
+        return self.n_features_in_

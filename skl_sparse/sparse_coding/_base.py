@@ -1,0 +1,206 @@
+"""Private bases of the dictionary estimators: transform-time behaviour, online learning.
+
+`_BaseSparseCoding` holds what every estimator with ``components_`` and lasso codes
+shares (transform, inverse_transform, score, tags); `_OnlineLearner` adds the online
+loop (``fit`` in epochs of mini-batches, ``partial_fit`` continuing exactly) around
+four hooks a subclass defines: ``_init_state``, ``_state_from_attributes``,
+``_minibatch_step`` and ``_store``.
+"""
+
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._base import DEVICE_CONSTRAINTS, _Transformer, restore_on_error
+from .._device import host_matmul, own_threads, resolve_device
+from .._docstrings import fill_doc
+from .._solvers._lasso import SOLVERS, lasso_objective
+from .._validation import check_codes, check_no_overflow, finite_on_device
+from ._dict_learning import online_epoch
+from ._encode import TRANSFORM_BATCH, encode_numpy, encode_tensor, owns_cpu_threads
+
+
+@fill_doc()
+class _BaseSparseCoding(_Transformer):
+    """Transform-time behaviour shared by the dictionary-based estimators."""
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left"), None],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "solver": [StrOptions(set(SOLVERS))],
+        "positive": ["boolean"],
+        "transform_max_iter": [Interval(Integral, 1, None, closed="left")],
+        "transform_tol": [Interval(Real, 0, None, closed="left")],
+        **DEVICE_CONSTRAINTS,
+    }
+
+    @property
+    def _n_features_out(self):
+        return self.components_.shape[0]
+
+    def _check_fit_data(self, X, reset=True):
+        """``fit``'s validation: the data (float64/float32, no overflow), the device."""
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
+        check_no_overflow(X)
+        return X, resolve_device(self.device)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    @restore_on_error
+    def fit(self, X, y=None):
+        """Learn the dictionary from ``X`` (`SparseCoder`: or adopt the given one).
+
+        {fit_parameters}
+
+        {fit_returns}
+        """
+        X, device = self._check_fit_data(X)
+        self._fit(X, device, check_random_state(self.random_state))
+        return self
+
+    def _codes(self, X, D):
+        """Codes of tensor ``X`` on the dictionary being learned, and their objectives."""
+        H, _, primal, gap = encode_tensor(
+            X, D, self.alpha, solver=self.solver, positive=self.positive,
+            max_iter=self.transform_max_iter, tol=self.transform_tol,
+        )
+        return H, primal
+
+    def _validated_codes(self, X):
+        """Validated ``X`` (fitted, float, right width) and its lasso codes."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False,
+                          ensure_all_finite=not finite_on_device(self.device))
+        return X, encode_numpy(
+            X, self.components_, self.alpha, solver=self.solver, positive=self.positive,
+            max_iter=self.transform_max_iter, tol=self.transform_tol,
+            batch_size=self._transform_batch_size(), device=self.device,
+        )
+
+    def transform(self, X):
+        """Lasso codes of ``X`` on the learned dictionary.
+
+        {transform_parameters}
+
+        {codes_returns}
+        """
+        return self._validated_codes(X)[1]
+
+    def inverse_transform(self, X):
+        """Reconstruction ``codes @ components_``.
+
+        {inverse_transform_doc}
+        """
+        X = check_codes(self, X, self.components_.shape[0])
+        return host_matmul(X, self.components_.astype(X.dtype, copy=False))
+
+    def score(self, X, y=None):
+        """Negative mean lasso objective of ``X`` (higher is better).
+
+        {score_doc}
+        """
+        X, codes = self._validated_codes(X)
+        D = self.components_.astype(X.dtype, copy=False)
+        obj = lasso_objective(*(torch.from_numpy(np.ascontiguousarray(a)) for a in (X, D, codes)),
+                              self.alpha)
+        return -float(obj.mean())
+
+
+@fill_doc()
+class _OnlineLearner(_BaseSparseCoding):
+    """``fit``/``partial_fit`` by mini-batches around the subclass's step and state."""
+
+    _parameter_constraints: dict = {
+        **_BaseSparseCoding._parameter_constraints,
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "forget_factor": [Interval(Real, 0, 1, closed="right")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "shuffle": ["boolean"],
+    }
+
+    # whether a whole epoch on the CPU runs torch on one thread (`skl_sparse._device._threads`):
+    # for steps of small products around the homotopy, whose threads torch's would
+    # spin against (an epoch of `OnlineDictionaryLearner` on 2 cores: 1.35-1.5x faster); not
+    # for steps of many larger torch operations (`GaborDictionaryLearner`: 15% slower)
+    _steps_own_threads = False
+
+    def _next_beta(self, state):
+        """Count one more mini-batch; its weight ``beta_t = min(forget_factor, 1 - 1/t)``
+        of the running averages (a plain average of the first batches)."""
+        state["step"] += 1
+        return min(self.forget_factor, 1.0 - 1.0 / state["step"])
+
+    def _transform_batch_size(self):
+        # transform codes many samples at once; mini-batches of learning are smaller
+        return max(self.batch_size, TRANSFORM_BATCH)
+
+    def _run_epoch(self, X, order, state, rng, device, desc="epoch"):
+        """Mini-batch steps over ``X[order]``; the mean batch objective (one host sync)."""
+        def step(Xb):
+            return self._minibatch_step(Xb, state, rng)
+
+        with own_threads(self._steps_own_threads and owns_cpu_threads(device, self.solver)):
+            return online_epoch(step, X, order, self.batch_size, device,
+                                verbose=self.verbose, desc=desc)
+
+    def _fit(self, X, device, rng):
+        """``max_iter`` epochs of mini-batches, stopping when an epoch gains < ``tol``."""
+        state = self._init_state(X, device, rng)
+        objective = []
+        start = time.perf_counter()
+        for epoch in range(self.max_iter):
+            order = rng.permutation(X.shape[0]) if self.shuffle else np.arange(X.shape[0])
+            epoch_desc = f"epoch {epoch + 1}"
+            objective.append(self._run_epoch(X, order, state, rng, device, epoch_desc))
+            self._log(
+                f"epoch {epoch + 1}: objective={objective[-1]:.6g} "
+                f"({time.perf_counter() - start:.1f}s)"
+            )
+            if epoch and objective[-2] - objective[-1] <= self.tol * abs(objective[-2]):
+                break
+        else:
+            if self.max_iter > 1:
+                warnings.warn(
+                    f"{type(self).__name__}: the epoch objective still improved by more "
+                    f"than tol={self.tol} after max_iter={self.max_iter} epochs.",
+                    ConvergenceWarning,
+                    stacklevel=2,
+                )
+        self._store(state, objective, rng)
+        self.n_iter_ = len(objective)
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    @restore_on_error
+    def partial_fit(self, X, y=None):
+        """One pass over ``X`` in mini-batches, continuing from the current state.
+
+        ``partial_fit`` on consecutive chunks whose sizes are multiples of
+        ``batch_size`` gives exactly ``fit(..., shuffle=False, max_iter=1)`` on
+        their concatenation.
+
+        {fit_parameters}
+
+        {fit_returns}
+        """
+        first = not hasattr(self, "components_")
+        X, device = self._check_fit_data(X, reset=first)
+        if first:
+            rng = check_random_state(self.random_state)
+            state = self._init_state(X, device, rng)
+            objective = []
+        else:
+            rng = self._rng
+            state = self._state_from_attributes(device, X.dtype)
+            objective = list(self.objective_)
+        objective.append(self._run_epoch(X, np.arange(X.shape[0]), state, rng, device))
+        self._store(state, objective, rng)
+        self.n_iter_ = len(objective)
+        return self
