@@ -17,87 +17,15 @@ complement below ``1e-10 G_jj``) or that exceeds ``max_steps`` is reported
 unfinished; `lasso_gram` finishes it with an iterative solver.
 """
 
-import math
-
 import numpy as np
 from numba import njit
 
 from .._device._threads import n_threads, run_tasks
+from ._homotopy_steps import SLACK, chol_append, chol_solve, primal_and_gap, remove_slot
 
 __all__ = ["lars_path_gram_cpu"]
 
 _MIN_ROWS_PER_TASK = 16
-_SLACK = 1.0 + 1e-9  # far above the rounding of gamma * den
-
-
-@njit(cache=True, fastmath=False)
-def _chol_delete(L, n, s):
-    """Remove row/column ``s`` from ``G = L[:n, :n] L[:n, :n]^T`` in place."""
-    # drop row s, then columns s..n-2 carry one superdiagonal entry: rotate it away
-    for r in range(s, n - 1):
-        for q in range(r + 2):
-            L[r, q] = L[r + 1, q]
-    for q in range(n):
-        L[n - 1, q] = 0.0
-    for r in range(s, n - 1):
-        a, b = L[r, r], L[r, r + 1]
-        rho = math.sqrt(a * a + b * b)
-        cs, sn = a / rho, b / rho
-        for t in range(r, n - 1):
-            x, y = L[t, r], L[t, r + 1]
-            L[t, r] = cs * x + sn * y
-            L[t, r + 1] = -sn * x + cs * y
-        L[r, r + 1] = 0.0
-    for r in range(n - 1):
-        L[r, n - 1] = 0.0
-
-
-@njit(cache=True, fastmath=False)
-def _chol_append(L, n, G, j, act, z):
-    """Extend the factor ``L[:n, :n]`` of ``G`` on the atoms ``act[:n]`` by atom ``j`` (also
-    written to ``act[n]``); False, with nothing written, where ``j`` is linearly dependent
-    on them (Schur complement below ``1e-10 G_jj``). ``z``: scratch."""
-    for q in range(n):
-        acc = G[j, act[q]]
-        for t in range(q):
-            acc -= L[q, t] * z[t]
-        z[q] = acc / L[q, q]
-    d = G[j, j]
-    for q in range(n):
-        d -= z[q] * z[q]
-    if d <= 1e-10 * G[j, j]:
-        return False
-    for q in range(n):
-        L[n, q] = z[q]
-    L[n, n] = math.sqrt(d)
-    act[n] = j
-    return True
-
-
-@njit(cache=True, fastmath=False)
-def _chol_solve(L, n, b, z, w):
-    """``w[:n] = (L L^T)^{-1} b[:n]`` for the factor ``L[:n, :n]`` (``z``: scratch)."""
-    for q in range(n):
-        acc = b[q]
-        for t in range(q):
-            acc -= L[q, t] * z[t]
-        z[q] = acc / L[q, q]
-    for q in range(n - 1, -1, -1):  # by rows of L: contiguous reads
-        wq = z[q] / L[q, q]
-        w[q] = wq
-        for t in range(q):
-            z[t] -= L[q, t] * wq
-
-
-@njit(cache=True, fastmath=False)
-def _remove_slot(L, n, s, act, sgn, hA):
-    """Slot ``s`` of ``n`` leaves: its row and column of the factor, its atom, sign and
-    coefficient (the later slots move down by one)."""
-    _chol_delete(L, n, s)
-    for q in range(s, n - 1):
-        act[q] = act[q + 1]
-        sgn[q] = sgn[q + 1]
-        hA[q] = hA[q + 1]
 
 
 @njit(cache=True, fastmath=False)
@@ -123,7 +51,7 @@ def _lars_one(c0, G, alpha, positive, max_steps, h_out, corr, L, act, sgn, hA, w
         if n == L.shape[0]:  # no room for another atom (the GPU kernel's fixed-size factor)
             break
         # join atom j: extend the Cholesky factor by one row
-        if not _chol_append(L, n, G, j, act, z):
+        if not chol_append(L, n, G, j, act, z):
             break
         sgn[n] = 1.0 if (positive or corr[j] > 0) else -1.0
         hA[n] = 0.0
@@ -133,7 +61,7 @@ def _lars_one(c0, G, alpha, positive, max_steps, h_out, corr, L, act, sgn, hA, w
             step += 1
             if step > max_steps:
                 break
-            _chol_solve(L, n, sgn, z, w)  # direction w = (L L^T)^{-1} sgn
+            chol_solve(L, n, sgn, z, w)  # direction w = (L L^T)^{-1} sgn
             for t in range(m):
                 u[t] = 0.0
             # u = G[act] w, four atoms a pass (a quarter of the passes over u; the warp
@@ -163,12 +91,12 @@ def _lars_one(c0, G, alpha, positive, max_steps, h_out, corr, L, act, sgn, hA, w
                 # a step g = num / den can only win if 0 < num < gamma den: most atoms
                 # fail that test, and skip the division (the slack keeps every winner)
                 num, den = lam - corr[t], 1.0 - a
-                if den > tiny and 0.0 < num < gamma * den * _SLACK:
+                if den > tiny and 0.0 < num < gamma * den * SLACK:
                     g = num / den
                     if floor < g < gamma:
                         gamma, event, jn = g, 1, t
                 num, den = lam + corr[t], 1.0 + a
-                if not positive and den > tiny and 0.0 < num < gamma * den * _SLACK:
+                if not positive and den > tiny and 0.0 < num < gamma * den * SLACK:
                     g = num / den
                     if floor < g < gamma:
                         gamma, event, jn = g, 1, t
@@ -192,7 +120,7 @@ def _lars_one(c0, G, alpha, positive, max_steps, h_out, corr, L, act, sgn, hA, w
                 break
             # drop slot sd
             isact[act[sd]] = False
-            _remove_slot(L, n, sd, act, sgn, hA)
+            remove_slot(L, n, sd, act, sgn, hA)
             n -= 1
             if n == 0:
                 break
@@ -201,18 +129,6 @@ def _lars_one(c0, G, alpha, positive, max_steps, h_out, corr, L, act, sgn, hA, w
     for q in range(n):
         h_out[act[q]] = hA[q]
     return False, min(step, max_steps)
-
-
-@njit(cache=True, fastmath=False)
-def _primal_and_gap(x_sq, ch, hgh, l1, dual_norm, alpha):
-    """Objective and duality gap of one sample from its sums: ``||x||^2``, ``c.h``,
-    ``h G h``, ``||h||_1`` and ``||D r||_inf`` (the dual point ``r min(1, alpha /
-    ||D r||_inf)``, as in `_lasso.duality_gap`)."""
-    r_sq = max(x_sq - 2.0 * ch + hgh, 0.0)
-    primal = 0.5 * r_sq + alpha * l1
-    scale = alpha / dual_norm if dual_norm > alpha else 1.0
-    dual = scale * (x_sq - ch) - 0.5 * scale * scale * r_sq
-    return primal, max(primal - dual, 0.0)
 
 
 @njit(cache=True, fastmath=False)
@@ -237,7 +153,7 @@ def _gap_one(c, G, h, x_sq, alpha, positive, gh):
         v = g if positive else abs(g)
         if v > dual_norm:
             dual_norm = v
-    return _primal_and_gap(x_sq, ch, hgh, l1, dual_norm, alpha)
+    return primal_and_gap(x_sq, ch, hgh, l1, dual_norm, alpha)
 
 
 @njit(cache=True, nogil=True)

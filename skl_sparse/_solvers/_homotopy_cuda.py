@@ -1,5 +1,5 @@
-"""The LARS-lasso homotopy of `skl_sparse._solvers._homotopy_cpu` on a GPU, one sample per
-warp.
+"""The LARS-lasso homotopy of `skl_sparse._solvers._homotopy_cpu` on a GPU, one sample
+per warp.
 
 The batched torch homotopy of `skl_sparse._solvers._homotopy_torch` advances every sample
 by one event per step in lock-step, each step a few dozen kernels and a host round trip.
@@ -7,8 +7,8 @@ Here the whole path of a sample runs in one kernel launch, as the CPU follows it
 events, the same ties), laid out for a GPU (`_warp_kernel`): each lane of a warp holds the
 correlations of every 32nd atom in registers, the next event is a reduction over the lanes,
 and the Cholesky factor of the active set and its small triangular solves are in shared
-memory. The CPU's per-sample helpers (`_lars_cpu._chol_append`, ...) are compiled again as
-device functions.
+memory. The per-sample steps the CPU runs (`skl_sparse._solvers._homotopy_steps`) are
+compiled again as device functions.
 
 The factor has a fixed capacity (32 or 64 atoms): a sample whose path needs more atoms at
 once than ``s_max`` stops, reported unfinished, like a sample with linearly dependent
@@ -18,9 +18,11 @@ every sample's objective and duality gap, so the samples it finished leave at on
 The kernel is written for numba's CUDA target. Its tests run it under numba's CUDA
 simulator; the package ships it compiled to PTX (``benchmarks/cuda_kernels_ptx.py
 --write``, for every size in `shipped_variants`), which the CUDA driver loads and runs
-on torch's stream (`skl_sparse._cuda_driver`): on a GPU it needs torch and the driver
-only, not numba's CUDA target. Where the driver cannot load it, `lasso_gram` keeps its
-torch solvers (`cuda_homotopy_available`).
+on torch's stream (`skl_sparse._device._cuda_driver`): on a GPU it needs torch and the
+driver only, not numba's CUDA target. Where the driver cannot load it, `lasso_gram` keeps
+its torch solvers (`cuda_homotopy_available`). The PTX records `source_digest`, a digest
+of the device code alone (`_homotopy_steps` and the kernel's functions here): the rest of
+this module and the CPU's code change without rebuilding it.
 """
 
 import ast
@@ -35,7 +37,7 @@ import warnings
 import torch
 
 from .._device import _cuda_driver
-from . import _homotopy_cpu as _lars_cpu
+from . import _homotopy_steps as steps
 
 __all__ = ["cuda_homotopy_available", "lars_path_gram_cuda", "S_MAX"]
 
@@ -57,7 +59,9 @@ PARALLEL_FROM = 16
 # environment variable: "0" turns the kernel off (the torch solvers then)
 ENV_SWITCH = "SKL_SPARSE_CUDA_KERNELS"
 _BROKEN = []  # why the kernel was turned off in this process (`turn_off`), once seen
-cuda = None  # numba.cuda, imported with the first kernel
+# numba.cuda, bound by the first `_warp_kernel`: a module global, because numba's CUDA
+# simulator (the tests') swaps its own module in for the kernel functions' global ``cuda``
+cuda = None
 _WARP = 32
 _NONE = 1 << 30  # "no atom" in the reductions
 
@@ -82,12 +86,17 @@ def variant_name(size, capacity):
     return f"lars_warp_{size}_{capacity}"
 
 
+# the per-sample steps compiled as device functions, callees first
+DEVICE_FUNCTIONS = ("chol_delete", "chol_append", "chol_solve", "remove_slot", "primal_and_gap")
+
+
 def source_digest():
-    """A digest of the kernel's code: `_lars_cpu` and this module's kernel functions (their
-    syntax trees, docstrings and comments left out) and constants. The shipped PTX records
-    the digest of the code it was compiled from (a test compares them)."""
+    """A digest of the device code: `_homotopy_steps` and this module's kernel functions and
+    constants (their syntax trees, docstrings and comments left out). The shipped PTX records
+    the digest of the code it was compiled from (a test compares them); nothing else is
+    digested, so code that runs on the CPU only changes without rebuilding the PTX."""
     digest = hashlib.sha256(repr((_WARP, _NONE)).encode())
-    for code in (_lars_cpu, _device_functions, _warp_kernel, kernel_signature):
+    for code in (steps, _device_functions, _warp_kernel, kernel_signature):
         tree = ast.parse(inspect.getsource(code))
         for node in ast.walk(tree):
             body = getattr(node, "body", None)
@@ -133,19 +142,14 @@ def turn_off(reason, stacklevel=2):
 
 
 def _device_functions(cuda):
-    """`_lars_cpu`'s per-sample functions compiled as CUDA device functions: the same
-    code objects, with globals in which their callees are the device versions."""
-    namespace = dict(vars(_lars_cpu))
-
-    def device(name):
-        py_func = getattr(_lars_cpu, name).py_func
+    """The per-sample steps (`DEVICE_FUNCTIONS` of `_homotopy_steps`) compiled as CUDA device
+    functions: the same code objects, with globals in which their callees are the device
+    versions."""
+    namespace = dict(vars(steps))
+    for name in DEVICE_FUNCTIONS:
+        py_func = getattr(steps, name).py_func
         fn = types.FunctionType(py_func.__code__, namespace, name, py_func.__defaults__)
         namespace[name] = cuda.jit(device=True)(fn)
-        return namespace[name]
-
-    for name in ("_chol_delete", "_chol_append", "_chol_solve", "_remove_slot",
-                 "_primal_and_gap"):  # callees first
-        device(name)
     return namespace
 
 
@@ -155,13 +159,13 @@ def _warp_kernel(n_atoms, capacity):
     multiple of 32) atoms and a factor of ``capacity`` atoms (the kernel's ``s_max``, at
     most ``capacity``, is a parameter, as is ``parallel_from``).
 
-    The same path as `_lars_cpu._lars_one`, laid out for a GPU: lane ``l`` holds the
+    The same path as `_homotopy_cpu._lars_one`, laid out for a GPU: lane ``l`` holds the
     correlations and the direction's products of atoms ``l, l + 32, ...`` in registers
     (8 of each for 256 atoms), reads the rows of ``G`` coalesced, and the next event is a
     reduction over the lanes; the factor of the active set and its small triangular solves
     (O(|S|^2)) are in shared memory. Its triangular solves (the direction, and the new row
-    of a joining atom) are done by lane 0 as on the CPU (`_lars_cpu._chol_solve`,
-    `_lars_cpu._chol_append`) for active sets of fewer than ``parallel_from`` atoms, and by
+    of a joining atom) are done by lane 0 as on the CPU (`_homotopy_steps.chol_solve`,
+    `_homotopy_steps.chol_append`) for active sets of fewer than ``parallel_from`` atoms, and by
     all the lanes, a column of the factor per barrier, for larger ones (O(|S|) barriers
     instead of O(|S|^2) sequential operations); a leaving atom's rotations stay with lane
     0. Ties between events are broken as the CPU code breaks them; the arithmetic differs
@@ -170,10 +174,10 @@ def _warp_kernel(n_atoms, capacity):
     from numba import boolean, cuda, float64, int32
 
     functions = _device_functions(cuda)
-    chol_append, chol_solve = functions["_chol_append"], functions["_chol_solve"]
-    remove_slot, primal_and_gap = functions["_remove_slot"], functions["_primal_and_gap"]
+    chol_append, chol_solve = functions["chol_append"], functions["chol_solve"]
+    remove_slot, primal_and_gap = functions["remove_slot"], functions["primal_and_gap"]
     per_lane = n_atoms // _WARP
-    slack = _lars_cpu._SLACK
+    slack = steps.SLACK
 
     @cuda.jit(device=True)
     def best_of_lanes(red_v, red_i, lane, v, i, largest, low_index):
@@ -286,7 +290,7 @@ def _warp_kernel(n_atoms, capacity):
                 for q in range(lane, n, _WARP):
                     part += y[q] * y[q]
                 d = G[j, j] - sum_of_lanes(red_v, lane, part)
-                if d > 1e-10 * G[j, j]:  # else linearly dependent (as `_chol_append`)
+                if d > 1e-10 * G[j, j]:  # else linearly dependent (as `chol_append`)
                     for q in range(lane, n, _WARP):
                         L[n, q] = y[q]
                 if lane == 0:
@@ -330,7 +334,7 @@ def _warp_kernel(n_atoms, capacity):
                 cuda.syncthreads()
                 for jj in range(per_lane):
                     u[jj] = 0.0
-                # u = G[act] w, four atoms a pass, summed as `_lars_cpu._lars_one` does
+                # u = G[act] w, four atoms a pass, summed as `_homotopy_cpu._lars_one` does
                 q = 0
                 while q + 4 <= n:
                     w0, w1, w2, w3 = w[q], w[q + 1], w[q + 2], w[q + 3]
@@ -411,7 +415,7 @@ def _warp_kernel(n_atoms, capacity):
             finished[row] = ok
             steps[row] = min(step, max_steps)
         cuda.syncthreads()
-        # objective and duality gap, as `_lars_cpu._gap_one` (G h over the active set)
+        # objective and duality gap, as `_homotopy_cpu._gap_one` (G h over the active set)
         ch, l1, hgh, dual_norm = 0.0, 0.0, 0.0, 0.0
         for jj in range(per_lane):
             t = lane + _WARP * jj
@@ -446,7 +450,7 @@ def kernel_signature():
 
 
 def _arguments(C, G, alpha, positive, x_sq, H, finished, steps, primal, gap, s_max,
-               max_steps):
+               max_steps, parallel_from=PARALLEL_FROM):
     """The kernel for ``C``'s width and ``s_max``, its blocks, and its arguments."""
     n, k = C.shape
     arrays = (C, G, x_sq, H, finished, steps, primal, gap)
@@ -458,19 +462,20 @@ def _arguments(C, G, alpha, positive, x_sq, H, finished, steps, primal, gap, s_m
     size = _size(k)
     max_steps = 4 * k if max_steps is None else int(max_steps)
     args = (C, G, float(alpha), bool(positive), max_steps, int(min(s_max, size)),
-            int(PARALLEL_FROM), H, finished, steps, x_sq, primal, gap)
+            int(parallel_from), H, finished, steps, x_sq, primal, gap)
     return (size, _capacity(min(s_max, size))), n, args
 
 
 def run_kernel(C, G, alpha, positive, x_sq, H, finished, steps, primal, gap, *, s_max=32,
-               max_steps=None):
+               max_steps=None, parallel_from=PARALLEL_FROM):
     """Launch the kernel with numba (its CUDA target, or its simulator on numpy arrays,
     as the tests do): every row of ``C`` coded into ``H`` (zeroed by the caller), with its
-    flag, event count, objective and gap."""
+    flag, event count, objective and gap. ``parallel_from``: the active-set size from which
+    all the lanes share the triangular solves."""
     if not C.shape[0] or not C.shape[1]:
         return
     variant, blocks, args = _arguments(C, G, alpha, positive, x_sq, H, finished, steps,
-                                       primal, gap, s_max, max_steps)
+                                       primal, gap, s_max, max_steps, parallel_from)
     from numba.core.errors import NumbaPerformanceWarning
 
     with warnings.catch_warnings():  # numba's note on small grids is not for our users

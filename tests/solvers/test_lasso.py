@@ -200,7 +200,7 @@ def test_lars_homotopy_is_exact_on_its_own(lars, positive, whitened_patches):
 
 def test_cholesky_delete_matches_refactorisation():
     """The Givens downdate used when a coefficient leaves the LARS active set."""
-    from skl_sparse._solvers._homotopy_cpu import _chol_delete
+    from skl_sparse._solvers._homotopy_steps import chol_delete
 
     rng = np.random.RandomState(0)
     A = rng.randn(7, 12)
@@ -208,7 +208,7 @@ def test_cholesky_delete_matches_refactorisation():
     for s in range(7):
         L = np.zeros((9, 9))
         L[:7, :7] = np.linalg.cholesky(G)
-        _chol_delete(L, 7, s)
+        chol_delete(L, 7, s)
         keep = [i for i in range(7) if i != s]
         np.testing.assert_allclose(L[:6, :6], np.linalg.cholesky(G[np.ix_(keep, keep)]),
                                    atol=1e-12)
@@ -356,7 +356,6 @@ def test_homotopy_gaps_equal_the_gram_form_ones(positive, whitened_patches, rng)
 _SIMULATED_KERNEL = """
 import numpy as np
 from skl_sparse._solvers._homotopy_cpu import lars_path_gram_cpu
-from skl_sparse._solvers import _homotopy_cuda as lars_cuda
 from skl_sparse._solvers._homotopy_cuda import run_kernel
 rng = np.random.RandomState(0)
 D = rng.randn(24, 12)
@@ -373,7 +372,6 @@ warp_cases = [([30, 197, 151], 1.0, False, 32), ([100], 1.0, True, 32),
 # reaches 12 atoms in 12 dimensions at alpha = 1e-3, where the next one is dependent
 parallel_cases = [([30, 197], 1.0, False, 32), ([2], 1e-3, False, 32)]
 for parallel_from, cases in ((16, warp_cases), (0, parallel_cases)):
-    lars_cuda.PARALLEL_FROM = parallel_from
     exact = np.testing.assert_array_equal if parallel_from else (
         lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13))
     for rows, alpha, positive, s_max in cases:
@@ -381,7 +379,8 @@ for parallel_from, cases in ((16, warp_cases), (0, parallel_cases)):
         H0, f0, _, p0, g0 = lars_path_gram_cpu(c, G, alpha, positive=positive, x_sq=xs)
         H, done = np.zeros_like(c), np.ones(len(c), dtype=bool)
         steps, primal, gap = np.zeros(len(c), dtype=np.int64), 0.5 * xs, np.zeros(len(c))
-        run_kernel(c, G, alpha, positive, xs, H, done, steps, primal, gap, s_max=s_max)
+        run_kernel(c, G, alpha, positive, xs, H, done, steps, primal, gap, s_max=s_max,
+                   parallel_from=parallel_from)
         assert f0.all()
         # paths that need more than s_max atoms at once stop, reported unfinished
         assert (done == ((H0 != 0).sum(1) <= s_max)).all() and done.any() == (s_max > 2)
@@ -439,10 +438,20 @@ def test_kernel_source_digest_reads_the_same_on_every_python():
         "right=Constant(value=1)))])])")
 
 
+REBUILD_PTX = (
+    "The device code of the CUDA homotopy kernel changed (skl_sparse/_solvers/"
+    "_homotopy_steps.py, or the kernel's functions in _homotopy_cuda.py): the shipped PTX "
+    "is stale. Rebuild it in a side environment (no GPU needed), from the repository root:\n"
+    "    python -m venv /tmp/ptx && /tmp/ptx/bin/pip install torch==2.13.0 scikit-learn "
+    "'numba-cuda[cu12]==0.30.4' nvidia-cuda-nvcc-cu12==12.2.140\n"
+    "    PYTHONPATH=. /tmp/ptx/bin/python benchmarks/cuda_kernels_ptx.py --write\n"
+    "then commit skl_sparse/_device/_kernels/ and run the CUDA tests on a GPU "
+    "(benchmarks/run_gpu.sh).")
+
+
 def test_shipped_cuda_kernels_are_compiled_from_this_code():
-    """The PTX shipped for the GPU (`_cuda_driver`) was compiled from the kernel's code as
-    it is (after a change to `_lars_cuda` or `_lars_cpu`, run ``python
-    benchmarks/cuda_kernels_ptx.py --write``), for every size and factor capacity, for
+    """The PTX shipped for the GPU (`_cuda_driver`) was compiled from the device code as
+    it is (`REBUILD_PTX` says how to rebuild it), for every size and factor capacity, for
     drivers of CUDA 12.2 on (PTX ISA 8.2, compute capability 7.0); and the launcher passes
     exactly the parameters each entry point declares: numba's array structures, then
     the scalars, in the kernel's order."""
@@ -456,8 +465,7 @@ def test_shipped_cuda_kernels_are_compiled_from_this_code():
 
     folder = resources.files(_cuda_driver.__package__) / _cuda_driver.KERNELS
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["source_digest"] == lars_cuda.source_digest(), (
-        "the shipped PTX is stale: run benchmarks/cuda_kernels_ptx.py --write")
+    assert manifest["source_digest"] == lars_cuda.source_digest(), REBUILD_PTX
     names = [lars_cuda.variant_name(*v) for v in lars_cuda.shipped_variants()]
     assert list(_cuda_driver.kernel_names()) == sorted(names) == sorted(manifest["ptx_sha256"])
     n, k = 3, 24
@@ -481,6 +489,35 @@ def test_shipped_cuda_kernels_are_compiled_from_this_code():
         lars_cuda._arguments(*problem, 65, None)
     with pytest.raises(ValueError, match="C-contiguous"):  # the PTX reads no strides
         lars_cuda._arguments(torch.zeros(k, n, dtype=torch.float64).T, *problem[1:], 32, None)
+
+
+def test_kernel_digest_reads_the_device_code_only(monkeypatch):
+    """The shipped PTX's digest reads `_homotopy_steps` and the kernel's functions, nothing
+    else: the CPU's homotopy loop and the launcher change without a rebuild, while any
+    change to the code compiled for the GPU changes the digest. Every function compiled as
+    a device function lives in `_homotopy_steps`, and every function there is compiled."""
+    import inspect
+
+    from numba.core.registry import CPUDispatcher
+
+    from skl_sparse._solvers import _homotopy_cuda as lars_cuda
+    from skl_sparse._solvers import _homotopy_steps as steps
+
+    read, getsource = [], inspect.getsource
+    monkeypatch.setattr(inspect, "getsource", lambda obj: read.append(obj) or getsource(obj))
+    digest = lars_cuda.source_digest()
+    assert read == [steps, lars_cuda._device_functions, lars_cuda._warp_kernel,
+                    lars_cuda.kernel_signature]
+    compiled = {name for name, obj in vars(steps).items() if isinstance(obj, CPUDispatcher)}
+    assert compiled == set(lars_cuda.DEVICE_FUNCTIONS)
+    edited = {steps: getsource(steps).replace("d <= 1e-10 * G[j, j]", "d <= 1e-9 * G[j, j]"),
+              lars_cuda._warp_kernel: getsource(lars_cuda._warp_kernel).replace(
+                  "tiny = 1e-14", "tiny = 1e-13")}
+    for obj, text in edited.items():
+        assert text != getsource(obj)
+        monkeypatch.setattr(inspect, "getsource",
+                            lambda o, obj=obj, text=text: text if o is obj else getsource(o))
+        assert lars_cuda.source_digest() != digest
 
 
 def test_kernel_results_are_checked_against_torch_once(whitened_patches, monkeypatch):
