@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 import torch
 
-from skl_sparse._device._threads import ENV_SWITCH
+from skl_sparse._config import ENV_OWN_THREADS as ENV_SWITCH
 
 ALPHAS = (0.3, 0.1, 0.03)
 

@@ -22,6 +22,8 @@ Without a GPU, ``--device cpu`` runs the same table with the CPU in both columns
 
 import argparse
 import contextlib
+import dataclasses
+import functools
 import itertools
 import os
 import time
@@ -46,6 +48,8 @@ from skl_sparse import (
     SparseAutoencoder,
     SparseCoder,
     ZCAWhitener,
+    config_context,
+    get_config,
     sparse_encode,
 )
 from skl_sparse.datasets import load_natural_patches
@@ -191,18 +195,16 @@ def call_times(X, D, device, calls=4):
     rows), and `lasso_gram` alone, per alpha, with the GPU's default policy (the homotopy
     kernel first where a sample says it pays) and with FISTA alone: the first calls of a
     process apart from the steady state, which ``best_of`` reports."""
-    from unittest import mock
-
     from skl_sparse._solvers import _lasso as lasso
 
     Xt, Dt = torch.from_numpy(X).to(device), torch.from_numpy(D).to(device)
     C, G, x_sq = Xt @ Dt.T, Dt @ Dt.T, (Xt * Xt).sum(1)
     lipschitz = lasso.gram_eigmax(G)
-    default = lasso._GPU_SOLVE_POLICY
+    default = get_config()["gpu_lasso_policy"]
     for alpha in (0.3, 0.1, 0.03):
-        for name, policy in (("default", default), ("FISTA alone", default._replace(
-                homotopy=None))):
-            with mock.patch.object(lasso, "_GPU_SOLVE_POLICY", policy):
+        for name, policy in (("default", default), ("FISTA alone", dataclasses.replace(
+                default, homotopy=None))):
+            with config_context(gpu_lasso_policy=policy):
                 coder = SparseCoder(alpha=alpha, dictionary=D, device=device).fit(X[:1])
                 coder.transform(X[:2048])
                 ms = [1000 * timed(lambda c=coder: c.transform(X))[0] for _ in range(calls)]
@@ -345,24 +347,24 @@ def profile_transform(X, D, device):
     # 32-atom factor only, and eight times the rows to the CPU (the rows the kernel leaves
     # are the densest: the CPU's homotopy may finish a few thousand sooner than FISTA's
     # launches)
-    tail = lasso.CPU_TAIL_ROWS if device != "cpu" else 0
-    default = lasso._GPU_SOLVE_POLICY
-    configs = [(default, tail), (default._replace(tf32_first=False), tail),
-               (default._replace(rounds=1), tail), (default._replace(first_fraction=0.125), tail),
-               (default._replace(first_fraction=0.5, check_every=40), tail),
-               (default, tail * 4), (default._replace(homotopy=None), tail),
-               (default._replace(homotopy=(32,)), tail), (default, tail * 8)]
-    for alpha, (policy, cpu_tail) in itertools.product((0.3, 0.1, 0.03), configs):
+    gpu = get_config()["gpu_lasso_policy"]
+    tail = gpu.cpu_tail if device != "cpu" else 0
+    default = dataclasses.replace(gpu, cpu_tail=tail)
+    change = functools.partial(dataclasses.replace, default)
+    configs = [default, change(tf32_first=False), change(rounds=1),
+               change(first_fraction=0.125), change(first_fraction=0.5, check_every=40),
+               change(cpu_tail=tail * 4), change(homotopy=None), change(homotopy=(32,)),
+               change(cpu_tail=tail * 8)]
+    for alpha, policy in itertools.product((0.3, 0.1, 0.03), configs):
         # G's largest eigenvalue given, as transform gives it (earlier grids included it)
-        kwargs = {"solver": solver, "max_support": X.shape[1], "cpu_tail": cpu_tail,
-                  "lipschitz": lipschitz}
-        with mock.patch.object(lasso, "_SOLVE_POLICY", {}), \
-                mock.patch.object(lasso, "_GPU_SOLVE_POLICY", policy):
+        kwargs = {"solver": solver, "max_support": X.shape[1], "lipschitz": lipschitz}
+        # the GPU's policy on either device (the CPU: to try the grid)
+        with config_context(cpu_lasso_policy=policy, gpu_lasso_policy=policy):
             # best of two (the first run at each alpha also allocates its buffers)
             t, (_, n_iter, primal, _) = best_of(
                 lambda a=alpha, kw=kwargs: lasso.lasso_gram(C, G, x_sq, a, **kw))
-        change = [f"{f}={v}" for f, v in policy._asdict().items() if getattr(default, f) != v]
-        change += [f"cpu_tail={cpu_tail}"] if cpu_tail != tail else []
+        change = [f"{f}={v}" for f, v in dataclasses.asdict(policy).items()
+                  if getattr(default, f) != v]
         print(f"lasso_gram alpha={alpha} {', '.join(change) or f'default {default}'}: "
               f"{t * 1000:.1f} ms, "
               f"{n_iter} iterations, objective {float(primal.mean()):.7f}", flush=True)

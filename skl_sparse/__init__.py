@@ -1,5 +1,6 @@
 """skl_sparse: scikit-learn compatible sparse coding, dictionary learning, autoencoders."""
 
+from ._config import LassoPolicy, config_context, get_config, set_config
 from .features import ImagePatchEncoder
 from .gabor import GaborDictionaryLearner
 from .neural_network import (
@@ -24,11 +25,15 @@ __all__ = [
     "ImagePatchEncoder",
     "KSparseAutoencoder",
     "LISTAEncoder",
+    "LassoPolicy",
     "OnlineDictionaryLearner",
     "PSDEncoder",
     "SparseAutoencoder",
     "SparseCoder",
     "ZCAWhitener",
+    "config_context",
+    "get_config",
+    "set_config",
     "sparse_encode",
     "__version__",
 ]

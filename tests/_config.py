@@ -1,6 +1,7 @@
 """Test settings: the device (SKL_SPARSE_TEST_DEVICE=cuda runs the device-dependent tests on a
 GPU) and the one table of fast constructor arguments used by the common checks."""
 
+import dataclasses
 import inspect
 import os
 
@@ -35,6 +36,15 @@ INIT_PARAMS = {
         "n_components": 5, "max_iter": 2, "batch_size": 16, "device": "cpu", "random_state": 0
     },
 }
+
+
+def gpu_policy_on_cpu(**fields):
+    """A `config_context` in which the CPU codes with the GPU's lasso policy, ``fields``
+    changed: the GPU's code paths run here. The CPU tail is off unless ``fields`` says
+    otherwise (on the CPU it would hand every row to the homotopy at once)."""
+    gpu = skl_sparse.get_config()["gpu_lasso_policy"]
+    return skl_sparse.config_context(
+        cpu_lasso_policy=dataclasses.replace(gpu, **{"cpu_tail": 0, **fields}))
 
 
 def all_estimators():

@@ -3,6 +3,7 @@ the kernel replaced by the CPU homotopy with the kernel's limit on the atoms a p
 
 import numpy as np
 import torch
+from _config import gpu_policy_on_cpu
 
 import skl_sparse._solvers._lasso as lasso_mod
 from skl_sparse._solvers._homotopy_cpu import lars_path_gram_cpu
@@ -25,10 +26,9 @@ def size_limited_homotopy(calls):
 
 
 def kernel_first_on_cpu(monkeypatch, calls, **policy):
-    """The GPU's solve policy on the CPU, its ``homotopy`` kernel the stand-in; ``policy``:
-    the fields of `_lasso._Policy` to change."""
+    """The homotopy kernel replaced by the stand-in; returns the `config_context` in which
+    the CPU codes with the GPU's lasso policy, ``policy``: the fields of `LassoPolicy` to
+    change (`gpu_policy_on_cpu`)."""
     monkeypatch.setattr(lasso_mod, "_compiled_homotopy", size_limited_homotopy(calls))
     monkeypatch.setattr(lasso_mod, "cuda_homotopy_available", lambda k=0: True)
-    monkeypatch.setattr(lasso_mod, "_SOLVE_POLICY", {})
-    monkeypatch.setattr(lasso_mod, "_GPU_SOLVE_POLICY",
-                        lasso_mod._GPU_SOLVE_POLICY._replace(**policy))
+    return gpu_policy_on_cpu(**policy)

@@ -1,9 +1,11 @@
+import dataclasses
 import os
 
 import numpy as np
 import pytest
 import torch
 
+import skl_sparse
 from skl_sparse import ZCAWhitener
 from skl_sparse.datasets import load_natural_patches
 
@@ -16,11 +18,10 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 if os.environ.get("SKL_SPARSE_TEST_GPU_HOMOTOPY"):
     # the GPU policy's homotopy kernel first (solver="auto") with other factor sizes
     # (e.g. "32"), or "off": FISTA alone, the path of a GPU where the kernel cannot run
-    import skl_sparse._solvers._lasso as lasso
-
     value = os.environ["SKL_SPARSE_TEST_GPU_HOMOTOPY"]
     sizes = None if value == "off" else tuple(int(s) for s in value.split(","))
-    lasso._GPU_SOLVE_POLICY = lasso._GPU_SOLVE_POLICY._replace(homotopy=sizes)
+    skl_sparse.set_config(gpu_lasso_policy=dataclasses.replace(
+        skl_sparse.get_config()["gpu_lasso_policy"], homotopy=sizes))
 
 
 @pytest.fixture(scope="session")

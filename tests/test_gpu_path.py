@@ -9,11 +9,12 @@ the GPU's paths on the CPU (``_sync_free`` patched to True) and count, with
 import numpy as np
 import pytest
 import torch
-from _config import DEVICE
+from _config import DEVICE, gpu_policy_on_cpu
 from _kernel_stand_in import kernel_first_on_cpu
 from _sync_counter import TorchCallCounter
 from sklearn.base import clone
 
+import skl_sparse
 import skl_sparse._solvers._lasso as lasso_mod
 from skl_sparse import (
     Autoencoder,
@@ -154,9 +155,9 @@ def test_transform_syncs_once_per_convergence_check(whitened_patches, monkeypatc
         return check(*args, **kwargs)
 
     monkeypatch.setattr(lasso_mod, "_check", counted)
-    monkeypatch.setattr(lasso_mod, "_SOLVE_POLICY", {})  # the GPU's support solves
     coder = SparseCoder(alpha=0.1, dictionary=D, solver="fista", device="cpu").fit(D)
-    counter = _count(lambda: coder.transform(whitened_patches[1000:]))
+    with gpu_policy_on_cpu():  # the GPU's support solves
+        counter = _count(lambda: coder.transform(whitened_patches[1000:]))
     # each check is one host round trip and a few dozen launches on a GPU: with the GPU's
     # policy (a first check after 20 iterations, then every 80, up to two active-set
     # rounds after each) 8 here
@@ -185,12 +186,11 @@ def test_kernel_first_transform_syncs_once_per_decision(whitened_patches, monkey
         return check(*args, **kwargs)
 
     monkeypatch.setattr(lasso_mod, "_check", counted)
-    kernel_first_on_cpu(monkeypatch, calls, homotopy=(3, 6), homotopy_sample=100,
-                        homotopy_left=0.05)
-    monkeypatch.setattr(lasso_mod, "CPU_TAIL_ROWS", 0)  # FISTA for the rows left
     coder = SparseCoder(alpha=alpha, dictionary=D, device="cpu").fit(D)
-    calls.clear()
-    counter = _count(lambda: coder.transform(whitened_patches[1000:]))
+    # no CPU tail (the policy's default there): FISTA for the rows left
+    with kernel_first_on_cpu(monkeypatch, calls, homotopy=(3, 6), homotopy_sample=100,
+                             homotopy_left=0.05):
+        counter = _count(lambda: coder.transform(whitened_patches[1000:]))
     assert len(calls) == (2 if alpha == 0.5 else 1) and checks  # both ways, FISTA after
     # the verdict, the rows left, one per check, and the read-outs of the test above (and
     # the dictionary's upload, cached there)
@@ -420,10 +420,10 @@ def test_only_the_first_iterations_may_use_tf32(whitened_patches, monkeypatch):
         return run(self, n_iter, tf32)
 
     monkeypatch.setattr(lasso_mod._ProxGrad, "run", recorded)
-    monkeypatch.setattr(lasso_mod, "_SOLVE_POLICY", {})
-    lasso_gram(Xt @ Dt.T, Dt @ Dt.T, (Xt * Xt).sum(1), 0.03, solver="fista")
+    with gpu_policy_on_cpu():
+        lasso_gram(Xt @ Dt.T, Dt @ Dt.T, (Xt * Xt).sum(1), 0.03, solver="fista")
     assert len(runs) >= 2
-    assert runs[0] == (20, lasso_mod._GPU_SOLVE_POLICY.tf32_first)
+    assert runs[0] == (20, skl_sparse.get_config()["gpu_lasso_policy"].tf32_first)
     assert not any(tf32 for _, tf32 in runs[1:])
 
 

@@ -9,8 +9,9 @@ patches lost 8 ms of 44 to it at alpha = 0.3, and an epoch of online dictionary 
 (``OMP_WAIT_POLICY``, ``GOMP_SPINCOUNT``), so instead `own_threads` runs torch on one
 thread (no parallel region, nothing to spin) while our pool, as wide as torch was, does
 the parallel work: the homotopy's rows (`skl_sparse._solvers._homotopy_cpu`) and the products
-`matmul` splits by rows. ``SKL_SPARSE_OWN_THREADS=0`` leaves torch's threads as they are
-(then our pool runs beside them, as before).
+`matmul` splits by rows. The configuration's ``own_threads=False``
+(`skl_sparse.set_config`) leaves torch's threads as they are (our pool then runs beside
+them).
 """
 
 import functools
@@ -23,6 +24,8 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from .._config import get_config
+
 __all__ = ["host_matmul", "matmul", "n_threads", "own_threads", "run_tasks"]
 
 # products with fewer rows per thread stay whole (a task costs ~20 us)
@@ -33,8 +36,6 @@ _MIN_ROWS_PER_THREAD = 256
 _ROW_ALIGN = 64
 _LOCAL = threading.local()  # ``width``: torch's thread count outside `own_threads`
 _POOL = {"pid": None, "pool": None, "workers": 0}
-# environment variable: "0" turns `own_threads` off
-ENV_SWITCH = "SKL_SPARSE_OWN_THREADS"
 
 
 def _thread_pool(workers):
@@ -97,7 +98,7 @@ def own_threads(enabled=True):
     """Inside, this thread runs torch single-threaded and our pool is as wide as torch
     was (see the module's docstring); restored on exit. Nested contexts are one."""
     if (not enabled or getattr(_LOCAL, "width", None) is not None
-            or os.environ.get(ENV_SWITCH, "1") == "0" or not _openmp_backend()):
+            or not get_config()["own_threads"] or not _openmp_backend()):
         yield
         return
     # torch's thread count is the calling thread's (OpenMP's is per thread): it is set

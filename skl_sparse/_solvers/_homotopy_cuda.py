@@ -30,12 +30,12 @@ import functools
 import hashlib
 import inspect
 import math
-import os
 import types
 import warnings
 
 import torch
 
+from .._config import ENV_CUDA_KERNELS, get_config
 from .._device import _cuda_driver
 from . import _homotopy_steps as steps
 
@@ -56,8 +56,6 @@ MAX_ATOMS = 1024
 # active sets from which the triangular solves use every lane (|S| barriers, ~100 cycles
 # each) rather than lane 0 alone (|S|^2 dependent steps, ~12 cycles each)
 PARALLEL_FROM = 16
-# environment variable: "0" turns the kernel off (the torch solvers then)
-ENV_SWITCH = "SKL_SPARSE_CUDA_KERNELS"
 _BROKEN = []  # why the kernel was turned off in this process (`turn_off`), once seen
 # numba.cuda, bound by the first `_warp_kernel`: a module global, because numba's CUDA
 # simulator (the tests') swaps its own module in for the kernel functions' global ``cuda``
@@ -122,9 +120,9 @@ def _dump(node):
 
 def cuda_homotopy_available(n_atoms=0):
     """Whether `lars_path_gram_cuda` can run: a CUDA GPU (not ROCm), at most `MAX_ATOMS`
-    atoms, the kernel shipped, not turned off by ``SKL_SPARSE_CUDA_KERNELS=0``, and no
-    earlier failure to load or launch it."""
-    if os.environ.get(ENV_SWITCH, "1") == "0" or _BROKEN or n_atoms > MAX_ATOMS:
+    atoms, the kernel shipped, the configuration's ``cuda_kernels`` on, and no earlier
+    failure to load or launch it."""
+    if not get_config()["cuda_kernels"] or _BROKEN or n_atoms > MAX_ATOMS:
         return False
     if not torch.cuda.is_available() or torch.version.hip:
         return False
@@ -137,7 +135,8 @@ def turn_off(reason, stacklevel=2):
     _BROKEN.append(reason)
     warnings.warn(
         f"The CUDA homotopy kernel {reason}; skl_sparse codes with its torch solvers "
-        f"instead in this process ({ENV_SWITCH}=0 turns the kernel off).",
+        f"instead in this process (skl_sparse.set_config(cuda_kernels=False) or "
+        f"{ENV_CUDA_KERNELS}=0 turns the kernel off).",
         RuntimeWarning, stacklevel=stacklevel + 1)
 
 

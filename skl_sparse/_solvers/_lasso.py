@@ -41,7 +41,7 @@ Design (see the user guide for the references):
     each check every 20 iterations, and 60/95/212 ms with the rounds and a
     check every 80 iterations. How many rounds, the check interval,
     and whether large supports are solved before their signs settle, is
-    `_SOLVE_POLICY` (device-dependent);
+    the configuration's `LassoPolicy` of the device;
   - samples whose duality gap is below ``tol`` leave the batch (a sort on the
     device, not a boolean mask), so the iterations that follow only pay for
     the hard samples.
@@ -65,10 +65,10 @@ the tolerance (a row may be confirmed at a different check).
 
 import contextlib
 import math
-from typing import NamedTuple
 
 import torch
 
+from .._config import get_config
 from . import _homotopy_cuda as _lars_cuda
 from ._homotopy_cpu import lars_path_gram_cpu
 from ._homotopy_cuda import S_MAX, cuda_homotopy_available, lars_path_gram_cuda
@@ -412,52 +412,10 @@ def _sort_key(H, prev_signs, done, try_up_to, support=None):
     return torch.where(done, 2 * nb, key), signs, 2 * nb + 1
 
 
-class _Policy(NamedTuple):
-    """How `lasso_gram` iterates and checks, per device type (`_SOLVE_POLICY`)."""
-
-    # rounds of primal-dual active-set steps after a check whose solves failed, each
-    # re-solving the rows left on their proposals with no iteration between
-    rounds: int
-    # the support size up to which every row is solved (None: all); larger supports,
-    # whose padded solves cost O(m^3) each, only once their signs held still for a check
-    try_up_to: int | None
-    # the fraction of the check interval before the first check of FISTA from zero
-    first_fraction: float
-    # iterations between checks
-    check_every: int
-    # the iterations before the first check in TF32 on a GPU (`_tf32_products`)
-    tf32_first: bool
-    # with solver="auto" on a GPU, the homotopy kernel first (`_lars_cuda`), with these
-    # factor sizes, FISTA for the samples it leaves; None: FISTA alone
-    homotopy: tuple | None = None
-    # the kernel runs first on a strided sample of about this many rows, with the first
-    # factor size; on the others too where at most `homotopy_left` of the sample needed
-    # more atoms (else FISTA, from zero, for all the rows the sample did not finish)
-    homotopy_sample: int = 2048
-    homotopy_left: float = 0.01
-
-
-# On a GPU a check round costs a host round trip and a few dozen launches, while its
-# solves on 100,000 rows cost milliseconds; measured on an H100 (`lasso_gram` on 100,000
-# patches, 256 atoms, alpha 0.3/0.1/0.03): two active-set steps inside every check on
-# every row, checks every 20 iterations: 52/179/625 ms; every 40: 53/119/365 ms. With
-# the rounds, which re-solve only the rows left (2-4x fewer padded sub-Gram entries),
-# and the last 256 rows to the CPU, checks every 20/40/80 iterations (the first after
-# 10/20/40) took 77/69/75, 161/139/115 and 626/378/227 ms. Then, best of two runs with
-# the last 1,024 rows to the CPU: the first check after 20 iterations and then every
-# 80, 62/110/265 ms; every 40, 58/98/299; every 160, 61/110/201; one round, 53/99/237;
-# and the first setting with 256 rows to the CPU 60/95/212, with 4,096 60/108/355
-# (all with IEEE float32 products; TF32 in the first segment is not measured yet).
-# On the CPU the solves cost their arithmetic
-# (FISTA on 20,000 patches, 2 cores, alpha=0.3/0.1/0.03: 1.7/4.3/13.9 s with
-# (0, 16, 1), against 1.9/5.6/15.3 s with one step, 19 s at 0.03 with the GPU's
-# policy, and 5.3 s at 0.1 with a first check at half the interval).
-_SOLVE_POLICY = {"cpu": _Policy(0, 16, 1.0, 10, False)}
-# The homotopy kernel first, where a sample says it finishes nearly every row: on an H100
-# (100,000 patches, 256 atoms, alpha 0.3/0.1/0.03, best of two) `lasso_gram` took
-# 54.5/89.5/212 ms with FISTA alone and 10.3/99.8/252 ms with the 32-atom kernel first
-# (9 / 19,590 / 38,461 rows left to FISTA); the 32-then-64 kernel 10.5/136/394 ms.
-_GPU_SOLVE_POLICY = _Policy(2, None, 0.25, 80, True, homotopy=(32, 64))
+def lasso_policy(device):
+    """The configuration's `LassoPolicy` for ``device``: ``cpu_lasso_policy`` on the CPU,
+    ``gpu_lasso_policy`` elsewhere (`skl_sparse.set_config`)."""
+    return get_config()["cpu_lasso_policy" if device.type == "cpu" else "gpu_lasso_policy"]
 
 
 # supports padded to at most this size share one solve (small Cholesky factors cost
@@ -513,7 +471,7 @@ def lasso_gram(
         elsewhere), FISTA for the rows it could not finish; "fista"/"ista"
         iterate from ``init``; "auto": "lars" on the CPU, "fista" on other
         devices, where on a CUDA GPU the kernel first takes the rows where a
-        sample says it pays (`_Policy.homotopy`, `_kernel_first`).
+        sample says it pays (`LassoPolicy.homotopy`, `_kernel_first`).
     positive : bool
     max_iter : int, iterations of the iterative phase.
     tol : float, stop a sample once ``gap <= tol * P(h)`` (floored at 100 eps
@@ -522,7 +480,7 @@ def lasso_gram(
     check_every : int or None, iterations between convergence checks (each
         check reads one small vector back to the host); None: 10 on the CPU,
         80 on a GPU, where a check's solves cost more than many iterations
-        (see `_SOLVE_POLICY`).
+        (the configuration's `LassoPolicy` of the device, `lasso_policy`).
     lipschitz : float, 0-d tensor or None, largest eigenvalue of ``G``
         (computed if None and needed).
     max_support : int or None, the most atoms an exact support solve tries
@@ -537,8 +495,9 @@ def lasso_gram(
         homotopy on the CPU once at most this many are left (and all of them
         when there are no more to begin with): a GPU check round costs a few
         hundred kernel launches and a host round trip whatever the number of
-        rows, the homotopy some microseconds a row. None: `CPU_TAIL_ROWS` on a
-        GPU with ``solver="auto"``, 0 (never) otherwise.
+        rows, the homotopy some microseconds a row. None: the policy's
+        ``cpu_tail`` with ``solver`` "auto" or "lars" (256 on a GPU, 0 on the CPU by
+        default), 0 (never) otherwise.
 
     Returns
     -------
@@ -563,12 +522,11 @@ def lasso_gram(
         return torch.zeros_like(C), 0, primals, gaps
     exact_kwargs = {"positive": positive, "tol": tol, "max_iter": max_iter,
                     "max_support": max_support}
+    policy = lasso_policy(C.device)
     if cpu_tail is None:
-        cpu_tail = (CPU_TAIL_ROWS if solver in ("auto", "lars") and C.device.type != "cpu"
-                    else 0)
+        cpu_tail = policy.cpu_tail if solver in ("auto", "lars") else 0
     if n <= cpu_tail:
         return _finish_on_cpu(C64, G64, x_sq, alpha, dtype, lipschitz=lipschitz, **exact_kwargs)
-    policy = _SOLVE_POLICY.get(C.device.type, _GPU_SOLVE_POLICY)
     sizes, kernel_first = S_MAX, False
     if solver == "auto" and policy.homotopy and alpha > 0 and cuda_homotopy_available(k):
         solver, sizes, kernel_first = "lars", policy.homotopy, True
@@ -730,7 +688,7 @@ _KERNEL_CHECKED = set()  # the devices on which the kernel's results were checke
 
 
 def _kernel_first(C, G, alpha, positive, x_sq, tol, policy, cpu_tail):
-    """The homotopy kernel first (solver="auto" on a GPU, `_Policy.homotopy`), on the rows
+    """The homotopy kernel first (solver="auto" on a GPU, `LassoPolicy.homotopy`), on the rows
     where it pays: on a strided sample of about ``policy.homotopy_sample`` rows with the
     first factor size, then, where at most ``policy.homotopy_left`` of the sample needed
     more atoms, on the other rows with all the sizes. One host synchronisation decides.
@@ -779,11 +737,6 @@ def kernel_agrees(C, G, H, x_sq, alpha, positive, primal, gap):
     _lars_cuda.turn_off("gave objectives and duality gaps that disagreed with torch's on "
                         "this GPU (please report it, with the GPU and driver)", stacklevel=3)
     return False
-
-
-# rows left to the homotopy on the CPU by default (`lasso_gram`'s ``cpu_tail``; see
-# `_SOLVE_POLICY` for the measurements)
-CPU_TAIL_ROWS = 256
 
 
 def _finish_on_cpu(C, G, x_sq, alpha, dtype, lipschitz=None, **kwargs):

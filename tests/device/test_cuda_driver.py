@@ -7,6 +7,7 @@ import types
 import pytest
 import torch
 
+import skl_sparse
 from skl_sparse._device import _cuda_driver
 from skl_sparse._solvers import _homotopy_cuda as lars_cuda
 
@@ -115,16 +116,16 @@ def test_a_driver_error_disables_the_kernel_with_a_warning(driver, monkeypatch):
     `lasso_gram` (which then codes with its torch solvers), and the kernel off for the
     rest of the process."""
     driver(fail="cuModuleLoadDataEx")
-    monkeypatch.delenv(lars_cuda.ENV_SWITCH, raising=False)
     monkeypatch.setattr(lars_cuda, "_BROKEN", [])
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     C, G, _, _, x_sq, *_ = _problem()
-    assert lars_cuda.cuda_homotopy_available(40)
-    with pytest.warns(RuntimeWarning, match=r"PTX JIT compilation failed.*driver 12\.2\): "
-                                            r"ptxas fatal: Unresolved extern"):
-        with pytest.raises(RuntimeError, match="unavailable"):
-            lars_cuda.lars_path_gram_cuda(C, G, 0.25, x_sq=x_sq)
-    assert not lars_cuda.cuda_homotopy_available(40)
+    with skl_sparse.config_context(cuda_kernels=True):
+        assert lars_cuda.cuda_homotopy_available(40)
+        with pytest.warns(RuntimeWarning, match=r"PTX JIT compilation failed.*driver 12\.2\): "
+                                                r"ptxas fatal: Unresolved extern"):
+            with pytest.raises(RuntimeError, match="unavailable"):
+                lars_cuda.lars_path_gram_cuda(C, G, 0.25, x_sq=x_sq)
+        assert not lars_cuda.cuda_homotopy_available(40)
 
 
 def test_no_kernel_without_lzma(monkeypatch):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+import skl_sparse
 import skl_sparse._device._threads as threads_module
 import skl_sparse._solvers._homotopy_cpu as lars_cpu
 import skl_sparse.sparse_coding._dict_learning as dict_learning
@@ -119,15 +120,13 @@ def test_own_threads_nests_restores_on_error_and_stays_in_its_thread():
         assert seen == {"other": 1, "other after": 3, "main": 3}
 
 
-@pytest.mark.parametrize("how", ["environment", "native backend"])
+@pytest.mark.parametrize("how", ["configuration", "native backend"])
 def test_own_threads_leaves_torch_alone_when_turned_off(how, monkeypatch):
-    """``SKL_SPARSE_OWN_THREADS=0``, or a torch whose native thread pool cannot be resized
-    once used (it would warn at every call): torch keeps its threads."""
-    if how == "environment":
-        monkeypatch.setenv(threads_module.ENV_SWITCH, "0")
-    else:
+    """``set_config(own_threads=False)``, or a torch whose native thread pool cannot be
+    resized once used (it would warn at every call): torch keeps its threads."""
+    if how == "native backend":
         monkeypatch.setattr(threads_module, "_openmp_backend", lambda: False)
-    with torch_threads(3):
+    with torch_threads(3), skl_sparse.config_context(own_threads=how == "native backend"):
         with own_threads():
             assert (torch.get_num_threads(), n_threads()) == (3, 3)
 

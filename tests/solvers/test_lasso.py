@@ -1,6 +1,7 @@
 """The lasso solvers against scikit-learn and against the optimality conditions."""
 
 import ctypes
+import dataclasses
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from _kernel_stand_in import kernel_first_on_cpu
 from sklearn.decomposition import sparse_encode as sk_sparse_encode
 from sklearn.linear_model import Lasso
 
+import skl_sparse
 from skl_sparse import sparse_encode
 from skl_sparse._solvers._lasso import duality_gap, lasso_gram
 
@@ -610,9 +612,9 @@ def test_auto_may_run_the_homotopy_kernel_first(whitened_patches, monkeypatch):
         return kernel(*args, s_max=s_max, **kwargs)
 
     monkeypatch.setattr(lasso_mod, "lars_path_gram_cuda", recorded)
-    monkeypatch.setattr(lasso_mod, "_GPU_SOLVE_POLICY",
-                        lasso_mod._GPU_SOLVE_POLICY._replace(homotopy=(4,)))
-    _, _, primal, gap = lasso_gram(C, G, x_sq, 0.05, solver="auto", cpu_tail=0)
+    gpu = dataclasses.replace(skl_sparse.get_config()["gpu_lasso_policy"], homotopy=(4,))
+    with skl_sparse.config_context(gpu_lasso_policy=gpu):
+        _, _, primal, gap = lasso_gram(C, G, x_sq, 0.05, solver="auto", cpu_tail=0)
     assert sizes == [(4,)]
     assert torch.all(gap <= 1e-6 * primal)
     torch.testing.assert_close(primal.cpu(), p_exact, rtol=1e-9, atol=0)
@@ -626,7 +628,6 @@ def test_auto_runs_the_kernel_on_all_rows_only_where_a_sample_says_it_pays(
     where at most ``homotopy_left`` of the sample needed more atoms (alpha=0.5), on the
     other rows too with both sizes, FISTA only for what it leaves; else (alpha=0.05)
     FISTA from zero for every row the sample did not finish. The exact codes either way."""
-    import skl_sparse._solvers._lasso as lasso_mod
 
     X = whitened_patches[:1000]
     rng = np.random.RandomState(0)
@@ -640,9 +641,9 @@ def test_auto_runs_the_kernel_on_all_rows_only_where_a_sample_says_it_pays(
     pays = alpha == 0.5
     assert (sample_left <= 0.05) == pays and sample_left > 0  # the premise
     calls = []
-    kernel_first_on_cpu(monkeypatch, calls, homotopy=(3, 6), homotopy_sample=100,
-                        homotopy_left=0.05)
-    H, n_iter, primal, gap = lasso_gram(C, G, x_sq, alpha, solver="auto", cpu_tail=0)
+    with kernel_first_on_cpu(monkeypatch, calls, homotopy=(3, 6), homotopy_sample=100,
+                             homotopy_left=0.05):
+        H, n_iter, primal, gap = lasso_gram(C, G, x_sq, alpha, solver="auto", cpu_tail=0)
     others = [(len(C) - len(sample), (3, 6))] if pays else []
     assert calls == [(len(sample), (3,)), *others]
     assert n_iter > 0  # FISTA finished some rows either way
@@ -650,9 +651,9 @@ def test_auto_runs_the_kernel_on_all_rows_only_where_a_sample_says_it_pays(
     torch.testing.assert_close(primal, p_exact, rtol=1e-9, atol=0)
     # a sample of most of the rows is all of them: one call, with both sizes
     calls.clear()
-    monkeypatch.setattr(lasso_mod, "_GPU_SOLVE_POLICY",
-                        lasso_mod._GPU_SOLVE_POLICY._replace(homotopy_sample=600))
-    _, _, primal, _ = lasso_gram(C, G, x_sq, alpha, solver="auto", cpu_tail=0)
+    with kernel_first_on_cpu(monkeypatch, calls, homotopy=(3, 6), homotopy_sample=600,
+                             homotopy_left=0.05):
+        _, _, primal, _ = lasso_gram(C, G, x_sq, alpha, solver="auto", cpu_tail=0)
     assert calls == [(len(C), (3, 6))]
     torch.testing.assert_close(primal, p_exact, rtol=1e-9, atol=0)
 
