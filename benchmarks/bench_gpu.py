@@ -314,7 +314,8 @@ def transform_phases(coder, X):
     patches = [(mod, name, timed_phase(name, getattr(mod, name))) for mod, name in [
         (base_coding, "validate_data"), (encode, "check_no_overflow"), (encode, "to_tensor"),
         (encode, "gram_context"), (encode, "lasso_gram"), (encode, "copy_to_numpy")]]
-    patches += [(lasso, "_check", counted("checks", lasso._check, lambda *args: 1)),
+    patches += [(lasso, "convergence_check", counted("checks", lasso.convergence_check,
+                                                     lambda *args: 1)),
                 (lasso, "_finish_on_cpu", counted("rows to the CPU", lasso._finish_on_cpu,
                                                   lambda C, *args: len(C)))]
     with contextlib.ExitStack() as stack:
@@ -377,14 +378,12 @@ def profile_transform(X, D, device):
             lambda a=alpha, kw=kwargs: lasso.lasso_gram(C, G, x_sq, a, **kw))
         kernel = ""
         if device != "cpu" and lars_cuda.cuda_homotopy_available():
-            for s_max, lars_cuda.PARALLEL_FROM in (((32, 64), parallel), ((32, 64), 1 << 10),
-                                                   (32, parallel), (64, parallel)):
-                t_k, (_, finished, _, _) = best_of(lambda a=alpha, s=s_max: (
-                    lars_cuda.lars_path_gram_cuda(C, G, a, x_sq=x_sq, s_max=s)))
-                kernel += (f"; kernel ({s_max} atoms, lanes solve from "
-                           f"{lars_cuda.PARALLEL_FROM}) {t_k * 1000:.1f} ms, "
-                           f"{int((~finished).sum())} rows unfinished")
-            lars_cuda.PARALLEL_FROM = parallel
+            for s_max, lanes in (((32, 64), parallel), ((32, 64), 1 << 10), (32, parallel),
+                                 (64, parallel)):
+                t_k, (_, finished, *_) = best_of(lambda a=alpha, s=s_max, p=lanes: (
+                    lars_cuda.homotopy_cuda(C, G, a, x_sq=x_sq, s_max=s, parallel_from=p)))
+                kernel += (f"; kernel ({s_max} atoms, lanes solve from {lanes}) "
+                           f"{t_k * 1000:.1f} ms, {int((~finished).sum())} rows unfinished")
         print(f"lasso_gram alpha={alpha} solver=lars: {t * 1000:.1f} ms, objective "
               f"{float(primal.mean()):.7f}{kernel}", flush=True)
     coders = {}

@@ -29,7 +29,7 @@ from skl_sparse import (
     ZCAWhitener,
 )
 from skl_sparse._device import resolve_device
-from skl_sparse._solvers._lasso import _ProxGrad
+from skl_sparse._solvers._prox import ProxGrad
 from skl_sparse.datasets import load_natural_patches
 
 
@@ -61,10 +61,10 @@ def fista_curve(X, D, alpha, H, device, max_iter=500):
     Xt, Dt = (torch.as_tensor(a, device=device) for a in (X, D))
     C, G = Xt @ Dt.T, Dt @ Dt.T
     L = float(torch.linalg.eigvalsh(G).max())
-    state = _ProxGrad(C, G, torch.zeros_like(C), alpha, False, L, True, C.dtype)
+    state = ProxGrad(C, G, torch.zeros_like(C), alpha, False, L, True, C.dtype)
     curve = []
     seconds, _ = timed(lambda: state.run(max_iter) or state.H)
-    state = _ProxGrad(C, G, torch.zeros_like(C), alpha, False, L, True, C.dtype)
+    state = ProxGrad(C, G, torch.zeros_like(C), alpha, False, L, True, C.dtype)
     for _ in range(max_iter):
         state.run(1)
         curve.append(distance(state.H.cpu().numpy(), H))

@@ -15,8 +15,8 @@ import torch
 
 
 def main():
-    from skl_sparse._solvers._homotopy_cpu import lars_path_gram_cpu
-    from skl_sparse._solvers._homotopy_cuda import cuda_homotopy_available, lars_path_gram_cuda
+    from skl_sparse._solvers._homotopy_cpu import homotopy_cpu
+    from skl_sparse._solvers._homotopy_cuda import cuda_homotopy_available, homotopy_cuda
 
     if not cuda_homotopy_available(256):
         print("CUDA homotopy kernel: not available here")
@@ -25,16 +25,16 @@ def main():
     D = rng.randn(256, 64)
     D /= np.linalg.norm(D, axis=1, keepdims=True)
     X = rng.randn(2000, 64)
-    C, G, x_sq = X @ D.T, D @ D.T, (X * X).sum(1)
+    C, G, x_sq = (torch.from_numpy(a) for a in (X @ D.T, D @ D.T, (X * X).sum(1)))
     for alpha in (1.0, 0.3):
-        H0, *_ = lars_path_gram_cpu(C, G, alpha, x_sq=x_sq)
-        args = [torch.from_numpy(a).cuda() for a in (C, G, x_sq)]
+        H0 = homotopy_cpu(C, G, alpha, x_sq=x_sq).codes.numpy()
+        args = [a.cuda() for a in (C, G, x_sq)]
         with warnings.catch_warnings():
             warnings.simplefilter("error", RuntimeWarning)
             times = []
             for _ in range(2):
                 start = time.perf_counter()
-                H, finished, primal, gap = lars_path_gram_cuda(*args[:2], alpha, x_sq=args[2])
+                H, finished, *_ = homotopy_cuda(*args[:2], alpha, x_sq=args[2])
                 torch.cuda.synchronize()
                 times.append(time.perf_counter() - start)
         H, finished = H.cpu().numpy(), finished.cpu().numpy()

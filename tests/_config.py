@@ -47,6 +47,14 @@ def gpu_policy_on_cpu(**fields):
         cpu_lasso_policy=dataclasses.replace(gpu, **{"cpu_tail": 0, **fields}))
 
 
+def gpu_steps_on_cpu(monkeypatch):
+    """Force the learners' mini-batch steps meant for a GPU (budgeted codes, no host
+    synchronisation) on the CPU."""
+    import skl_sparse._solvers as solvers
+
+    monkeypatch.setattr(solvers, "sync_free", lambda device, solver: True)
+
+
 def all_estimators():
     """Every public estimator class of the package, so new ones are covered automatically."""
     return sorted(

@@ -35,3 +35,16 @@ def whitened_patches():
 @pytest.fixture
 def rng():
     return np.random.RandomState(0)
+
+
+@pytest.fixture
+def fresh_kernel_status():
+    """The shipped CUDA kernel's process state (turned off? checked on which devices?)
+    as in a new process during the test, and as it was after it."""
+    from skl_sparse._solvers._homotopy_cuda import KERNEL
+
+    saved = dict(vars(KERNEL))
+    KERNEL.__init__()
+    yield KERNEL
+    vars(KERNEL).clear()
+    vars(KERNEL).update(saved)

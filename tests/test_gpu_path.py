@@ -9,7 +9,7 @@ the GPU's paths on the CPU (``_sync_free`` patched to True) and count, with
 import numpy as np
 import pytest
 import torch
-from _config import DEVICE, gpu_policy_on_cpu
+from _config import DEVICE, gpu_policy_on_cpu, gpu_steps_on_cpu
 from _kernel_stand_in import kernel_first_on_cpu
 from _sync_counter import TorchCallCounter
 from sklearn.base import clone
@@ -34,11 +34,7 @@ from skl_sparse.sparse_coding._dictionary import update_dict_bcd_, update_dict_p
 @pytest.fixture
 def gpu_paths(monkeypatch):
     """Force the mini-batch steps meant for a GPU (no host synchronisation) on the CPU."""
-
-    def sync_free(device, solver):
-        return True
-
-    monkeypatch.setattr(lasso_mod, "sync_free", sync_free)
+    gpu_steps_on_cpu(monkeypatch)
 
 
 def _count(fn):
@@ -148,13 +144,13 @@ def test_transform_syncs_once_per_convergence_check(whitened_patches, monkeypatc
     D = OnlineDictionaryLearner(64, alpha=0.1, max_iter=1, device="cpu",
                                 random_state=0).fit(whitened_patches[:1000]).components_
     checks = []
-    check = lasso_mod._check
+    check = lasso_mod.convergence_check
 
     def counted(*args, **kwargs):
         checks.append(1)
         return check(*args, **kwargs)
 
-    monkeypatch.setattr(lasso_mod, "_check", counted)
+    monkeypatch.setattr(lasso_mod, "convergence_check", counted)
     coder = SparseCoder(alpha=0.1, dictionary=D, solver="fista", device="cpu").fit(D)
     with gpu_policy_on_cpu():  # the GPU's support solves
         counter = _count(lambda: coder.transform(whitened_patches[1000:]))
@@ -179,13 +175,13 @@ def test_kernel_first_transform_syncs_once_per_decision(whitened_patches, monkey
     D = OnlineDictionaryLearner(64, alpha=0.1, max_iter=1, device="cpu",
                                 random_state=0).fit(whitened_patches[:1000]).components_
     checks, calls = [], []
-    check = lasso_mod._check
+    check = lasso_mod.convergence_check
 
     def counted(*args, **kwargs):
         checks.append(1)
         return check(*args, **kwargs)
 
-    monkeypatch.setattr(lasso_mod, "_check", counted)
+    monkeypatch.setattr(lasso_mod, "convergence_check", counted)
     coder = SparseCoder(alpha=alpha, dictionary=D, device="cpu").fit(D)
     # no CPU tail (the policy's default there): FISTA for the rows left
     with kernel_first_on_cpu(monkeypatch, calls, homotopy=(3, 6), homotopy_sample=100,
@@ -368,7 +364,7 @@ def test_tf32_products_are_scoped_and_restored():
     """The first FISTA iterations on a GPU may use TF32 products, through torch's
     process-wide setting: set inside the block only, restored after it (an error too),
     and through the new API alone, so torch's legacy getters still answer after it."""
-    from skl_sparse._solvers._lasso import _tf32_products
+    from skl_sparse._solvers._prox import _tf32_products
 
     matmul = torch.backends.cuda.matmul
     before = matmul.fp32_precision
@@ -387,14 +383,14 @@ def test_fista_steps_from_zero_and_the_one_kernel_threshold_change_nothing(rng):
     """From zero codes the first FISTA iteration skips its product and momentum, and a
     float threshold is one ``softshrink``: the iterates are bit for bit those of the
     plain steps."""
-    from skl_sparse._solvers._lasso import _ProxGrad, shrink
+    from skl_sparse._solvers._prox import ProxGrad, shrink
 
     D = rng.randn(20, 12)
     D /= np.linalg.norm(D, axis=1, keepdims=True)
     Dt, Xt = torch.from_numpy(D), torch.from_numpy(rng.randn(50, 12))
     C, G = Xt @ Dt.T, Dt @ Dt.T
     lipschitz = float(torch.linalg.eigvalsh(G).max())
-    runs = [_ProxGrad(C, G, torch.zeros_like(C), 0.2, False, lipschitz, momentum=True,
+    runs = [ProxGrad(C, G, torch.zeros_like(C), 0.2, False, lipschitz, momentum=True,
                       dtype=torch.float32, zero=zero) for zero in (True, False)]
     for state in runs:
         state.run(7)
@@ -413,13 +409,13 @@ def test_only_the_first_iterations_may_use_tf32(whitened_patches, monkeypatch):
                                 random_state=0).fit(whitened_patches[:1000]).components_
     Xt, Dt = torch.from_numpy(whitened_patches[1000:]), torch.from_numpy(D)
     runs = []
-    run = lasso_mod._ProxGrad.run
+    run = lasso_mod.ProxGrad.run
 
     def recorded(self, n_iter, tf32=False):
         runs.append((n_iter, tf32))
         return run(self, n_iter, tf32)
 
-    monkeypatch.setattr(lasso_mod._ProxGrad, "run", recorded)
+    monkeypatch.setattr(lasso_mod.ProxGrad, "run", recorded)
     with gpu_policy_on_cpu():
         lasso_gram(Xt @ Dt.T, Dt @ Dt.T, (Xt * Xt).sum(1), 0.03, solver="fista")
     assert len(runs) >= 2

@@ -8,12 +8,11 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from _config import DEVICE
+from _config import DEVICE, gpu_steps_on_cpu
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 
-import skl_sparse._solvers._lasso as lasso_mod
 from skl_sparse import (
     Autoencoder,
     ImagePatchEncoder,
@@ -219,7 +218,7 @@ def test_values_beyond_float32_range_are_rejected(est, rng):
 
 def test_gpu_steps_guard_leaves_state_on_failure(whitened_patches, monkeypatch):
     """The same guarantee on the GPU's sync-free steps (forced on the CPU)."""
-    monkeypatch.setattr(lasso_mod, "sync_free", lambda device, solver: True)
+    gpu_steps_on_cpu(monkeypatch)
     est = OnlineDictionaryLearner(16, alpha=0.1, batch_size=50, device="cpu",
                                   random_state=0).partial_fit(whitened_patches[:200])
     before = _snapshot(est)

@@ -1,8 +1,12 @@
-"""The lasso solvers on torch tensors, with no validation (callers validate): the
-orchestration `lasso_gram` and the budgeted `lasso_gram_budget` (`_lasso`), and the
-engines it runs, side by side. The homotopy back-ends (`_homotopy_torch`, batched in
-torch; `_homotopy_cpu`, compiled for the CPU; `_homotopy_cuda`, one sample per warp on a
-GPU). It imports only the device plumbing (`skl_sparse._device`) and the configuration.
+"""The lasso solvers on torch tensors, with no validation (callers validate). `_lasso`:
+the orchestration `lasso_gram` (choose an engine, code with the homotopy, iterate and
+certify, hand the rest to the CPU) and the configuration's policy per device; `_prox`: the
+proximal gradient and the budgeted `lasso_gram_budget`; `_certificates`: objectives,
+duality gaps, exact support solves and the convergence check; `_homotopy`: the contract
+of the three homotopy engines side by side (`_homotopy_torch`, `_homotopy_cpu`,
+`_homotopy_cuda`, with the per-sample steps CPU and GPU share in `_homotopy_steps`);
+`_engines`: which compiled engine runs, and the GPU kernel first where it pays. It imports
+only the device plumbing (`skl_sparse._device`) and the configuration.
 """
 
 from ._lasso import (

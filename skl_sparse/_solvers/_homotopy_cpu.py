@@ -1,29 +1,30 @@
-"""LARS-lasso homotopy compiled for the CPU (numba), samples shared among threads.
+"""The LARS-lasso homotopy compiled for the CPU (numba), samples shared among threads:
+the CPU's engine (`skl_sparse._solvers._homotopy`).
 
-The batched torch homotopy of `skl_sparse._solvers._homotopy_torch` keeps BLAS busy on a GPU, but
-on a CPU its padded per-sample inverses stream through memory at every step.
-Here each sample runs the textbook algorithm with its working data in cache:
-the path is followed from ``lambda = max_j |c_j|`` down to ``alpha``; on the
-active set ``S`` with signs ``s`` the direction is ``w = G_SS^{-1} s`` from a
-Cholesky factor ``G_SS = L L^T`` that is extended by one row when an atom joins
-(O(|S|^2)) and downdated by Givens rotations when a coefficient crosses zero
-and its atom leaves (the lasso modification, Efron et al. 2004). Correlations
-``c - G h`` of all atoms are updated by ``u = G_{:,S} w`` (O(n_components |S|)
-per event). This is the algorithm of SPAMS' ``lassoGram``/``LARS`` and of
+The batched torch homotopy (`skl_sparse._solvers._homotopy_torch`) keeps BLAS busy on a
+GPU, but on a CPU its padded per-sample inverses stream through memory at every step.
+Here each sample runs the textbook algorithm with its working data in cache: on the
+active set ``S`` with signs ``s`` the direction is ``w = G_SS^{-1} s`` from a Cholesky
+factor ``G_SS = L L^T`` that is extended by one row when an atom joins (O(|S|^2)) and
+downdated by Givens rotations when a coefficient crosses zero and its atom leaves (the
+per-sample steps of `skl_sparse._solvers._homotopy_steps`, which the GPU kernel shares).
+Correlations ``c - G h`` of all atoms are updated by ``u = G_{:,S} w`` (O(n_components
+|S|) per event). This is the algorithm of SPAMS' ``lassoGram``/``LARS`` and of
 scikit-learn's ``lars_path_gram``, without the Python overhead.
 
-A sample whose next atom is linearly dependent on its active set (Schur
-complement below ``1e-10 G_jj``) or that exceeds ``max_steps`` is reported
-unfinished; `lasso_gram` finishes it with an iterative solver.
+A sample whose next atom is linearly dependent on its active set (Schur complement below
+``1e-10 G_jj``) or that exceeds ``max_steps`` is reported unfinished.
 """
 
 import numpy as np
+import torch
 from numba import njit
 
 from .._device._threads import n_threads, run_tasks
+from ._homotopy import HomotopyResult
 from ._homotopy_steps import SLACK, chol_append, chol_solve, primal_and_gap, remove_slot
 
-__all__ = ["lars_path_gram_cpu"]
+__all__ = ["homotopy_arrays", "homotopy_cpu"]
 
 _MIN_ROWS_PER_TASK = 16
 
@@ -133,7 +134,7 @@ def _lars_one(c0, G, alpha, positive, max_steps, h_out, corr, L, act, sgn, hA, w
 
 @njit(cache=True, fastmath=False)
 def _gap_one(c, G, h, x_sq, alpha, positive, gh):
-    """Objective and duality gap of the codes ``h`` of one sample, as `_lasso.duality_gap`
+    """Objective and duality gap of the codes ``h`` of one sample, as `duality_gap`
     computes them, with ``G h`` summed over the support only."""
     m = c.shape[0]
     for t in range(m):
@@ -159,8 +160,8 @@ def _gap_one(c, G, h, x_sq, alpha, positive, gh):
 @njit(cache=True, nogil=True)
 def _lars_rows(C, G, alpha, positive, max_steps, H, finished, steps, x_sq, primal, gap,
                lo, hi):
-    """Rows ``lo:hi``, sequentially (and their objectives and gaps where ``x_sq`` is not
-    empty); releases the GIL so that threads can share a call."""
+    """Rows ``lo:hi``, sequentially, with their objectives and gaps; releases the GIL so
+    that threads can share a call."""
     m = C.shape[1]
     corr = np.empty(m)
     L = np.zeros((m, m))
@@ -173,13 +174,12 @@ def _lars_rows(C, G, alpha, positive, max_steps, H, finished, steps, x_sq, prima
         )
         finished[i] = ok
         steps[i] = st
-        if x_sq.shape[0]:
-            primal[i], gap[i] = _gap_one(C[i], G, H[i], x_sq[i], alpha, positive, corr)
+        primal[i], gap[i] = _gap_one(C[i], G, H[i], x_sq[i], alpha, positive, corr)
 
 
 def _run_rows(C, G, alpha, positive, max_steps, H, finished, steps, x_sq, primal, gap):
-    """Spread the rows over our threads (`skl_sparse._device._threads`; no OpenMP runtime of our
-    own: it would spin against torch's between calls)."""
+    """Spread the rows over our threads (`skl_sparse._device._threads`; no OpenMP runtime
+    of our own: it would spin against torch's between calls)."""
     n = C.shape[0]
     workers = max(1, min(n_threads(), n // _MIN_ROWS_PER_TASK))
     args = (C, G, alpha, positive, max_steps, H, finished, steps, x_sq, primal, gap)
@@ -189,33 +189,30 @@ def _run_rows(C, G, alpha, positive, max_steps, H, finished, steps, x_sq, primal
     run_tasks(lambda t: _lars_rows(*args, bounds[t], bounds[t + 1]), n_tasks, workers)
 
 
-def lars_path_gram_cpu(C, G, alpha, *, positive=False, max_steps=None, x_sq=None):
-    """Lasso codes by homotopy for every row of ``C = X D^T`` (float64 numpy).
+def homotopy_cpu(C, G, alpha, *, positive=False, x_sq, max_steps=None):
+    """Lasso codes by homotopy for every row of the CPU tensor ``C = X D^T``: a
+    `HomotopyResult` (`skl_sparse._solvers._homotopy`), computed by `homotopy_arrays` on
+    the tensors' memory."""
+    arrays = (np.ascontiguousarray(t.numpy(), dtype=np.float64) for t in (C, G, x_sq))
+    out = homotopy_arrays(*arrays, alpha, positive=positive, max_steps=max_steps)
+    return HomotopyResult(*(torch.from_numpy(np.asarray(a)) for a in out))
 
-    With ``x_sq`` (the squared norms of the samples) it also returns every sample's
-    objective and duality gap, computed in the same pass (O(n_components |support|) a
-    sample, where a Gram-form check costs a full ``H @ G``).
 
-    Returns
-    -------
-    H : ndarray (n_samples, n_components)
-    finished : bool ndarray (n_samples,), False where the homotopy gave up.
-    n_steps : int, the most events any sample needed.
-    primal, gap : ndarrays (n_samples,), only with ``x_sq``.
+def homotopy_arrays(C, G, x_sq, alpha, *, positive=False, max_steps=None):
+    """`homotopy_cpu` on C-contiguous float64 numpy arrays: the fields of a
+    `HomotopyResult` as arrays (``n_steps`` 0-d).
+
+    Every sample's objective and duality gap are computed in the same pass
+    (O(n_components |support|) a sample, where a Gram-form check costs a full ``H @ G``).
     """
-    C = np.ascontiguousarray(C, dtype=np.float64)
-    G = np.ascontiguousarray(G, dtype=np.float64)
     n, m = C.shape
     max_steps = 4 * m if max_steps is None else int(max_steps)
     H = np.zeros((n, m))
     finished = np.ones(n, dtype=np.bool_)
     steps = np.zeros(n, dtype=np.int64)
-    with_gap = x_sq is not None
-    x_sq = np.ascontiguousarray(x_sq if with_gap else np.empty(0), dtype=np.float64)
     primal = 0.5 * x_sq
     gap = np.zeros_like(x_sq)
     if n and m:
         _run_rows(C, G, float(alpha), bool(positive), max_steps, H, finished, steps, x_sq,
                   primal, gap)
-    out = H, finished, int(steps.max(initial=0))
-    return (*out, primal, gap) if with_gap else out
+    return H, finished, steps.max(initial=0), primal, gap

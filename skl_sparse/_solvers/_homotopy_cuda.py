@@ -38,8 +38,9 @@ import torch
 from .._config import ENV_CUDA_KERNELS, get_config
 from .._device import _cuda_driver
 from . import _homotopy_steps as steps
+from ._homotopy import HomotopyResult
 
-__all__ = ["cuda_homotopy_available", "lars_path_gram_cuda", "S_MAX"]
+__all__ = ["KERNEL", "S_MAX", "cuda_homotopy_available", "homotopy_cuda"]
 
 # atoms a sample's path may hold at once: the rows left unfinished by a 32-atom factor run
 # again with 64. The factor is s_max x s_max float64 in shared memory (10 KB a block in
@@ -56,7 +57,6 @@ MAX_ATOMS = 1024
 # active sets from which the triangular solves use every lane (|S| barriers, ~100 cycles
 # each) rather than lane 0 alone (|S|^2 dependent steps, ~12 cycles each)
 PARALLEL_FROM = 16
-_BROKEN = []  # why the kernel was turned off in this process (`turn_off`), once seen
 # numba.cuda, bound by the first `_warp_kernel`: a module global, because numba's CUDA
 # simulator (the tests') swaps its own module in for the kernel functions' global ``cuda``
 cuda = None
@@ -118,26 +118,39 @@ def _dump(node):
         f"{f}={_dump(v)}" for f, v in fields if v is not None and v != []) + ")"
 
 
+class KernelStatus:
+    """The shipped kernel in this process: why it was turned off, if it was, and the
+    devices on which its first results were checked against torch's
+    (`skl_sparse._solvers._engines.compiled_homotopy`)."""
+
+    def __init__(self):
+        self.off_reason = None
+        self.checked = set()
+
+    def turn_off(self, reason, stacklevel=2):
+        """Turn the kernel off for the rest of the process (`cuda_homotopy_available` is
+        False from now on), with one RuntimeWarning: "The CUDA homotopy kernel " +
+        ``reason``."""
+        self.off_reason = self.off_reason or reason
+        warnings.warn(
+            f"The CUDA homotopy kernel {reason}; skl_sparse codes with its torch solvers "
+            f"instead in this process (skl_sparse.set_config(cuda_kernels=False) or "
+            f"{ENV_CUDA_KERNELS}=0 turns the kernel off).",
+            RuntimeWarning, stacklevel=stacklevel + 1)
+
+
+KERNEL = KernelStatus()
+
+
 def cuda_homotopy_available(n_atoms=0):
-    """Whether `lars_path_gram_cuda` can run: a CUDA GPU (not ROCm), at most `MAX_ATOMS`
-    atoms, the kernel shipped, the configuration's ``cuda_kernels`` on, and no earlier
-    failure to load or launch it."""
-    if not get_config()["cuda_kernels"] or _BROKEN or n_atoms > MAX_ATOMS:
+    """Whether `homotopy_cuda` can run: a CUDA GPU (not ROCm), at most `MAX_ATOMS` atoms,
+    the kernel shipped, the configuration's ``cuda_kernels`` on, and no earlier failure to
+    load or launch it."""
+    if not get_config()["cuda_kernels"] or KERNEL.off_reason or n_atoms > MAX_ATOMS:
         return False
     if not torch.cuda.is_available() or torch.version.hip:
         return False
     return variant_name(_size(n_atoms), CAPACITIES[0]) in _cuda_driver.kernel_names()
-
-
-def turn_off(reason, stacklevel=2):
-    """Turn the kernel off for the rest of the process (`cuda_homotopy_available` is False
-    from now on), with one RuntimeWarning: "The CUDA homotopy kernel " + ``reason``."""
-    _BROKEN.append(reason)
-    warnings.warn(
-        f"The CUDA homotopy kernel {reason}; skl_sparse codes with its torch solvers "
-        f"instead in this process (skl_sparse.set_config(cuda_kernels=False) or "
-        f"{ENV_CUDA_KERNELS}=0 turns the kernel off).",
-        RuntimeWarning, stacklevel=stacklevel + 1)
 
 
 def _device_functions(cuda):
@@ -482,8 +495,9 @@ def run_kernel(C, G, alpha, positive, x_sq, H, finished, steps, primal, gap, *, 
         _warp_kernel(*variant)[blocks, _WARP](*args)
 
 
-def _launch(C, G, x_sq, alpha, positive, s_max):
-    """The shipped kernel over the rows of the float64 CUDA tensors ``C``, ``x_sq``."""
+def _launch(C, G, x_sq, alpha, positive, s_max, max_steps, parallel_from):
+    """The shipped kernel over the rows of the float64 CUDA tensors ``C``, ``x_sq``: the
+    codes, flags, event counts, objectives and gaps."""
     n = C.shape[0]
     H = torch.zeros_like(C)
     finished = torch.ones(n, dtype=torch.bool, device=C.device)
@@ -491,28 +505,25 @@ def _launch(C, G, x_sq, alpha, positive, s_max):
     primal, gap = 0.5 * x_sq, torch.zeros_like(x_sq)
     if n and C.shape[1]:
         variant, blocks, args = _arguments(C, G, alpha, positive, x_sq, H, finished, steps,
-                                           primal, gap, s_max, None)
+                                           primal, gap, s_max, max_steps, parallel_from)
         # on torch's stream, after the work that made C: no synchronisation
         _cuda_driver.launch(variant_name(*variant), blocks, _WARP, *args)
-    return H, finished, primal, gap
+    return H, finished, steps, primal, gap
 
 
-def lars_path_gram_cuda(C, G, alpha, *, positive=False, x_sq, s_max=S_MAX, rerun_over=0):
+def homotopy_cuda(C, G, alpha, *, positive=False, x_sq, max_steps=None, s_max=S_MAX,
+                  rerun_over=0, parallel_from=PARALLEL_FROM):
     """Lasso codes by homotopy for every row of the CUDA tensor ``C = X D^T``, one row per
-    warp (`_warp_kernel`).
+    warp (`_warp_kernel`): a `HomotopyResult` (`skl_sparse._solvers._homotopy`).
 
     ``s_max``: the atoms a path may hold at once (at most 64), or increasing sizes: the
     rows left unfinished by one size run again with the next (one host synchronisation
     each; the small factor first, as more blocks fit a multiprocessor's shared memory),
     where they are more than ``rerun_over`` (fewer are left to the caller, who may finish
-    them on the CPU sooner).
-
-    Returns
-    -------
-    H : tensor (n_samples, n_components), float64, on ``C``'s device.
-    finished : bool tensor (n_samples,), False where the path gave up (more than
-        ``s_max`` atoms at once, linearly dependent atoms, too many events).
-    primal, gap : tensors (n_samples,), every sample's objective and duality gap.
+    them on the CPU sooner). A row is unfinished where its path needed more than the
+    largest ``s_max`` atoms at once, met linearly dependent atoms or too many events.
+    ``parallel_from``: the active-set size from which all the lanes share the triangular
+    solves.
 
     Raises RuntimeError where the driver could not load or launch the kernel (after which
     `cuda_homotopy_available` is False in this process).
@@ -522,16 +533,20 @@ def lars_path_gram_cuda(C, G, alpha, *, positive=False, x_sq, s_max=S_MAX, rerun
     x_sq = x_sq.to(torch.float64).contiguous()
     sizes = (s_max,) if isinstance(s_max, int) else tuple(s_max)
     try:
-        H, finished, primal, gap = _launch(C, G, x_sq, alpha, positive, sizes[0])
+        out = _launch(C, G, x_sq, alpha, positive, sizes[0], max_steps, parallel_from)
         for size in sizes[1:]:
-            rows = torch.nonzero(~finished).squeeze(1)
+            rows = torch.nonzero(~out[1]).squeeze(1)
             if len(rows) <= rerun_over:
                 break
-            out = _launch(C[rows], G, x_sq[rows], alpha, positive, size)
-            for full, part in zip((H, finished, primal, gap), out, strict=True):
-                full[rows] = part
+            part = _launch(C[rows], G, x_sq[rows], alpha, positive, size, max_steps,
+                           parallel_from)
+            for full, rerun in zip(out, part, strict=True):
+                full[rows] = rerun
     # no driver library, a driver without a function we call, or its error
     except (OSError, AttributeError, _cuda_driver.CudaDriverError) as exc:
-        turn_off(f"could not run ({exc})")
+        KERNEL.turn_off(f"could not run ({exc})")
         raise RuntimeError("CUDA homotopy kernel unavailable") from exc
-    return H, finished, primal, gap
+    H, finished, steps, primal, gap = out
+    n_steps = steps.max() if len(steps) else torch.zeros((), dtype=torch.int64,
+                                                         device=C.device)
+    return HomotopyResult(H, finished, n_steps, primal, gap)

@@ -1,26 +1,19 @@
-"""Batched LARS-lasso homotopy in Gram form (no validation: callers validate).
+"""The LARS-lasso homotopy batched in torch, on any device (no validation: callers
+validate); the engine where no compiled one runs (`skl_sparse._solvers._homotopy`).
 
-For each sample the regularisation path is followed from
-``lambda = max_j |c_j|`` (where ``h = 0``) down to ``alpha``: on the active set
-``S`` with signs ``s``, ``h_S(lambda) = G_SS^{-1} (c_S - lambda s)`` is linear
-in ``lambda`` until an inactive atom reaches ``|c_j - G_j h| = lambda`` (it
-joins) or an active coefficient crosses zero (it leaves: the lasso
-modification of LARS, Efron et al. 2004). All samples advance one event per
-step in lock-step, vectorised; ``G_SS^{-1}`` is kept per sample in a padded
-buffer and updated by rank-one formulas in O(|S|^2) when an atom joins or
-leaves, so no factorisation is recomputed. The number of steps is the number of
-events, about the support size: independent of the conditioning of ``G``,
-which is what makes iterative solvers slow on coherent dictionaries.
-
-The result is exact up to rounding; `lasso_gram` polishes it on its support
-and verifies it with the duality gap, and any sample that the homotopy could
-not finish (degenerate ties, linearly dependent atoms) is left to the
-iterative solver.
+All samples advance one event per step in lock-step, vectorised; ``G_SS^{-1}`` is kept
+per sample in a padded buffer and updated by rank-one formulas in O(|S|^2) when an atom
+joins or leaves, so no factorisation is recomputed. The result is exact up to rounding;
+a sample it could not finish (degenerate ties, linearly dependent atoms) is reported
+unfinished.
 """
 
 import torch
 
-__all__ = ["lars_path_gram"]
+from ._certificates import duality_gap
+from ._homotopy import HomotopyResult
+
+__all__ = ["homotopy_torch"]
 
 
 def _grow(t, cap, value):
@@ -207,7 +200,7 @@ class _Homotopy:
 
 
 def _lars_chunk(C, G, alpha, positive, max_steps):
-    """The homotopy on one chunk of rows (see `lars_path_gram`).
+    """The homotopy on one chunk of rows (see `homotopy_torch`).
 
     Returns
     -------
@@ -233,18 +226,13 @@ def _lars_chunk(C, G, alpha, positive, max_steps):
     return H_out, finished, step
 
 
-def lars_path_gram(C, G, alpha, *, positive=False, max_steps=None, chunk_size=1024):
-    """Lasso codes by homotopy for every row of ``C = X D^T``.
+def homotopy_torch(C, G, alpha, *, positive=False, x_sq, max_steps=None, chunk_size=1024):
+    """Lasso codes by homotopy for every row of ``C = X D^T``: a `HomotopyResult`.
 
     Rows are processed in chunks of similar expected support size (the number
     of correlations above ``alpha``), so that the padded per-sample inverses of
-    a chunk stay close to the supports actually needed.
-
-    Returns
-    -------
-    H : tensor (n_samples, n_components)
-    finished : bool tensor (n_samples,), False where the homotopy gave up.
-    n_steps : int, the most steps any chunk took.
+    a chunk stay close to the supports actually needed. ``n_steps`` is the most
+    lock-step events any chunk took; the objectives and gaps are `duality_gap`'s.
     """
     n, k = C.shape
     max_steps = 4 * k if max_steps is None else max_steps
@@ -257,4 +245,5 @@ def lars_path_gram(C, G, alpha, *, positive=False, max_steps=None, chunk_size=10
         idx = order[start : start + chunk_size]
         H[idx], finished[idx], s = _lars_chunk(C[idx], G, alpha, positive, max_steps)
         steps = max(steps, s)
-    return H, finished, steps
+    primal, gap = duality_gap(C, G, H, x_sq, alpha, positive)
+    return HomotopyResult(H, finished, torch.tensor(steps, device=C.device), primal, gap)

@@ -17,7 +17,7 @@ from torch import nn
 
 from .._base import set_params_from
 from .._device import to_tensor
-from .._solvers._lasso import gram_eigmax, shrink
+from .._solvers import gram_eigmax, shrink
 from .._validation import check_dictionary
 from ..sparse_coding._dict_learning import dict_learning_batch
 from ..sparse_coding._dictionary import init_dictionary, update_dict_bcd_

@@ -7,9 +7,9 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
+from .. import _solvers
 from .._base import set_params_from
-from .._solvers import _lasso
-from .._solvers._lasso import (
+from .._solvers import (
     BUDGET_ITER,
     SOLVERS,
     lasso_gram,
@@ -192,7 +192,7 @@ class PSDEncoder(_TorchTransformer):
             G = D @ D.T + beta * torch.eye(D.shape[0], dtype=D.dtype, device=D.device)
             C = x @ D.T + beta * pred
             x_sq = (x * x).sum(dim=1) + beta * (pred * pred).sum(dim=1)
-            if _lasso.sync_free(x.device, self.solver):
+            if _solvers.sync_free(x.device, self.solver):
                 # the power iteration continues from the last batch's vector (D moves
                 # slowly), kept in place for the CUDA graph that replays the step
                 v = getattr(module, "_power_vector", None)
@@ -224,7 +224,7 @@ class PSDEncoder(_TorchTransformer):
     def _graph_safe(self, module):
         # budgeted codes: no host synchronisation (the converged codes of the CPU path test
         # convergence on the host)
-        return _lasso.sync_free(module.dictionary.device, self.solver)
+        return _solvers.sync_free(module.dictionary.device, self.solver)
 
     def _after_step(self, module):
         with torch.no_grad():

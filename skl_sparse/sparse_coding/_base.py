@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._base import DEVICE_CONSTRAINTS, _Transformer, restore_on_error
 from .._device import host_matmul, own_threads, resolve_device
 from .._docstrings import fill_doc
-from .._solvers._lasso import SOLVERS, lasso_objective
+from .._solvers import SOLVERS, lasso_objective
 from .._validation import check_codes, check_no_overflow, finite_on_device
 from ._dict_learning import online_epoch
 from ._encode import TRANSFORM_BATCH, encode_numpy, encode_tensor, owns_cpu_threads

@@ -15,7 +15,7 @@ from sklearn.utils import gen_batches
 
 from .._device import to_tensor
 from .._progress import progress
-from .._solvers._lasso import BUDGET_ITER, lasso_gram_budget, lipschitz_bound
+from .._solvers import BUDGET_ITER, lasso_gram_budget, lipschitz_bound
 from ._dictionary import (
     resample_atoms_,
     resample_atoms_masked_,

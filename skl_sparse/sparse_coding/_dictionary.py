@@ -10,7 +10,7 @@ norm. With codes ``H`` for data ``X``, the sufficient statistics are
 import numpy as np
 import torch
 
-from .._solvers._lasso import gram_eigmax
+from .._solvers import gram_eigmax
 from ._dictionary_cpu import bcd_sweeps_
 
 

@@ -26,7 +26,7 @@ from .._device import (
     to_tensor,
     zero_in_background,
 )
-from .._solvers._lasso import GAP_TOL_FLOOR, SOLVERS, gram_eigmax, lasso_gram, resolve_solver
+from .._solvers import GAP_TOL_FLOOR, SOLVERS, gram_eigmax, lasso_gram, resolve_solver
 from .._validation import peak_magnitude
 
 TRANSFORM_BATCH = 4096

@@ -7,11 +7,11 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_array
 
+from .. import _solvers
 from .._base import set_params_from
 from .._device import capture_cuda_graph, to_numpy, to_tensor
 from .._docstrings import fill_doc
-from .._solvers import _lasso
-from .._solvers._lasso import lipschitz_bound
+from .._solvers import lipschitz_bound
 from ._base import _OnlineLearner
 from ._dict_learning import online_step_, online_step_sync_free_
 from ._dictionary import init_dictionary, normalize_rows_
@@ -170,7 +170,7 @@ class OnlineDictionaryLearner(_OnlineLearner, BaseEstimator):
         """
         D, A, B = state["D"], state["A"], state["B"]
         beta = self._next_beta(state)
-        if _lasso.sync_free(Xb.device, self.solver):
+        if _solvers.sync_free(Xb.device, self.solver):
             if state.get("v") is None:
                 state["v"] = lipschitz_bound(D @ D.T)[1]
             if "beta" not in state:

@@ -110,13 +110,13 @@ def test_launch_loads_the_ptx_once_and_passes_numba_array_structures(driver):
     assert read(27) == H.data_ptr() and len(fake.parameters) == 67
 
 
-def test_a_driver_error_disables_the_kernel_with_a_warning(driver, monkeypatch):
+def test_a_driver_error_disables_the_kernel_with_a_warning(driver, monkeypatch,
+                                                          fresh_kernel_status):
     """A PTX the driver cannot load (e.g. a driver older than CUDA 12.2): one
     RuntimeWarning naming the driver's message, version and compiler log, a RuntimeError for
     `lasso_gram` (which then codes with its torch solvers), and the kernel off for the
     rest of the process."""
     driver(fail="cuModuleLoadDataEx")
-    monkeypatch.setattr(lars_cuda, "_BROKEN", [])
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     C, G, _, _, x_sq, *_ = _problem()
     with skl_sparse.config_context(cuda_kernels=True):
@@ -124,7 +124,7 @@ def test_a_driver_error_disables_the_kernel_with_a_warning(driver, monkeypatch):
         with pytest.warns(RuntimeWarning, match=r"PTX JIT compilation failed.*driver 12\.2\): "
                                                 r"ptxas fatal: Unresolved extern"):
             with pytest.raises(RuntimeError, match="unavailable"):
-                lars_cuda.lars_path_gram_cuda(C, G, 0.25, x_sq=x_sq)
+                lars_cuda.homotopy_cuda(C, G, 0.25, x_sq=x_sq)
         assert not lars_cuda.cuda_homotopy_available(40)
 
 

@@ -2,6 +2,7 @@
 
 import ctypes
 import dataclasses
+import functools
 
 import numpy as np
 import pytest
@@ -173,31 +174,44 @@ def test_sparse_encode_bad_input():
         sparse_encode(bad, D)
 
 
-def _lars_torch(C, G, alpha, positive):
-    from skl_sparse._solvers._homotopy_torch import lars_path_gram
+def _engines():
+    """The homotopy engines that run here, with the device of their input."""
+    from skl_sparse._solvers._homotopy_cpu import homotopy_cpu
+    from skl_sparse._solvers._homotopy_cuda import cuda_homotopy_available, homotopy_cuda
+    from skl_sparse._solvers._homotopy_torch import homotopy_torch
 
-    return lars_path_gram(C, G, alpha, positive=positive, chunk_size=128)
+    engines = [(functools.partial(homotopy_torch, chunk_size=128), DEVICE),
+               (homotopy_cpu, "cpu")]
+    if DEVICE == "cuda" and cuda_homotopy_available(40):
+        engines.append((homotopy_cuda, "cuda"))
+    return engines
 
 
-def _lars_compiled(C, G, alpha, positive):
-    from skl_sparse._solvers._homotopy_cpu import lars_path_gram_cpu
-
-    H, finished, n_steps = lars_path_gram_cpu(C.numpy(), G.numpy(), alpha, positive=positive)
-    return torch.from_numpy(H), torch.from_numpy(finished), n_steps
-
-
-@pytest.mark.parametrize("lars", [_lars_torch, _lars_compiled], ids=["torch", "compiled"])
 @pytest.mark.parametrize("positive", [False, True])
-def test_lars_homotopy_is_exact_on_its_own(lars, positive, whitened_patches):
-    """The homotopy alone reaches the optimum: no fallback needed on patch problems."""
+def test_homotopy_engines_share_one_contract(positive, whitened_patches):
+    """Every homotopy engine returns a `HomotopyResult` on its input's device: the
+    optimum on patch problems (no fallback needed), every row finished, the events of
+    the longest path, and each row's objective and duality gap, which are
+    `duality_gap`'s."""
+    from skl_sparse._solvers._homotopy import HomotopyResult
+
     X, D = _patch_problem(whitened_patches)
     Xt, Dt = torch.from_numpy(X), torch.from_numpy(D)
     G, C, x_sq = Dt @ Dt.T, Xt @ Dt.T, (Xt * Xt).sum(1)
-    for alpha in (0.3, 0.05, 0.01):
-        H, finished, n_steps = lars(C, G, alpha, positive)
-        assert finished.all() and n_steps >= 1
-        primal, gap = duality_gap(C, G, H, x_sq, alpha, positive)
-        assert torch.all(gap <= 1e-9 * primal + 1e-12)
+    for engine, device in _engines():
+        args = [t.to(device) for t in (C, G)]
+        for alpha in (0.3, 0.05, 0.01):
+            path = engine(*args, alpha, positive=positive, x_sq=x_sq.to(device))
+            assert isinstance(path, HomotopyResult)
+            assert all(t.device.type == device for t in path)
+            assert path.codes.dtype == torch.float64 and path.n_steps.dim() == 0
+            assert path.finished.all() and path.n_steps >= 1
+            primal, gap = duality_gap(C, G, path.codes.cpu(), x_sq, alpha, positive)
+            assert torch.all(gap <= 1e-9 * primal + 1e-12)
+            torch.testing.assert_close(path.primal.cpu(), primal, rtol=1e-12, atol=1e-14)
+            torch.testing.assert_close(path.gap.cpu(), gap, rtol=0, atol=1e-12)
+        empty = engine(*(t[:0] for t in args[:1]), args[1], 0.1, x_sq=x_sq[:0].to(device))
+        assert empty.codes.shape == (0, C.shape[1]) and empty.n_steps == 0
 
 
 def test_cholesky_delete_matches_refactorisation():
@@ -219,18 +233,19 @@ def test_cholesky_delete_matches_refactorisation():
 
 def test_unfinished_homotopy_rows_are_finished_by_fista(monkeypatch):
     """Rows the homotopy gives up on (here: a step budget of 2) still reach the optimum."""
-    import skl_sparse._solvers._lasso as lasso_mod
-    from skl_sparse._solvers._homotopy_cpu import lars_path_gram_cpu
+    import skl_sparse._solvers._engines as engines
+    from skl_sparse._solvers._homotopy_cpu import homotopy_cpu
 
-    X, D = _random_problem(n=60, p=20, k=40)
-    H, finished, n_steps = lars_path_gram_cpu(X @ D.T, D @ D.T, 1.5, max_steps=2)
-    assert n_steps == 2 and not finished.all() and finished.any()
-    assert np.isfinite(H).all()
+    X, D = (torch.from_numpy(a) for a in _random_problem(n=60, p=20, k=40))
+    path = homotopy_cpu(X @ D.T, D @ D.T, 1.5, x_sq=(X * X).sum(1), max_steps=2)
+    assert path.n_steps == 2 and not path.finished.all() and path.finished.any()
+    assert torch.isfinite(path.codes).all()
 
     def short_lars(C, G, alpha, **kwargs):
-        return lars_path_gram_cpu(C, G, alpha, max_steps=2, **kwargs)
+        return homotopy_cpu(C, G, alpha, max_steps=2, **kwargs)
 
-    monkeypatch.setattr(lasso_mod, "lars_path_gram_cpu", short_lars)
+    monkeypatch.setattr(engines, "homotopy_cpu", short_lars)
+    X, D = X.numpy(), D.numpy()
     codes = sparse_encode(X, D, alpha=0.05, solver="lars", tol=1e-10, device="cpu")
     _check_kkt(X, D, codes, 0.05, False)
 
@@ -257,14 +272,15 @@ def test_active_set_steps_correct_the_supports_of_an_early_iterate(positive, whi
     """From a 40-iteration FISTA iterate, whose supports are often wrong, the support solve
     with its primal-dual active-set steps finds the exact codes of most rows (measured:
     88% / 99% with positive, against 65% / 79% on the iterate's supports alone)."""
-    import skl_sparse._solvers._lasso as lasso_mod
+    from skl_sparse._solvers._certificates import _support_candidates
+    from skl_sparse._solvers._homotopy_cpu import homotopy_cpu
     from skl_sparse._solvers._lasso import lasso_gram_budget
 
     X, D = _patch_problem(whitened_patches)
     Xt, Dt = torch.from_numpy(X), torch.from_numpy(D)
     G, C, x_sq = Dt @ Dt.T, Xt @ Dt.T, (Xt * Xt).sum(1)
     alpha = 0.05
-    exact, finished, _ = _lars_compiled(C, G, alpha, positive)
+    exact, finished, *_ = homotopy_cpu(C, G, alpha, positive=positive, x_sq=x_sq)
     assert finished.all()
     early, _ = lasso_gram_budget(C, G, x_sq, alpha, n_iter=40, positive=positive)
 
@@ -272,7 +288,7 @@ def test_active_set_steps_correct_the_supports_of_an_early_iterate(positive, whi
         best, found = early.clone(), torch.zeros(len(C), dtype=torch.bool)
         rows, support = torch.arange(len(C)), early
         for step in range(steps + 1):
-            cand, ok, cand_HG, grad, proposal = lasso_mod._support_candidates(
+            cand, ok, cand_HG, grad, proposal = _support_candidates(
                 C[rows], G, support, alpha, positive, G.shape[0], G.diagonal(),
                 propose=step < steps)
             torch.testing.assert_close(cand_HG, cand @ G)
@@ -339,16 +355,15 @@ def test_rows_left_to_the_cpu_homotopy_are_exact(cpu_tail, positive, whitened_pa
 def test_homotopy_gaps_equal_the_gram_form_ones(positive, whitened_patches, rng):
     """The compiled homotopy's own objectives and gaps (support-only products) are those
     of `duality_gap`, also for codes it did not finish (a step budget of 3)."""
-    from skl_sparse._solvers._homotopy_cpu import lars_path_gram_cpu
+    from skl_sparse._solvers._homotopy_cpu import homotopy_cpu
 
     X, D = _patch_problem(whitened_patches)
     Xt, Dt = torch.from_numpy(X), torch.from_numpy(D)
     G, C, x_sq = Dt @ Dt.T, Xt @ Dt.T, (Xt * Xt).sum(1)
     for max_steps in (None, 3):
-        H, finished, _, primal, gap = lars_path_gram_cpu(
-            C.numpy(), G.numpy(), 0.05, positive=positive, max_steps=max_steps,
-            x_sq=x_sq.numpy())
-        p_ref, g_ref = duality_gap(C, G, torch.from_numpy(H), x_sq, 0.05, positive)
+        H, finished, _, primal, gap = homotopy_cpu(C, G, 0.05, positive=positive,
+                                                   max_steps=max_steps, x_sq=x_sq)
+        p_ref, g_ref = duality_gap(C, G, H, x_sq, 0.05, positive)
         np.testing.assert_allclose(primal, p_ref, rtol=1e-12)
         np.testing.assert_allclose(gap, g_ref, rtol=1e-8, atol=1e-12)
         assert finished.all() == (max_steps is None)
@@ -357,7 +372,7 @@ def test_homotopy_gaps_equal_the_gram_form_ones(positive, whitened_patches, rng)
 
 _SIMULATED_KERNEL = """
 import numpy as np
-from skl_sparse._solvers._homotopy_cpu import lars_path_gram_cpu
+from skl_sparse._solvers._homotopy_cpu import homotopy_arrays
 from skl_sparse._solvers._homotopy_cuda import run_kernel
 rng = np.random.RandomState(0)
 D = rng.randn(24, 12)
@@ -378,7 +393,7 @@ for parallel_from, cases in ((16, warp_cases), (0, parallel_cases)):
         lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13))
     for rows, alpha, positive, s_max in cases:
         c, xs = C[list(rows)], x_sq[list(rows)]
-        H0, f0, _, p0, g0 = lars_path_gram_cpu(c, G, alpha, positive=positive, x_sq=xs)
+        H0, f0, _, p0, g0 = homotopy_arrays(c, G, xs, alpha, positive=positive)
         H, done = np.zeros_like(c), np.ones(len(c), dtype=bool)
         steps, primal, gap = np.zeros(len(c), dtype=np.int64), 0.5 * xs, np.zeros(len(c))
         run_kernel(c, G, alpha, positive, xs, H, done, steps, primal, gap, s_max=s_max,
@@ -395,7 +410,7 @@ D = rng.randn(80, 20)
 D /= np.linalg.norm(D, axis=1, keepdims=True)
 X = rng.randn(2, 20)
 C, G, x_sq = X @ D.T, D @ D.T, (X * X).sum(1)
-H0, f0, _, p0, g0 = lars_path_gram_cpu(C[1:], G, 0.5, x_sq=x_sq[1:])
+H0, f0, _, p0, g0 = homotopy_arrays(np.ascontiguousarray(C[1:]), G, x_sq[1:], 0.5)
 H, done, steps = np.zeros_like(C[1:]), np.ones(1, dtype=bool), np.zeros(1, dtype=np.int64)
 primal, gap = 0.5 * x_sq[1:], np.zeros(1)
 run_kernel(C[1:], G, 0.5, False, x_sq[1:], H, done, steps, primal, gap, s_max=32)
@@ -522,36 +537,34 @@ def test_kernel_digest_reads_the_device_code_only(monkeypatch):
         assert lars_cuda.source_digest() != digest
 
 
-def test_kernel_results_are_checked_against_torch_once(whitened_patches, monkeypatch):
+def test_kernel_results_are_checked_against_torch_once(whitened_patches,
+                                                       fresh_kernel_status):
     """The first results of the shipped GPU kernel in a process are checked against
     torch's objectives and gaps: the homotopy's own agree; codes that do not match what
     the kernel reported (as from a kernel that ran wrongly) turn it off, with a
     warning."""
-    import skl_sparse._solvers._homotopy_cuda as lars_cuda
-    from skl_sparse._solvers._homotopy_cpu import lars_path_gram_cpu
-    from skl_sparse._solvers._lasso import kernel_agrees
+    from skl_sparse._solvers._engines import kernel_agrees
+    from skl_sparse._solvers._homotopy_cpu import homotopy_cpu
 
     X, D = _patch_problem(whitened_patches)
     Xt, Dt = torch.from_numpy(X), torch.from_numpy(D)
     G, C, x_sq = Dt @ Dt.T, Xt @ Dt.T, (Xt * Xt).sum(1)
     for positive in (False, True):
-        H, _, _, primal, gap = lars_path_gram_cpu(C.numpy(), G.numpy(), 0.1,
-                                                  positive=positive, x_sq=x_sq.numpy())
-        H, primal, gap = torch.from_numpy(H), torch.from_numpy(primal), torch.from_numpy(gap)
-        monkeypatch.setattr(lars_cuda, "_BROKEN", [])
-        assert kernel_agrees(C, G, H, x_sq, 0.1, positive, primal, gap)
-        assert not lars_cuda._BROKEN
-        H[3, 0] += 1e-3  # one code that is not the one the gap was computed for
+        fresh_kernel_status.__init__()
+        path = homotopy_cpu(C, G, 0.1, positive=positive, x_sq=x_sq)
+        assert kernel_agrees(C, G, x_sq, 0.1, positive, path)
+        assert fresh_kernel_status.off_reason is None
+        path.codes[3, 0] += 1e-3  # one code that is not the one the gap was computed for
         with pytest.warns(RuntimeWarning, match="disagreed with torch's"):
-            assert not kernel_agrees(C, G, H, x_sq, 0.1, positive, primal, gap)
-        assert lars_cuda._BROKEN
+            assert not kernel_agrees(C, G, x_sq, 0.1, positive, path)
+        assert "disagreed" in fresh_kernel_status.off_reason
 
 
 @pytest.mark.skipif(DEVICE == "cpu", reason="needs CUDA")
 def test_cuda_homotopy_kernel_runs_on_the_gpu(whitened_patches):
     """On a GPU, solver="lars" runs the shipped homotopy kernel: the CPU homotopy's codes
     to rounding, every sample it finished certified by its own gap."""
-    from skl_sparse._solvers._homotopy_cuda import cuda_homotopy_available, lars_path_gram_cuda
+    from skl_sparse._solvers._homotopy_cuda import cuda_homotopy_available, homotopy_cuda
 
     if not cuda_homotopy_available():
         pytest.skip("the CUDA homotopy kernel is not available")
@@ -559,8 +572,8 @@ def test_cuda_homotopy_kernel_runs_on_the_gpu(whitened_patches):
     Xt, Dt = torch.from_numpy(X), torch.from_numpy(D)
     G, C, x_sq = Dt @ Dt.T, Xt @ Dt.T, (Xt * Xt).sum(1)
     exact, _, p_exact, _ = lasso_gram(C, G, x_sq, 0.1, solver="lars")
-    H, finished, primal, gap = lars_path_gram_cuda(C.to(DEVICE), G.to(DEVICE), 0.1,
-                                                   x_sq=x_sq.to(DEVICE))
+    H, finished, _, primal, gap = homotopy_cuda(C.to(DEVICE), G.to(DEVICE), 0.1,
+                                                x_sq=x_sq.to(DEVICE))
     finished = finished.cpu()
     assert finished.double().mean() > 0.9
     np.testing.assert_allclose(H.cpu()[finished], exact[finished], atol=1e-8)
@@ -574,14 +587,16 @@ def test_homotopy_reads_no_factor_entry_before_writing_it(rng):
     """The GPU kernel leaves each thread's Cholesky factor uninitialised: the per-sample
     homotopy (drops and linearly dependent atoms included) gives the same codes from a
     factor full of NaN."""
-    from skl_sparse._solvers._homotopy_cpu import _lars_one, lars_path_gram_cpu
+    from skl_sparse._solvers._homotopy_cpu import _lars_one, homotopy_cpu
 
     D = rng.randn(40, 12)
     D /= np.linalg.norm(D, axis=1, keepdims=True)
     X = rng.randn(60, 12)
     C, G = X @ D.T, D @ D.T
     for alpha, positive in [(0.3, False), (0.01, True), (0.001, False)]:
-        H0, f0, _ = lars_path_gram_cpu(C, G, alpha, positive=positive)
+        H0, f0, *_ = (t.numpy() for t in homotopy_cpu(
+            torch.from_numpy(C), torch.from_numpy(G), alpha, positive=positive,
+            x_sq=torch.from_numpy((X * X).sum(1))))
         for i in range(len(C)):
             h, work = np.zeros(40), [np.empty(40) for _ in range(6)]
             ok, _ = _lars_one(C[i], G, alpha, positive, 160, h, work[0],
@@ -595,7 +610,7 @@ def test_homotopy_reads_no_factor_entry_before_writing_it(rng):
 def test_auto_may_run_the_homotopy_kernel_first(whitened_patches, monkeypatch):
     """With the GPU policy's ``homotopy`` sizes set, solver="auto" runs the kernel first
     and FISTA for the samples it leaves: the exact codes either way."""
-    import skl_sparse._solvers._lasso as lasso_mod
+    import skl_sparse._solvers._engines as engines
     from skl_sparse._solvers._homotopy_cuda import cuda_homotopy_available
 
     if not cuda_homotopy_available():
@@ -605,13 +620,13 @@ def test_auto_may_run_the_homotopy_kernel_first(whitened_patches, monkeypatch):
     G, C, x_sq = Dt @ Dt.T, Xt @ Dt.T, (Xt * Xt).sum(1)
     _, _, p_exact, _ = lasso_gram(C.cpu(), G.cpu(), x_sq.cpu(), 0.05, solver="lars")
     sizes = []
-    kernel = lasso_mod.lars_path_gram_cuda
+    kernel = engines.homotopy_cuda
 
     def recorded(*args, s_max, **kwargs):
         sizes.append(s_max)
         return kernel(*args, s_max=s_max, **kwargs)
 
-    monkeypatch.setattr(lasso_mod, "lars_path_gram_cuda", recorded)
+    monkeypatch.setattr(engines, "homotopy_cuda", recorded)
     gpu = dataclasses.replace(skl_sparse.get_config()["gpu_lasso_policy"], homotopy=(4,))
     with skl_sparse.config_context(gpu_lasso_policy=gpu):
         _, _, primal, gap = lasso_gram(C, G, x_sq, 0.05, solver="auto", cpu_tail=0)
@@ -659,40 +674,38 @@ def test_auto_runs_the_kernel_on_all_rows_only_where_a_sample_says_it_pays(
 
 
 def test_cuda_homotopy_reruns_the_rows_a_small_factor_leaves(whitened_patches, monkeypatch):
-    """`lars_path_gram_cuda` with factor sizes (4, 64): the rows whose path needs more than
-    4 atoms run again with 64, and only they, unless they are at most ``rerun_over``; the
+    """`homotopy_cuda` with factor sizes (4, 64): the rows whose path needs more than 4
+    atoms run again with 64, and only they, unless they are at most ``rerun_over``; the
     merged result is the homotopy's. (The kernel is replaced here by the CPU homotopy with
     the same size limit.)"""
     import skl_sparse._solvers._homotopy_cuda as lars_cuda
-    from skl_sparse._solvers._homotopy_cpu import lars_path_gram_cpu
+    from skl_sparse._solvers._homotopy_cpu import homotopy_cpu
 
     X, D = _patch_problem(whitened_patches)
     Xt, Dt = torch.from_numpy(X), torch.from_numpy(D)
     G, C, x_sq = Dt @ Dt.T, Xt @ Dt.T, (Xt * Xt).sum(1)
     calls = []
 
-    def launch(C, G, x_sq, alpha, positive, s_max):
+    def launch(C, G, x_sq, alpha, positive, s_max, max_steps, parallel_from):
         calls.append((len(C), s_max))
-        H, _, _, primal, gap = lars_path_gram_cpu(C.numpy(), G.numpy(), alpha,
-                                                  positive=positive, x_sq=x_sq.numpy())
-        finished = torch.from_numpy((H != 0).sum(1) <= s_max)
-        H[~finished.numpy()] = 0.0
-        return torch.from_numpy(H), finished, torch.from_numpy(primal), torch.from_numpy(gap)
+        H, _, steps, primal, gap = homotopy_cpu(C, G, alpha, positive=positive, x_sq=x_sq)
+        finished = (H != 0).sum(1) <= s_max
+        H[~finished] = 0.0
+        return H, finished, torch.full((len(C),), int(steps)), primal, gap
 
     monkeypatch.setattr(lars_cuda, "_launch", launch)
-    H, finished, primal, gap = lars_cuda.lars_path_gram_cuda(C, G, 0.05, x_sq=x_sq,
-                                                             s_max=(4, 64))
-    exact, _, _, p_exact, g_exact = lars_path_gram_cpu(C.numpy(), G.numpy(), 0.05,
-                                                       x_sq=x_sq.numpy())
+    H, finished, _, primal, gap = lars_cuda.homotopy_cuda(C, G, 0.05, x_sq=x_sq,
+                                                          s_max=(4, 64))
+    exact, _, _, p_exact, g_exact = homotopy_cpu(C, G, 0.05, x_sq=x_sq)
     many = int(((exact != 0).sum(1) > 4).sum())
     assert calls == [(len(C), 4), (many, 64)] and 0 < many < len(C)
     assert finished.all()
-    np.testing.assert_array_equal(H.numpy(), exact)
-    np.testing.assert_array_equal(gap.numpy(), g_exact)
+    torch.testing.assert_close(H, exact, rtol=0, atol=0)
+    torch.testing.assert_close(gap, g_exact, rtol=0, atol=0)
     # as few rows as the caller would finish on the CPU: no larger kernel for them
     calls.clear()
-    _, finished, _, _ = lars_cuda.lars_path_gram_cuda(C, G, 0.05, x_sq=x_sq, s_max=(4, 64),
-                                                      rerun_over=many)
+    _, finished, *_ = lars_cuda.homotopy_cuda(C, G, 0.05, x_sq=x_sq, s_max=(4, 64),
+                                              rerun_over=many)
     assert calls == [(len(C), 4)] and int((~finished).sum()) == many
 
 
@@ -700,24 +713,23 @@ def test_few_rows_the_homotopy_leaves_go_to_the_cpu_at_once(monkeypatch):
     """With ``cpu_tail`` (on a GPU: the last 256 rows), the rows the compiled homotopy did
     not certify go straight to the CPU when they are that few: handed over before any
     check round, and solved to the optimum."""
+    import skl_sparse._solvers._engines as engines
     import skl_sparse._solvers._lasso as lasso_mod
-    from skl_sparse._solvers._homotopy_cpu import lars_path_gram_cpu
+    from skl_sparse._solvers._homotopy_cpu import homotopy_cpu
 
     X, D = _random_problem(n=60, p=20, k=40)
     Xt, Dt = torch.from_numpy(X), torch.from_numpy(D)
     C, G, x_sq = Xt @ Dt.T, Dt @ Dt.T, (Xt * Xt).sum(1)
-    *_, p_h, g_h = lars_path_gram_cpu(C.numpy(), G.numpy(), 0.05, max_steps=25,
-                                      x_sq=x_sq.numpy())
+    *_, p_h, g_h = homotopy_cpu(C, G, 0.05, max_steps=25, x_sq=x_sq)
     uncertified = int((g_h > 1e-10 * p_h).sum())
     assert 0 < uncertified < len(X)
-    monkeypatch.setattr(lasso_mod, "lars_path_gram_cpu",
-                        lambda C, G, alpha, **kw: lars_path_gram_cpu(C, G, alpha, max_steps=25,
-                                                                     **kw))
+    monkeypatch.setattr(engines, "homotopy_cpu",
+                        lambda C, G, alpha, **kw: homotopy_cpu(C, G, alpha, max_steps=25, **kw))
     events = []
-    finish, check = lasso_mod._finish_on_cpu, lasso_mod._check
+    finish, check = lasso_mod._finish_on_cpu, lasso_mod.convergence_check
     monkeypatch.setattr(lasso_mod, "_finish_on_cpu",
                         lambda C, *a, **kw: events.append(len(C)) or finish(C, *a, **kw))
-    monkeypatch.setattr(lasso_mod, "_check",
+    monkeypatch.setattr(lasso_mod, "convergence_check",
                         lambda *a, **kw: events.append("check") or check(*a, **kw))
     H, _, _, gap = lasso_gram(C, G, x_sq, 0.05, solver="lars", tol=1e-10,
                               cpu_tail=uncertified)

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from _config import DEVICE
+from _config import DEVICE, gpu_steps_on_cpu
 from sklearn.base import clone
 from sklearn.decomposition import sparse_encode as sk_sparse_encode
 from sklearn.exceptions import ConvergenceWarning
@@ -91,10 +91,8 @@ def test_given_dictionary_codes(rng):
 @pytest.mark.parametrize("gpu_steps", [False, True], ids=["exact-steps", "gpu-steps"])
 def test_online_partial_fit_continues_exactly(whitened_patches, gpu_steps, monkeypatch):
     """Also for the GPU's sync-free mini-batch steps, forced on the CPU."""
-    import skl_sparse._solvers._lasso as lasso_mod
-
     if gpu_steps:
-        monkeypatch.setattr(lasso_mod, "sync_free", lambda device, solver: True)
+        gpu_steps_on_cpu(monkeypatch)
     X = whitened_patches[:640]
     params = dict(n_components=20, alpha=0.1, batch_size=64, device=DEVICE, random_state=3,
                   dict_init=whitened_patches[1000:1020])
