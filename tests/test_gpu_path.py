@@ -437,7 +437,7 @@ def test_dictionary_context_is_reused_while_the_dictionary_is_equal(rng, monkeyp
         return gram_context(D, solver)
 
     monkeypatch.setattr(encode, "gram_context", counted)
-    monkeypatch.setattr(encode, "_last_dictionary", None)
+    encode.LAST_DICTIONARY.clear()
     D, X = rng.randn(8, 5), rng.randn(30, 5)
     codes = sparse_encode(X, D, alpha=0.1, solver="fista", device=DEVICE)
     np.testing.assert_array_equal(sparse_encode(X, D.copy(), alpha=0.1, solver="fista",

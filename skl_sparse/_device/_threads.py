@@ -35,15 +35,22 @@ _MIN_ROWS_PER_THREAD = 256
 # do not depend on the thread count
 _ROW_ALIGN = 64
 _LOCAL = threading.local()  # ``width``: torch's thread count outside `own_threads`
-_POOL = {"pid": None, "pool": None, "workers": 0}
 
 
-def _thread_pool(workers):
-    """A process-local pool of ``workers`` threads (recreated after a fork: threads do not
-    survive it)."""
-    if _POOL["pid"] != os.getpid() or _POOL["workers"] != workers:
-        _POOL.update(pid=os.getpid(), pool=ThreadPoolExecutor(workers), workers=workers)
-    return _POOL["pool"]
+class _ThreadPool:
+    """This process's pool of worker threads, made again after a fork (threads do not
+    survive it) or for another number of workers."""
+
+    def __init__(self):
+        self.pid, self.pool, self.workers = None, None, 0
+
+    def get(self, workers):
+        if self.pid != os.getpid() or self.workers != workers:
+            self.pid, self.pool, self.workers = os.getpid(), ThreadPoolExecutor(workers), workers
+        return self.pool
+
+
+_POOL = _ThreadPool()
 
 
 def run_tasks(task, n_tasks, workers=None):
@@ -69,7 +76,7 @@ def run_tasks(task, n_tasks, workers=None):
         _LOCAL.in_pool = True
         runner()
 
-    pool = _thread_pool(max(n_threads(), workers) - 1)
+    pool = _POOL.get(max(n_threads(), workers) - 1)
     futures = [pool.submit(pool_runner) for _ in range(workers - 1)]
     try:
         runner()

@@ -40,34 +40,53 @@ def gram_context(D, solver):
     return G, gram_eigmax(G)
 
 
-# dictionaries whose Gram matrix is at most this many bytes are kept by
-# `dictionary_context` for the next call
-CACHED_GRAM_BYTES = 1 << 26
-_last_dictionary = None  # (key, host copy, tensor, gram context)
+class _LastDictionary:
+    """The last dictionary `dictionary_context` prepared: its key (device, dtype, shape,
+    kind of solver), its host copy, tensor and `gram_context`; kept while its Gram matrix
+    is at most `max_gram_bytes`."""
+
+    max_gram_bytes = 1 << 26
+
+    def __init__(self):
+        self.entry = None
+
+    def get(self, key, D):
+        """The tensor and Gram context of ``D`` if it is the last one, else None."""
+        entry = self.entry
+        if entry is not None and entry[0] == key and np.array_equal(entry[1], D):
+            return entry[2], entry[3]
+        return None
+
+    def put(self, key, D, Dt, gram):
+        if D.shape[0] ** 2 * D.itemsize <= self.max_gram_bytes:
+            self.entry = (key, D, Dt, gram)
+
+    def clear(self):
+        self.entry = None
+
+
+LAST_DICTIONARY = _LastDictionary()
 
 
 def dictionary_context(D, device, dtype, solver):
     """The numpy dictionary ``D`` as a tensor on ``device`` in ``dtype``, and its
     `gram_context`: ``(Dt, (G, lipschitz))``.
 
-    The last result is kept (while ``G`` is at most `CACHED_GRAM_BYTES`) and returned
-    again for an equal dictionary, compared entry by entry (30 us for 256 x 144), on the
-    same device, dtype and kind of solver: repeated transforms with one fitted
-    dictionary skip the upload, the product and the eigenvalue solve (3-4 ms on an H100
-    machine, at times tens of milliseconds). An array changed in place no longer
-    compares equal.
+    The last result is kept (`LAST_DICTIONARY`) and returned again for an equal
+    dictionary, compared entry by entry (30 us for 256 x 144), on the same device, dtype
+    and kind of solver: repeated transforms with one fitted dictionary skip the upload,
+    the product and the eigenvalue solve (milliseconds on a GPU machine). An array
+    changed in place no longer compares equal.
     """
-    global _last_dictionary
     D = np.asarray(D, dtype=dtype)
     key = (device, D.dtype, D.shape, resolve_solver(solver, device) == "lars")
-    last = _last_dictionary
-    if last is not None and last[0] == key and np.array_equal(last[1], D):
-        return last[2], last[3]
+    cached = LAST_DICTIONARY.get(key, D)
+    if cached is not None:
+        return cached
     D = D.copy()  # owned: on the CPU the tensor shares its memory
     Dt = to_tensor(D, device)
     gram = gram_context(Dt, solver)
-    if D.shape[0] ** 2 * D.itemsize <= CACHED_GRAM_BYTES:
-        _last_dictionary = (key, D, Dt, gram)
+    LAST_DICTIONARY.put(key, D, Dt, gram)
     return Dt, gram
 
 
