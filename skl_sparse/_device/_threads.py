@@ -3,13 +3,12 @@ torch's own OpenMP threads stay idle.
 
 After each parallel region torch's OpenMP threads (GNU OpenMP) spin for several
 milliseconds before they sleep. A kernel spread over our own threads right after a torch
-product then shares every core with a spinning thread: on 2 cores a transform of 10,000
-patches lost 8 ms of 44 to it at alpha = 0.3, and an epoch of online dictionary learning
-28% (`benchmarks/bench_cpu_threads.py`). The spin length is fixed when torch loads
+product then shares every core with a spinning thread (`benchmarks/bench_cpu_threads.py`
+measures what it costs). The spin length is fixed when torch loads
 (``OMP_WAIT_POLICY``, ``GOMP_SPINCOUNT``), so instead `own_threads` runs torch on one
 thread (no parallel region, nothing to spin) while our pool, as wide as torch was, does
-the parallel work: the homotopy's rows (`skl_sparse._solvers._homotopy_cpu`) and the products
-`matmul` splits by rows. The configuration's ``own_threads=False``
+the parallel work: the homotopy's rows (`skl_sparse._solvers._homotopy_cpu`) and the
+products `matmul` splits by rows. The configuration's ``own_threads=False``
 (`skl_sparse.set_config`) leaves torch's threads as they are (our pool then runs beside
 them).
 """
@@ -28,10 +27,10 @@ from .._config import get_config
 
 __all__ = ["host_matmul", "matmul", "n_threads", "own_threads", "run_tasks"]
 
-# products with fewer rows per thread stay whole (a task costs ~20 us)
+# products with fewer rows per thread stay whole (a task costs tens of microseconds)
 _MIN_ROWS_PER_THREAD = 256
 # blocks of rows start at multiples of this: MKL then gives each row bit for bit the value
-# of the whole product (blocks starting elsewhere differed in the last bits), so results
+# of the whole product (blocks starting elsewhere differ in the last bits), so results
 # do not depend on the thread count
 _ROW_ALIGN = 64
 _LOCAL = threading.local()  # ``width``: torch's thread count outside `own_threads`
@@ -143,8 +142,8 @@ def matmul(A, B):
 
 def host_matmul(A, B):
     """``A @ B`` for numpy arrays, on our threads (`matmul` inside `own_threads`): numpy's
-    BLAS threads would spin for ~100 ms after it, against whatever CPU work follows (the
-    coding after a whitening step in a pipeline: 10% slower)."""
+    BLAS threads would spin long after it, against whatever CPU work follows (the coding
+    after a whitening step in a pipeline)."""
     if not (isinstance(A, np.ndarray) and isinstance(B, np.ndarray)
             and A.dtype == B.dtype and A.ndim == B.ndim == 2):
         return A @ B

@@ -54,8 +54,7 @@ def staged_copy_(dst, src, upload=None):
     side (by default: whether it is on the CPU).
 
     A copy from or to pageable memory goes through the driver's own staging at a
-    fraction of the bus speed (the 100,000 x 256 float64 codes of a transform took
-    ~120 ms on an H200 machine), and page-locking the whole array costs as much. Here
+    fraction of the bus speed, and page-locking the whole array costs as much. Here
     the bus moves one block (DMA into or out of a page-locked buffer) while the host
     copies the other one (torch's multi-threaded copy); the buffers come from torch's
     caching host allocator, so later calls reuse them. Without a GPU (tests) the same
@@ -107,12 +106,11 @@ def to_numpy(T):
 def zero_in_background(out, block_bytes=1 << 24, max_threads=8):
     """Start zeroing the numpy array ``out`` on helper threads (numpy releases the GIL):
     a fresh array's pages are faulted in while the device computes rather than during
-    the copy back (on an H100 machine, 100,000 x 256 float64 codes came back in 7 ms
-    instead of 13). Page faults in separate regions run in parallel, so row blocks of at
+    the copy back. Page faults in separate regions run in parallel, so row blocks of at
     least ``block_bytes`` go to up to ``max_threads`` threads, half the cores: on one
-    thread the 205 MB of those codes took ~35 ms there, longer than the homotopy kernel
-    coded them. Returns an object whose ``join()`` waits for all of them: call it before
-    writing to ``out``."""
+    thread faulting in a large output can take longer than the GPU takes to code it.
+    Returns an object whose ``join()`` waits for all of them: call it before writing to
+    ``out``."""
     n_threads = max(1, min(max_threads, (os.cpu_count() or 2) // 2,
                            out.nbytes // block_bytes))
     rows = -(-len(out) // n_threads)

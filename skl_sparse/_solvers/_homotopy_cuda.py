@@ -43,12 +43,9 @@ from ._homotopy import HomotopyResult
 __all__ = ["KERNEL", "S_MAX", "cuda_homotopy_available", "homotopy_cuda"]
 
 # atoms a sample's path may hold at once: the rows left unfinished by a 32-atom factor run
-# again with 64. The factor is s_max x s_max float64 in shared memory (10 KB a block in
-# all at 32, where 111 registers a thread for 256 atoms allow 18 blocks of 32 threads on
-# an H100 multiprocessor; 36 KB at 64: 6 blocks; benchmarks/cuda_kernels_ptx.py). On 20,000
-# whitened patches (256 atoms) the codes of 0.03% / 20% / 39% of the samples have more
-# than 32 atoms at alpha = 0.3 / 0.1 / 0.03 (0% / 8% / 33% more than 48, 0% / 0.8% / 27%
-# more than 64).
+# again with 64. The factor is s_max x s_max float64 in shared memory, so a small one lets
+# more blocks share a multiprocessor, and most codes of whitened patches need fewer than
+# 32 atoms (the shares and resources: benchmarks/README.md)
 S_MAX = (32, 64)
 # the factor capacities shipped, and the most atoms the kernel takes (registers: 1024 / 32
 # correlations a lane); larger dictionaries keep the torch solvers

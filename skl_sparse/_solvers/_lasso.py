@@ -217,7 +217,7 @@ class _LassoRun:
         self.order = torch.arange(n, device=C.device)
         self.C, self.G, self.x_sq = C.to(exact), G.to(exact), x_sqnorm.to(exact)
         # zeros only where the iterations start from them: the homotopy returns codes of
-        # its own (the zeros of 20,000 x 256 codes cost 15 ms on the CPU, faulting pages in)
+        # its own (zeroing a large output faults its pages in)
         self.codes = None if init is None else init.to(exact, copy=True)
         if positive and self.codes is not None:
             self.codes.clamp_(min=0)

@@ -85,10 +85,9 @@ def _tf32_products(enabled):
     setting exists), restored on exit, so other threads' float32 products in the
     meantime may run in TF32 too; a no-op where it is already "tf32" or torch lacks the
     setting. For the first FISTA iterations on a GPU: they only find the supports, which
-    float64 support solves then finish (on 20,000 patches with the inputs of those
-    products rounded to TF32, every check left the same number of rows to within 0.5%),
-    and a TF32 product of 100,000 x 256 by 256 x 256 moves its 200 MB at the memory's
-    speed, where the float32 one computes on the SIMT cores (0.35 ms on an H100).
+    float64 support solves then finish (with the inputs of those products rounded to TF32
+    the checks leave as many rows), and a TF32 product of many rows moves its data at the
+    memory's speed, where the float32 one computes on the SIMT cores.
     """
     matmul = torch.backends.cuda.matmul
     previous = None
@@ -161,9 +160,8 @@ def lasso_gram_budget(C, G, x_sqnorm, alpha, *, positive=False, n_iter=30, init=
     ``n_iter`` FISTA iterations from ``init`` (zero by default): four kernels
     each, nothing read back. For the mini-batch steps of the learners on a
     GPU, where waiting for the host costs more than the arithmetic and the
-    codes need not be exact: on 100,000 whitened patches (256 atoms, batches
-    of 256) one epoch of `OnlineDictionaryLearner` reached the same held-out
-    objective with 30 iterations as with exact codes (0.1957 vs 0.1956).
+    codes need not be exact (`BUDGET_ITER` iterations learn as good a dictionary as
+    exact codes: benchmarks/README.md).
 
     Returns
     -------

@@ -126,10 +126,9 @@ class _OnlineLearner(_BaseSparseCoding):
         "shuffle": ["boolean"],
     }
 
-    # whether a whole epoch on the CPU runs torch on one thread (`skl_sparse._device._threads`):
-    # for steps of small products around the homotopy, whose threads torch's would
-    # spin against (an epoch of `OnlineDictionaryLearner` on 2 cores: 1.35-1.5x faster); not
-    # for steps of many larger torch operations (`GaborDictionaryLearner`: 15% slower)
+    # whether a whole epoch on the CPU runs torch on one thread (`_device.own_threads`):
+    # it pays for steps of small products around the homotopy, whose threads torch's would
+    # spin against, not for steps of many larger torch operations (benchmarks/README.md)
     _steps_own_threads = False
 
     def _next_beta(self, state):
