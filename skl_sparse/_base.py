@@ -18,14 +18,6 @@ DEVICE_CONSTRAINTS = {
 }
 
 
-def set_params_from(est, values):
-    """``__init__`` body: store every constructor argument unchanged (``values``:
-    ``locals()``); `_parameter_constraints` lists them, and a test checks it matches
-    the signature."""
-    for name in type(est)._parameter_constraints:
-        setattr(est, name, values[name])
-
-
 class _Transformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
     """Shared transformer behaviour; subclasses define ``_n_features_out``."""
 

@@ -146,21 +146,18 @@ def _get_threadlocal_config():
 
 
 def get_config():
-    """The current configuration of skl_sparse (this thread's).
+    """The current configuration of skl_sparse (this thread's), as `set_config` and
+    `config_context` left it.
 
     Returns
     -------
     config : dict
         Keys are the parameters of `set_config`.
 
-    See Also
-    --------
-    set_config, config_context
-
     Examples
     --------
-    >>> import skl_sparse
-    >>> sorted(skl_sparse.get_config())
+    >>> from skl_sparse import get_config
+    >>> sorted(get_config())
     ['cpu_lasso_policy', 'cuda_kernels', 'gpu_lasso_policy', 'own_threads']
     """
     return _get_threadlocal_config().copy()
@@ -170,7 +167,8 @@ def set_config(cuda_kernels=None, own_threads=None, cpu_lasso_policy=None,
                gpu_lasso_policy=None):
     """Set the configuration of skl_sparse (this thread's), as :func:`sklearn.set_config`.
 
-    Parameters left None keep their current value.
+    Parameters left None keep their current value; `get_config` reads it, and
+    `config_context` sets it for a block only.
 
     Parameters
     ----------
@@ -182,10 +180,6 @@ def set_config(cuda_kernels=None, own_threads=None, cpu_lasso_policy=None,
         parallel work (default: True unless ``SKL_SPARSE_OWN_THREADS`` is "0").
     cpu_lasso_policy, gpu_lasso_policy : LassoPolicy, default=None
         How the lasso solvers iterate and certify codes on the CPU and on other devices.
-
-    See Also
-    --------
-    get_config, config_context
 
     Examples
     --------
@@ -214,16 +208,13 @@ def set_config(cuda_kernels=None, own_threads=None, cpu_lasso_policy=None,
 @contextmanager
 def config_context(*, cuda_kernels=None, own_threads=None, cpu_lasso_policy=None,
                    gpu_lasso_policy=None):
-    """Within the block, the configuration `set_config` would set; restored on exit.
+    """Within the block, the configuration `set_config` would set; restored on exit (see
+    `get_config`).
 
     Parameters
     ----------
     cuda_kernels, own_threads, cpu_lasso_policy, gpu_lasso_policy
         As in `set_config`; None keeps the current value.
-
-    See Also
-    --------
-    set_config, get_config
 
     Examples
     --------

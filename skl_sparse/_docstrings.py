@@ -1,7 +1,5 @@
 """Docstrings written once: pieces every estimator shares, put in place by `fill_doc`."""
 
-import re
-
 # Docstring pieces every estimator shares, written once: a line holding only ``{name}``
 # is replaced by the piece, indented like the placeholder (see `fill_doc`).
 DOC_PIECES = {
@@ -74,25 +72,26 @@ feature_names_in_ : ndarray of shape (`n_features_in_`,)
 
 
 def _substitute(doc, pieces):
-    def piece(match):
-        indent, name = match.group(1), match.group(2)
+    """``doc`` with every line that holds only ``{name}`` of a piece replaced by the piece,
+    its own placeholders filled first, indented like that line."""
+    lines = []
+    for line in doc.split("\n"):
+        name = line.strip()[1:-1] if line.strip()[:1] + line.strip()[-1:] == "{}" else None
         if name not in pieces:
-            return match.group(0)
-        return "\n".join(indent + line if line else line
-                         for line in pieces[name].splitlines())
-
-    while True:  # pieces may hold placeholders of other pieces
-        new = re.sub(r"^([ \t]*)\{(\w+)\}[ \t]*$", piece, doc, flags=re.M)
-        if new == doc:
-            return doc
-        doc = new
+            lines.append(line)
+            continue
+        indent = line[: len(line) - len(line.lstrip())]
+        lines += [indent + piece if piece else piece
+                  for piece in _substitute(pieces[name], pieces).split("\n")]
+    return "\n".join(lines)
 
 
 def fill_doc(**pieces):
     """Decorator: put docstring pieces in place of lines that hold only ``{name}``.
 
     On a class it fills the class docstring and those of the methods it defines. The
-    pieces are `DOC_PIECES` and ``pieces`` (which add or override).
+    pieces are `DOC_PIECES` and ``pieces`` (which add or override); a piece may hold the
+    placeholders of other pieces.
     """
     pieces = {**DOC_PIECES, **pieces}
 

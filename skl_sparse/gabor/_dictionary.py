@@ -8,7 +8,6 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 
-from .._base import set_params_from
 from .._device import to_numpy, to_tensor
 from .._docstrings import fill_doc
 from ..sparse_coding._base import _OnlineLearner
@@ -169,7 +168,24 @@ class GaborDictionaryLearner(_OnlineLearner, BaseEstimator):
         random_state=None,
         verbose=0,
     ):
-        set_params_from(self, locals())
+        self.n_components = n_components
+        self.patch_shape = patch_shape
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.forget_factor = forget_factor
+        self.max_iter = max_iter
+        self.tol = tol
+        self.shuffle = shuffle
+        self.learning_rate = learning_rate
+        self.n_inner_steps = n_inner_steps
+        self.sigma_init = sigma_init
+        self.solver = solver
+        self.transform_max_iter = transform_max_iter
+        self.transform_tol = transform_tol
+        self.positive = positive
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
 
     def _shape(self, n_features):
         if self.patch_shape is None:

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._base import set_params_from
-from ._base import TRAINING_ATTRIBUTES_DOC, TRAINING_CONSTRAINTS, _TorchTransformer, fill_doc
+from .._docstrings import fill_doc
+from ._base import TRAINING_CONSTRAINTS, TRAINING_PIECES, _TorchTransformer
 from ._modules import (
     ACTIVATIONS,
     AutoencoderModule,
@@ -25,33 +25,34 @@ from ._modules import (
     topk_mask,
 )
 
+# the docstring pieces of the autoencoders' architecture (`_autoencoder_doc`)
 ARCHITECTURE_DOC = """\
-    n_components : int, default=100
-        Size of the code (the last encoder layer).
-    hidden_layer_sizes : tuple of int, default=()
-        Sizes of the encoder layers before the code (a stacked autoencoder);
-        the decoder mirrors them.
-    activation : {"sigmoid", "tanh", "relu", "linear"}, default=%(activation)r
-        Activation of every encoder layer (and of the decoder's hidden layers).
-    decoder_activation : {"linear", "sigmoid"}, default="linear"
-        Output activation: "linear" for real-valued data, "sigmoid" for data in [0, 1].
-    loss : {"mse", "bce"}, default="mse"
-        Reconstruction error per sample: squared error :math:`\\|x - r\\|^2` or
-        Bernoulli cross-entropy :math:`-\\sum_i x_i \\log r_i + (1 - x_i) \\log(1 - r_i)`
-        (needs ``decoder_activation="sigmoid"`` and X in [0, 1]).
-    tied_weights : bool, default=False
-        Decoder weights are the transposed encoder weights :math:`W' = W^\\top`."""
+n_components : int, default=100
+    Size of the code (the last encoder layer).
+hidden_layer_sizes : tuple of int, default=()
+    Sizes of the encoder layers before the code (a stacked autoencoder);
+    the decoder mirrors them.
+{activation}
+decoder_activation : {"linear", "sigmoid"}, default="linear"
+    Output activation: "linear" for real-valued data, "sigmoid" for data in [0, 1].
+loss : {"mse", "bce"}, default="mse"
+    Reconstruction error per sample: squared error :math:`\\|x - r\\|^2` or
+    Bernoulli cross-entropy :math:`-\\sum_i x_i \\log r_i + (1 - x_i) \\log(1 - r_i)`
+    (needs ``decoder_activation="sigmoid"`` and X in [0, 1]).
+tied_weights : bool, default=False
+    Decoder weights are the transposed encoder weights :math:`W' = W^\\top`."""
 
 ARCHITECTURE_ATTRIBUTES_DOC = """\
-    coefs_ : list of ndarray
-        Encoder weights, ``coefs_[i]`` of shape (layer_out, layer_in): rows of
-        ``coefs_[0]`` are the filters applied to the input.
-    intercepts_ : list of ndarray
-        Encoder biases.
-    decoder_coefs_ : list of ndarray
-        Decoder weights from the code to the output, shape (layer_out, layer_in).
-    decoder_intercepts_ : list of ndarray
-        Decoder biases."""
+coefs_ : list of ndarray
+    Encoder weights, ``coefs_[i]`` of shape (layer_out, layer_in): rows of
+    ``coefs_[0]`` are the filters applied to the input.
+intercepts_ : list of ndarray
+    Encoder biases.
+decoder_coefs_ : list of ndarray
+    Decoder weights from the code to the output, shape (layer_out, layer_in).
+decoder_intercepts_ : list of ndarray
+    Decoder biases.
+{training_attributes}"""
 
 ARCHITECTURE_CONSTRAINTS = {
     "n_components": [Interval(Integral, 1, None, closed="left")],
@@ -64,10 +65,16 @@ ARCHITECTURE_CONSTRAINTS = {
 
 
 def _autoencoder_doc(activation):
-    """`fill_doc` with the architecture's parameters and attributes."""
+    """`fill_doc` with the training and architecture pieces, the ``activation`` parameter
+    showing the class's default."""
     return fill_doc(
-        architecture=ARCHITECTURE_DOC % {"activation": activation},
-        attributes=ARCHITECTURE_ATTRIBUTES_DOC + "\n" + TRAINING_ATTRIBUTES_DOC,
+        training=TRAINING_PIECES["training"],
+        training_attributes=TRAINING_PIECES["attributes"],
+        architecture=ARCHITECTURE_DOC,
+        attributes=ARCHITECTURE_ATTRIBUTES_DOC,
+        activation=(f'activation : {{"sigmoid", "tanh", "relu", "linear"}}, '
+                    f'default="{activation}"\n'
+                    "    Activation of every encoder layer (and of the decoder's hidden layers)."),
     )
 
 
@@ -152,12 +159,12 @@ class Autoencoder(_BaseAutoencoder):
 
     Parameters
     ----------
-{architecture}
-{training}
+    {architecture}
+    {training}
 
     Attributes
     ----------
-{attributes}
+    {attributes}
 
     See Also
     --------
@@ -194,7 +201,23 @@ class Autoencoder(_BaseAutoencoder):
         random_state=None,
         verbose=0,
     ):
-        set_params_from(self, locals())
+        self.n_components = n_components
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.decoder_activation = decoder_activation
+        self.loss = loss
+        self.tied_weights = tied_weights
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.weight_decay = weight_decay
+        self.shuffle = shuffle
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
 
 
 @_autoencoder_doc("sigmoid")
@@ -220,12 +243,12 @@ class SparseAutoencoder(_BaseAutoencoder):
         :math:`\rho`, the target mean activation, in (0, 1).
     sparsity_weight : float, default=3.0
         :math:`\beta`.
-{architecture}
-{training}
+    {architecture}
+    {training}
 
     Attributes
     ----------
-{attributes}
+    {attributes}
 
     See Also
     --------
@@ -275,7 +298,25 @@ class SparseAutoencoder(_BaseAutoencoder):
         random_state=None,
         verbose=0,
     ):
-        set_params_from(self, locals())
+        self.n_components = n_components
+        self.sparsity_target = sparsity_target
+        self.sparsity_weight = sparsity_weight
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.decoder_activation = decoder_activation
+        self.loss = loss
+        self.tied_weights = tied_weights
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.weight_decay = weight_decay
+        self.shuffle = shuffle
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
 
     def _check_params(self):
         super()._check_params()
@@ -317,12 +358,12 @@ class KSparseAutoencoder(_BaseAutoencoder):
         ``transform`` keeps ``ceil(alpha_k * k)`` units (at most ``n_components``).
     aux_weight : float, default=1/32
         Weight of the dead-unit auxiliary loss (0 disables it).
-{architecture}
-{training}
+    {architecture}
+    {training}
 
     Attributes
     ----------
-{attributes}
+    {attributes}
 
     See Also
     --------
@@ -377,7 +418,26 @@ class KSparseAutoencoder(_BaseAutoencoder):
         random_state=None,
         verbose=0,
     ):
-        set_params_from(self, locals())
+        self.n_components = n_components
+        self.k = k
+        self.alpha_k = alpha_k
+        self.aux_weight = aux_weight
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.decoder_activation = decoder_activation
+        self.loss = loss
+        self.tied_weights = tied_weights
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.weight_decay = weight_decay
+        self.shuffle = shuffle
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
 
     @property
     def _k(self):
@@ -438,12 +498,12 @@ class DenoisingAutoencoder(_BaseAutoencoder):
         Corruption process.
     noise_level : float, default=0.3
         Masking probability q (in [0, 1)) or gaussian standard deviation.
-{architecture}
-{training}
+    {architecture}
+    {training}
 
     Attributes
     ----------
-{attributes}
+    {attributes}
 
     See Also
     --------
@@ -494,7 +554,25 @@ class DenoisingAutoencoder(_BaseAutoencoder):
         random_state=None,
         verbose=0,
     ):
-        set_params_from(self, locals())
+        self.n_components = n_components
+        self.noise = noise
+        self.noise_level = noise_level
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.decoder_activation = decoder_activation
+        self.loss = loss
+        self.tied_weights = tied_weights
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.weight_decay = weight_decay
+        self.shuffle = shuffle
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
 
     def _check_params(self):
         super()._check_params()
@@ -545,12 +623,12 @@ class ContractiveAutoencoder(_BaseAutoencoder):
     ----------
     contraction : float, default=0.1
         :math:`\lambda`.
-{architecture}
-{training}
+    {architecture}
+    {training}
 
     Attributes
     ----------
-{attributes}
+    {attributes}
 
     See Also
     --------
@@ -599,7 +677,24 @@ class ContractiveAutoencoder(_BaseAutoencoder):
         random_state=None,
         verbose=0,
     ):
-        set_params_from(self, locals())
+        self.n_components = n_components
+        self.contraction = contraction
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.decoder_activation = decoder_activation
+        self.loss = loss
+        self.tied_weights = tied_weights
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.weight_decay = weight_decay
+        self.shuffle = shuffle
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
 
     def _graph_safe(self, module):
         # the stacked encoders' penalty draws random projections

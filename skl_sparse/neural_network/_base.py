@@ -35,7 +35,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._base import DEVICE_CONSTRAINTS, _Transformer, restore_on_error
 from .._device import capture_cuda_graph, copy_to_numpy, resolve_device, to_tensor
-from .._docstrings import fill_doc as _fill_doc
+from .._docstrings import fill_doc
 from .._progress import progress
 from .._validation import check_codes, check_float32_range
 from ._modules import init_parameters_
@@ -52,55 +52,51 @@ TRAINING_CONSTRAINTS = {
     **DEVICE_CONSTRAINTS,
 }
 
-TRAINING_DOC = """\
-    optimizer : {"adam", "sgd"}, default="adam"
-        Optimiser (``sgd`` uses Nesterov momentum 0.9).
-    learning_rate : float, default=1e-3
-        Step size of the optimiser.
-    batch_size : int, default=128
-        Samples per gradient step.
-    max_iter : int, default=100
-        Passes over the training set in ``fit``.
-    tol : float, default=1e-4
-        Early stopping: an epoch whose mean loss is not below
-        ``(1 - tol)`` times the best so far counts as no improvement.
-    n_iter_no_change : int, default=5
-        Stop after this many epochs without improvement.
-    weight_decay : float, default=0.0
-        L2 penalty on the weights (the optimiser's ``weight_decay``).
-    shuffle : bool, default=True
-        Shuffle the samples at every epoch.
-    device : str, default="auto"
-        "auto" (CUDA when available), "cpu" or "cuda[:N]".
-    random_state : int, RandomState instance or None, default=None
-        Seeds the initial weights, the shuffling and any noise.
-    verbose : int, default=0
-        1: print the loss and the time after every epoch; 2: also a progress bar over
-        the mini-batches (tqdm when installed).
+# the docstring pieces of every torch estimator (`skl_sparse._docstrings.fill_doc`)
+TRAINING_PIECES = {
+    "training": """\
+optimizer : {"adam", "sgd"}, default="adam"
+    Optimiser (``sgd`` uses Nesterov momentum 0.9).
+learning_rate : float, default=1e-3
+    Step size of the optimiser.
+batch_size : int, default=128
+    Samples per gradient step.
+max_iter : int, default=100
+    Passes over the training set in ``fit``.
+tol : float, default=1e-4
+    Early stopping: an epoch whose mean loss is not below
+    ``(1 - tol)`` times the best so far counts as no improvement.
+n_iter_no_change : int, default=5
+    Stop after this many epochs without improvement.
+weight_decay : float, default=0.0
+    L2 penalty on the weights (the optimiser's ``weight_decay``).
+shuffle : bool, default=True
+    Shuffle the samples at every epoch.
+device : str, default="auto"
+    "auto" (CUDA when available), "cpu" or "cuda[:N]".
+random_state : int, RandomState instance or None, default=None
+    Seeds the initial weights, the shuffling and any noise.
+verbose : int, default=0
+    1: print the loss and the time after every epoch; 2: also a progress bar over
+    the mini-batches (tqdm when installed).
 
-    Notes on devices: the fitted weights are numpy arrays, so nothing stays on the GPU
-    between fits; after a fit on CUDA the allocator's cache is emptied, so that the fits
-    of a parameter search (``n_jobs > 1``) sharing one GPU do not accumulate memory."""
-
-TRAINING_ATTRIBUTES_DOC = """\
-    loss_curve_ : list of float
-        Mean training loss of every epoch (of every ``partial_fit`` call).
-    n_iter_ : int
-        Epochs run by the last ``fit`` (1 after ``partial_fit``).
-    {fitted_features}"""
-
-def fill_doc(**pieces):
-    """`skl_sparse._base.fill_doc` with ``{training}`` and ``{attributes}`` defaulting to
-    the training parameters and attributes of every torch estimator."""
-    return _fill_doc(**{"training": TRAINING_DOC, "attributes": TRAINING_ATTRIBUTES_DOC,
-                        **pieces})
+Notes on devices: the fitted weights are numpy arrays, so nothing stays on the GPU
+between fits; after a fit on CUDA the allocator's cache is emptied, so that the fits
+of a parameter search (``n_jobs > 1``) sharing one GPU do not accumulate memory.""",
+    "attributes": """\
+loss_curve_ : list of float
+    Mean training loss of every epoch (of every ``partial_fit`` call).
+n_iter_ : int
+    Epochs run by the last ``fit`` (1 after ``partial_fit``).
+{fitted_features}""",
+}
 
 
 # samples transformed at once: memory O(_TRANSFORM_BATCH x widest layer)
 _TRANSFORM_BATCH = 16384
 
 
-@fill_doc()
+@fill_doc(**TRAINING_PIECES)
 class _TorchTransformer(_Transformer, BaseEstimator):
     """Training loop, state and transform plumbing of the torch estimators."""
 
@@ -368,8 +364,8 @@ class _TrainingStep:
     With ``graphed`` (a GPU, Adam, and a step that is `_graph_safe`), the first full batch
     is run for real and then captured as a CUDA graph (`capture_cuda_graph`), which every
     later full batch replays: one launch instead of the ~100 kernels of a forward,
-    backward and Adam step, which at batch 256 are bound by launch overhead (measured on
-    an H200: SparseAutoencoder(256) took 2 ms a step, slower than 16 CPU cores). The
+    backward and Adam step, which at batch 256 are bound by launch overhead (eager, a GPU
+    step can be slower than the CPU's: benchmarks/README.md). The
     graph replays the same kernels on the same tensors, so the weights are those of the
     eager loop; a smaller last batch runs eagerly. A capture that fails leaves every step
     eager.

@@ -15,14 +15,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
 from torch import nn
 
-from .._base import set_params_from
 from .._device import to_tensor
+from .._docstrings import fill_doc
 from .._solvers import gram_eigmax, shrink
 from .._validation import check_dictionary
 from ..sparse_coding._dict_learning import dict_learning_batch
 from ..sparse_coding._dictionary import init_dictionary, update_dict_bcd_
 from ..sparse_coding._encode import encode_tensor, sparse_encode
-from ._base import TRAINING_CONSTRAINTS, _TorchTransformer, fill_doc
+from ._base import TRAINING_CONSTRAINTS, TRAINING_PIECES, _TorchTransformer
 
 
 class LISTAModule(nn.Module):
@@ -43,7 +43,7 @@ class LISTAModule(nn.Module):
         return z
 
 
-@fill_doc()
+@fill_doc(**TRAINING_PIECES)
 class LISTAEncoder(_TorchTransformer):
     r"""Learned ISTA: a fast trained encoder for the lasso codes of a dictionary.
 
@@ -83,7 +83,7 @@ class LISTAEncoder(_TorchTransformer):
         of exact codes and block-coordinate updates, at most 30).
         ``clone`` (and so a grid search) unfits an estimator given here: pass
         ``components_`` or ``sklearn.frozen.FrozenEstimator(fitted)``.
-{training}
+    {training}
 
     Attributes
     ----------
@@ -95,7 +95,7 @@ class LISTAEncoder(_TorchTransformer):
         :math:`S`.
     thresholds_ : ndarray of shape (n_layers, n_components)
         :math:`\theta_l` per layer and unit.
-{attributes}
+    {attributes}
 
     See Also
     --------
@@ -145,7 +145,21 @@ class LISTAEncoder(_TorchTransformer):
         random_state=None,
         verbose=0,
     ):
-        set_params_from(self, locals())
+        self.n_layers = n_layers
+        self.n_components = n_components
+        self.alpha = alpha
+        self.dictionary = dictionary
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.weight_decay = weight_decay
+        self.shuffle = shuffle
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
 
     @property
     def _n_features_out(self):

@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from .. import _solvers
-from .._base import set_params_from
+from .._docstrings import fill_doc
 from .._solvers import (
     BUDGET_ITER,
     SOLVERS,
@@ -19,7 +19,7 @@ from .._solvers import (
 )
 from ..sparse_coding._dictionary import init_dictionary, normalize_rows_
 from ..sparse_coding._encode import encode_tensor
-from ._base import TRAINING_CONSTRAINTS, _TorchTransformer, fill_doc
+from ._base import TRAINING_CONSTRAINTS, TRAINING_PIECES, _TorchTransformer
 from ._modules import ACTIVATIONS, linear_layers
 
 PREDICTOR_ACTIVATIONS = ("shrink", *ACTIVATIONS)
@@ -49,7 +49,7 @@ class PSDModule(nn.Module):
         return a.sub_(c) if not torch.is_grad_enabled() else a - c
 
 
-@fill_doc()
+@fill_doc(**TRAINING_PIECES)
 class PSDEncoder(_TorchTransformer):
     r"""Predictive sparse decomposition: sparse coding with a fast learned encoder.
 
@@ -92,7 +92,7 @@ class PSDEncoder(_TorchTransformer):
         from the prediction, with no host synchronisation.
     transform_method : {"predict", "optimize"}, default="predict"
         What ``transform`` returns unless its ``method`` argument says otherwise.
-{training}
+    {training}
 
     Attributes
     ----------
@@ -165,7 +165,23 @@ class PSDEncoder(_TorchTransformer):
         random_state=None,
         verbose=0,
     ):
-        set_params_from(self, locals())
+        self.n_components = n_components
+        self.alpha = alpha
+        self.prediction_weight = prediction_weight
+        self.activation = activation
+        self.solver = solver
+        self.transform_method = transform_method
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.weight_decay = weight_decay
+        self.shuffle = shuffle
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
 
     def _build_module(self, n_features):
         return PSDModule(n_features, self.n_components, self.activation)

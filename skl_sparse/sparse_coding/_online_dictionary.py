@@ -8,7 +8,6 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import check_array
 
 from .. import _solvers
-from .._base import set_params_from
 from .._device import capture_cuda_graph, to_numpy, to_tensor
 from .._docstrings import fill_doc
 from .._solvers import lipschitz_bound
@@ -129,7 +128,21 @@ class OnlineDictionaryLearner(_OnlineLearner, BaseEstimator):
         random_state=None,
         verbose=0,
     ):
-        set_params_from(self, locals())
+        self.n_components = n_components
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.forget_factor = forget_factor
+        self.max_iter = max_iter
+        self.tol = tol
+        self.shuffle = shuffle
+        self.dict_init = dict_init
+        self.solver = solver
+        self.transform_max_iter = transform_max_iter
+        self.transform_tol = transform_tol
+        self.positive = positive
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
 
     def _init_state(self, X, device, rng):
         n_components = self.n_components or X.shape[1]

@@ -6,7 +6,6 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._base import set_params_from
 from .._device import to_numpy, to_tensor
 from .._docstrings import fill_doc
 from .._validation import check_dictionary
@@ -127,7 +126,20 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
         random_state=None,
         verbose=0,
     ):
-        set_params_from(self, locals())
+        self.n_components = n_components
+        self.alpha = alpha
+        self.dictionary = dictionary
+        self.solver = solver
+        self.dict_update = dict_update
+        self.max_iter = max_iter
+        self.tol = tol
+        self.transform_max_iter = transform_max_iter
+        self.transform_tol = transform_tol
+        self.positive = positive
+        self.transform_batch_size = transform_batch_size
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
 
     def _transform_batch_size(self):
         return self.transform_batch_size
