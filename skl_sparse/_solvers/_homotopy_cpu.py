@@ -30,7 +30,7 @@ _MIN_ROWS_PER_TASK = 16
 
 
 @njit(cache=True, fastmath=False)
-def _lars_one(c0, G, alpha, positive, max_steps, h_out, corr, L, act, sgn, hA, w, u, z, isact):
+def _lars_one(c0, G, alpha, positive, max_steps, h_out, corr, L, act, sgn, hA, w, u, z, isact):  # noqa: C901, PLR0912, PLR0915 (compiled kernel)
     """Homotopy for one sample; writes ``h_out``; returns (finished, n_steps)."""
     m = c0.shape[0]
     for j in range(m):

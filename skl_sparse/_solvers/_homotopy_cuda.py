@@ -163,7 +163,7 @@ def _device_functions(cuda):
 
 
 @functools.lru_cache(maxsize=8)
-def _warp_kernel(n_atoms, capacity):
+def _warp_kernel(n_atoms, capacity):  # noqa: C901, PLR0915 (compiled kernel)
     """The homotopy with one sample per warp (a block of 32 threads), for ``n_atoms`` (a
     multiple of 32) atoms and a factor of ``capacity`` atoms (the kernel's ``s_max``, at
     most ``capacity``, is a parameter, as is ``parallel_from``).
@@ -250,7 +250,7 @@ def _warp_kernel(n_atoms, capacity):
             cuda.syncthreads()
 
     @cuda.jit
-    def lars_rows(C, G, alpha, positive, max_steps, s_max, parallel_from, H, finished, steps,
+    def lars_rows(C, G, alpha, positive, max_steps, s_max, parallel_from, H, finished, steps,  # noqa: C901, PLR0912, PLR0915 (compiled kernel)
                   x_sq, primal, gap):
         row = cuda.blockIdx.x
         lane = cuda.threadIdx.x

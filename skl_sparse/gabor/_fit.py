@@ -164,21 +164,7 @@ def fit_gabor(atom, patch_shape=None, *, n_starts=4):
     """
     if isinstance(n_starts, bool) or not isinstance(n_starts, Integral) or n_starts < 1:
         raise ValueError(f"n_starts must be a positive integer; got {n_starts!r}.")
-    atom = np.asarray(atom)
-    if np.iscomplexobj(atom):
-        raise ValueError("atom must be real; got a complex array.")
-    atom = atom.astype(float)
-    if atom.ndim == 1:
-        if patch_shape is None:
-            side = int(round(np.sqrt(atom.size)))
-            if side * side != atom.size:
-                raise ValueError("patch_shape is needed for a flat, non-square atom.")
-            patch_shape = (side, side)
-        atom = atom.reshape(patch_shape)
-    if atom.ndim != 2 or min(atom.shape) < 3:
-        raise ValueError(f"atom must be a 2-D patch of at least 3x3 pixels; got {atom.shape}.")
-    if not np.all(np.isfinite(atom)):
-        raise ValueError("atom contains NaN or infinity.")
+    atom = _check_atom(atom, patch_shape)
     # the fit is scale-invariant: fit the atom scaled to unit peak (no overflow in the
     # squared residuals of huge atoms), then scale the amplitude and offset back
     scale = float(np.abs(atom).max()) or 1.0
@@ -203,6 +189,27 @@ def fit_gabor(atom, patch_shape=None, *, n_starts=4):
     params["amplitude"] *= scale
     params["offset"] *= scale
     return params
+
+
+def _check_atom(atom, patch_shape):
+    """The atom as a finite, real 2-D float array of at least 3x3 pixels (a flat one
+    reshaped to ``patch_shape``, square if None)."""
+    atom = np.asarray(atom)
+    if np.iscomplexobj(atom):
+        raise ValueError("atom must be real; got a complex array.")
+    atom = atom.astype(float)
+    if atom.ndim == 1:
+        if patch_shape is None:
+            side = int(round(np.sqrt(atom.size)))
+            if side * side != atom.size:
+                raise ValueError("patch_shape is needed for a flat, non-square atom.")
+            patch_shape = (side, side)
+        atom = atom.reshape(patch_shape)
+    if atom.ndim != 2 or min(atom.shape) < 3:
+        raise ValueError(f"atom must be a 2-D patch of at least 3x3 pixels; got {atom.shape}.")
+    if not np.all(np.isfinite(atom)):
+        raise ValueError("atom contains NaN or infinity.")
+    return atom
 
 
 def _params(p, shape, target):
