@@ -1,7 +1,7 @@
 """Compile the CUDA homotopy kernel (`skl_sparse._solvers._homotopy_cuda`) to PTX without a
 GPU, report its resources (registers, shared memory, spills), and with ``--write`` ship it:
 the PTX of every variant into ``skl_sparse/_device/_kernels/``, with ``manifest.json``
-recording the digest of the device code it came from (``tests/solvers/test_lasso.py``
+recording the digest of the device code it came from (``tests/solvers/test_cuda_kernel.py``
 checks that digest).
 
 Needs numba's CUDA target and NVVM, not a GPU, in a side environment next to this
