@@ -194,23 +194,24 @@ def test_kernel_first_transform_syncs_once_per_decision(whitened_patches, monkey
 
 
 @pytest.mark.parametrize("n_rows", [0, 1, 7, 64, 1000])
-def test_staged_copies_move_every_row(n_rows, monkeypatch, rng):
+def test_staged_copies_move_every_row(n_rows, rng):
     """The block copies through two staging buffers (page-locked on a GPU; run here with
     buffers of a few rows, so every block boundary and the buffer reuse are exercised)."""
     import skl_sparse._device._transfer as utils
 
-    monkeypatch.setattr(utils, "STAGING_BYTES", 3 * 5 * 8)  # three rows per block
+    block = 3 * 5 * 8  # three rows per block
     host = torch.from_numpy(rng.randn(n_rows, 5))
     there = utils.staged_copy_(torch.empty(n_rows, 5, dtype=torch.float64, device=DEVICE),
-                               host)
+                               host, block_bytes=block)
     torch.testing.assert_close(there.cpu(), host, rtol=0, atol=0)
     back = np.full((n_rows, 5), np.nan)
-    utils.staged_copy_(torch.from_numpy(back), there, upload=False)
+    utils.staged_copy_(torch.from_numpy(back), there, upload=False, block_bytes=block)
     np.testing.assert_array_equal(back, host.numpy())
     out = np.empty((n_rows, 5), dtype=np.float32)
-    utils.copy_to_numpy(out, there.float())
+    utils.copy_to_numpy(out, there.float(), block_bytes=block)
     np.testing.assert_array_equal(out, host.numpy().astype(np.float32))
-    assert utils.to_tensor(host.numpy(), torch.device(DEVICE)).shape == (n_rows, 5)
+    uploaded = utils.to_tensor(host.numpy(), torch.device(DEVICE), block_bytes=block)
+    torch.testing.assert_close(uploaded.cpu(), host, rtol=0, atol=0)
 
 
 def _graph_stand_in(monkeypatch):

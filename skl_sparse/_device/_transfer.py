@@ -29,18 +29,21 @@ def resolve_device(device):
     return dev
 
 
-def to_tensor(X, device, dtype=None):
+def to_tensor(X, device, dtype=None, block_bytes=None):
     """Numpy array -> tensor on ``device`` without touching the caller's array.
 
     Read-only arrays (e.g. memory maps) are copied first: torch cannot wrap
-    them without a warning. Large arrays reach a GPU through `staged_copy_`.
+    them without a warning. Arrays of more than ``block_bytes`` (`STAGING_BYTES` by
+    default) reach a GPU through `staged_copy_`.
     """
+    block_bytes = block_bytes or STAGING_BYTES
     X = np.asarray(X, dtype=dtype)
     if not X.flags.writeable or not X.flags.c_contiguous:
         X = np.array(X, order="C", copy=True)
     T = torch.from_numpy(X)
-    if device.type == "cuda" and T.nbytes > STAGING_BYTES:
-        return staged_copy_(torch.empty(T.shape, dtype=T.dtype, device=device), T)
+    if device.type == "cuda" and T.nbytes > block_bytes:
+        return staged_copy_(torch.empty(T.shape, dtype=T.dtype, device=device), T,
+                            block_bytes=block_bytes)
     return T.to(device)
 
 
@@ -48,10 +51,11 @@ def to_tensor(X, device, dtype=None):
 STAGING_BYTES = 1 << 25
 
 
-def staged_copy_(dst, src, upload=None):
+def staged_copy_(dst, src, upload=None, block_bytes=None):
     """``dst.copy_(src)`` between (pageable) host memory and a GPU, by row blocks through
-    two page-locked buffers; returns ``dst``. ``upload``: whether ``src`` is the host
-    side (by default: whether it is on the CPU).
+    two page-locked buffers of ``block_bytes`` (`STAGING_BYTES` by default); returns
+    ``dst``. ``upload``: whether ``src`` is the host side (by default: whether it is on the
+    CPU).
 
     A copy from or to pageable memory goes through the driver's own staging at a
     fraction of the bus speed, and page-locking the whole array costs as much. Here
@@ -63,7 +67,7 @@ def staged_copy_(dst, src, upload=None):
     host_to_device = src.device.type == "cpu" if upload is None else upload
     host = src if host_to_device else dst
     n = host.shape[0]
-    rows = max(1, STAGING_BYTES // max(host[:1].nbytes, 1))
+    rows = max(1, (block_bytes or STAGING_BYTES) // max(host[:1].nbytes, 1))
     blocks = [(s, min(s + rows, n)) for s in range(0, n, rows)]
     pinned = dst.is_cuda or src.is_cuda
     bufs = [torch.empty((min(rows, n), *host.shape[1:]), dtype=host.dtype, pin_memory=pinned)
@@ -130,11 +134,12 @@ class _Joined:
             thread.join()
 
 
-def copy_to_numpy(out, T):
-    """Copy the tensor ``T`` into the numpy array ``out`` (large GPU tensors through
-    `staged_copy_`)."""
+def copy_to_numpy(out, T, block_bytes=None):
+    """Copy the tensor ``T`` into the numpy array ``out`` (GPU tensors of more than
+    ``block_bytes``, `STAGING_BYTES` by default, through `staged_copy_`)."""
+    block_bytes = block_bytes or STAGING_BYTES
     dst = torch.from_numpy(out)
-    if T.is_cuda and T.nbytes > STAGING_BYTES:
-        staged_copy_(dst, T.detach())
+    if T.is_cuda and T.nbytes > block_bytes:
+        staged_copy_(dst, T.detach(), block_bytes=block_bytes)
     else:
         dst.copy_(T.detach())

@@ -168,66 +168,66 @@ def lasso_gram(
         for ``alpha=0`` the gap is 0 where the stationarity test held, the gap bound
         being vacuous there).
     """
-    policy = lasso_policy(C.device)
-    if cpu_tail is None:
-        cpu_tail = policy.cpu_tail if solver in ("auto", "lars") else 0
     run = _LassoRun(C, G, x_sqnorm, alpha, solver=solver, positive=positive,
                     max_iter=max_iter, tol=tol, init=init, check_every=check_every,
                     lipschitz=lipschitz, max_support=max_support,
-                    iterate_dtype=iterate_dtype, policy=policy, cpu_tail=cpu_tail)
-    if not run.C.numel():
+                    iterate_dtype=iterate_dtype, cpu_tail=cpu_tail)
+    if run.n_running == 0 or run.n_atoms == 0:
         return LassoResult(torch.zeros_like(C), 0, run.primal, run.gap)
-    if len(C) <= cpu_tail:
-        return LassoResult(*_finish_on_cpu(run.C, run.G, run.x_sq, alpha, C.dtype,
+    if run.n_running <= run.cpu_tail:
+        return LassoResult(*_finish_on_cpu(run.C, run.G, run.x_sq, alpha, run.dtype,
                                            lipschitz=lipschitz, **run.exact_kwargs))
-    plan = _homotopy_plan(solver, policy, alpha, C)
+    plan = _homotopy_plan(solver, run.policy, alpha, run.device, run.n_atoms)
     if plan is None or not run.code_by_homotopy(plan == "kernel first"):
         run.iterate_and_certify()
     return run.result()
 
 
-def _homotopy_plan(solver, policy, alpha, C):
+def _homotopy_plan(solver, policy, alpha, device, n_atoms):
     """Choose the engine: "kernel first" (``solver="auto"`` on a CUDA GPU where the policy
     says so and the kernel runs), "homotopy" (``solver="lars"``, or "auto" on the CPU), or
     None (the proximal gradient alone)."""
-    if (solver == "auto" and policy.homotopy and alpha > 0
-            and cuda_homotopy_available(C.shape[1])):
+    if solver == "auto" and policy.homotopy and alpha > 0 and cuda_homotopy_available(n_atoms):
         return "kernel first"
-    return "homotopy" if resolve_solver(solver, C.device) == "lars" else None
+    return "homotopy" if resolve_solver(solver, device) == "lars" else None
 
 
 class _LassoRun:
-    """One `lasso_gram` call: its constants, the rows still running (``order``: their
-    output rows; their ``C`` and ``x_sq``; ``H``: their iterate, or None before the
-    iterations from zero) and the results of the rows done (``codes``, ``primal``,
-    ``gap``), filled as rows finish."""
+    """One `lasso_gram` call: its constants, the rows still running (``n_running`` of them;
+    ``order``: their output rows; their ``C`` and ``x_sq``; ``H``: their iterate, or None
+    before the iterations from zero) and the results of the rows done (``codes``,
+    ``primal``, ``gap``), filled as rows finish."""
 
     def __init__(self, C, G, x_sqnorm, alpha, *, solver, positive, max_iter, tol, init,
-                 check_every, lipschitz, max_support, iterate_dtype, policy, cpu_tail):
+                 check_every, lipschitz, max_support, iterate_dtype, cpu_tail):
         n, k = C.shape
         exact = torch.float64
+        device = self.device = C.device
+        policy = self.policy = lasso_policy(device)
+        if cpu_tail is None:
+            cpu_tail = policy.cpu_tail if solver in ("auto", "lars") else 0
+        self.n_running, self.n_atoms = n, k
         self.dtype, self.alpha, self.positive = C.dtype, alpha, positive
         # the gap is computed in float64 whatever the input dtype, so tol holds for float32
         # input too (float32 iterates are finished by exact support solves or in float64)
         self.tol = max(tol, GAP_TOL_FLOOR)
-        self.max_iter, self.lipschitz, self.policy, self.cpu_tail = (
-            max_iter, lipschitz, policy, cpu_tail)
+        self.max_iter, self.lipschitz, self.cpu_tail = max_iter, lipschitz, cpu_tail
         self.exact_kwargs = {"positive": positive, "tol": self.tol, "max_iter": max_iter,
                              "max_support": max_support}
-        self.order = torch.arange(n, device=C.device)
+        self.order = torch.arange(n, device=device)
         self.C, self.G, self.x_sq = C.to(exact), G.to(exact), x_sqnorm.to(exact)
         # zeros only where the iterations start from them: the homotopy returns codes of
         # its own (zeroing a large output faults its pages in)
         self.codes = None if init is None else init.to(exact, copy=True)
         if positive and self.codes is not None:
             self.codes.clamp_(min=0)
-        self.primal, self.gap = 0.5 * self.x_sq, torch.zeros(n, dtype=exact, device=C.device)
+        self.primal, self.gap = 0.5 * self.x_sq, torch.zeros(n, dtype=exact, device=device)
         self.warm = init is not None
         self.H = None if init is None else self.codes[self.order]
-        self.momentum = resolve_solver(solver, C.device) != "ista"
+        self.momentum = resolve_solver(solver, device) != "ista"
         self.check_every = policy.check_every if check_every is None else check_every
         if iterate_dtype is None:
-            iterate_dtype = self.dtype if C.device.type == "cpu" else torch.float32
+            iterate_dtype = self.dtype if device.type == "cpu" else torch.float32
         self.iterate_dtype = iterate_dtype
         self.max_pad = min(k, max_support or k)
         self.try_up_to = k if policy.try_up_to is None else policy.try_up_to
@@ -244,8 +244,9 @@ class _LassoRun:
         self.primal.index_copy_(0, rows, primal)
         self.gap.index_copy_(0, rows, gap)
 
-    def keep_rows(self, keep):
-        """Only the rows ``keep`` (of those still running) go on."""
+    def keep_rows(self, keep, n_keep):
+        """Only the ``n_keep`` rows ``keep`` (of those still running) go on."""
+        self.n_running = n_keep
         self.order, self.C, self.x_sq = self.order[keep], self.C[keep], self.x_sq[keep]
         if self.state is not None:
             self.state.keep(keep)
@@ -283,12 +284,13 @@ class _LassoRun:
             self.primal, self.gap = path.primal, path.gap
             # one sync on a GPU; NaN goes on too
             rest = torch.nonzero(~(path.gap <= self.tol * path.primal)).squeeze(1)
-            if not len(rest):
+            n_rest = len(rest)
+            if not n_rest:
                 return True
-            if len(rest) <= self.cpu_tail:
+            if n_rest <= self.cpu_tail:
                 self.finish_on_cpu(rest)
                 return True
-            self.keep_rows(rest)
+            self.keep_rows(rest, n_rest)
         if not from_zero or self.warm:
             self.H = self.codes[self.order]
         return False
@@ -304,7 +306,7 @@ class _LassoRun:
             # before the host knows any support size, the first check solves every row on
             # its MERGE_UP_TO largest coefficients: cheap, and most rows of sparse codes are
             # done there, even early in the first interval
-            self.slices = [(0, len(self.order), min(MERGE_UP_TO, self.max_pad))]
+            self.slices = [(0, self.n_running, min(MERGE_UP_TO, self.max_pad))]
             self.first_segment = max(1, round(self.check_every * self.policy.first_fraction))
             self.iterate()
         else:
@@ -372,7 +374,7 @@ class _LassoRun:
                                       support=proposal if propose else self.iterate_support)
         perm = torch.argsort(key, stable=True)
         counts = torch.bincount(key, minlength=n_keys).tolist()  # the one transfer
-        n_keep = 0 if final else len(self.order) - counts[-1]
+        n_keep = 0 if final else self.n_running - counts[-1]
         leave, keep = perm[n_keep:], perm[:n_keep]
         self.emit(self.order[leave], H[leave], primal[leave], gap[leave])
         if n_keep == 0:
@@ -380,7 +382,7 @@ class _LassoRun:
         if n_keep <= self.cpu_tail:
             self.finish_on_cpu(keep)
             return False
-        self.keep_rows(keep)
+        self.keep_rows(keep, n_keep)
         self.signs = signs[keep]
         self.slices = bucket_slices(counts[:-1], self.max_pad)
         self.H, self.iterate_support = H[keep], self.iterate_support[keep]
