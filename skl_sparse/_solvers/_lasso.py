@@ -222,8 +222,9 @@ class _LassoRun:
         if positive and self.codes is not None:
             self.codes.clamp_(min=0)
         self.primal, self.gap = 0.5 * self.x_sq, torch.zeros(n, dtype=exact, device=device)
-        self.warm = init is not None
-        self.H = None if init is None else self.codes[self.order]
+        # whether the iterations start from ``codes`` (a warm start, or the homotopy's
+        # codes) rather than from zero
+        self.from_codes = init is not None
         self.momentum = resolve_solver(solver, device) != "ista"
         self.check_every = policy.check_every if check_every is None else check_every
         if iterate_dtype is None:
@@ -232,7 +233,7 @@ class _LassoRun:
         self.max_pad = min(k, max_support or k)
         self.try_up_to = k if policy.try_up_to is None else policy.try_up_to
         # the state of the iterations and checks
-        self.n_iter, self.state, self.signs, self.slices = 0, None, None, []
+        self.H, self.n_iter, self.state, self.signs, self.slices = None, 0, None, None, []
         self.iterate_support = self.proposal = self.proposal_gap = None
 
     def result(self):
@@ -291,8 +292,7 @@ class _LassoRun:
                 self.finish_on_cpu(rest)
                 return True
             self.keep_rows(rest, n_rest)
-        if not from_zero or self.warm:
-            self.H = self.codes[self.order]
+        self.from_codes = self.from_codes or not from_zero
         return False
 
     def iterate_and_certify(self):
@@ -302,19 +302,20 @@ class _LassoRun:
         if self.codes is None:
             self.codes = torch.zeros_like(self.C)
         self.G_pad = padded_gram(self.G, self.max_pad)  # for every support solve
-        if self.H is None:
+        if self.from_codes:
+            # a start worth checking (homotopy, warm start): a check by the gap alone sorts
+            # the rows it leaves by support size for the solves of the next one
+            self.H = self.codes[self.order]
+            self.first_segment = self.check_every
+            if not self.check(final=False):
+                return
+        else:
             # before the host knows any support size, the first check solves every row on
             # its MERGE_UP_TO largest coefficients: cheap, and most rows of sparse codes are
             # done there, even early in the first interval
             self.slices = [(0, self.n_running, min(MERGE_UP_TO, self.max_pad))]
             self.first_segment = max(1, round(self.check_every * self.policy.first_fraction))
             self.iterate()
-        else:
-            # a start worth checking (homotopy, warm start): a check by the gap alone sorts
-            # the rows it leaves by support size for the solves of the next one
-            self.first_segment = self.check_every
-            if not self.check(final=False):
-                return
         while self.certify():
             self.iterate()
 
