@@ -21,7 +21,7 @@ from sklearn.decomposition import sparse_encode as sk_sparse_encode
 from sklearn.exceptions import ConvergenceWarning
 
 from skl_sparse import OnlineDictionaryLearner, SparseCoder, ZCAWhitener
-from skl_sparse._solvers._lasso import duality_gap
+from skl_sparse._solvers import duality_gap
 from skl_sparse.datasets import load_natural_patches
 
 try:  # the `bench` extra: pip install -e .[bench]

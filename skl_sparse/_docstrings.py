@@ -76,7 +76,8 @@ def _substitute(doc, pieces):
     its own placeholders filled first, indented like that line."""
     lines = []
     for line in doc.split("\n"):
-        name = line.strip()[1:-1] if line.strip()[:1] + line.strip()[-1:] == "{}" else None
+        stripped = line.strip()
+        name = stripped[1:-1] if stripped[:1] + stripped[-1:] == "{}" else None
         if name not in pieces:
             lines.append(line)
             continue

@@ -27,7 +27,8 @@ from skl_sparse import (
     SparseCoder,
     sparse_encode,
 )
-from skl_sparse._solvers._lasso import lasso_gram, lasso_gram_budget, lipschitz_bound
+from skl_sparse._solvers import lasso_gram, lasso_gram_budget, lipschitz_bound
+from skl_sparse._solvers._prox import ProxGrad
 from skl_sparse.sparse_coding._dictionary import update_dict_bcd_, update_dict_parallel_
 
 
@@ -384,7 +385,7 @@ def test_fista_steps_from_zero_and_the_one_kernel_threshold_change_nothing(rng):
     """From zero codes the first FISTA iteration skips its product and momentum, and a
     float threshold is one ``softshrink``: the iterates are bit for bit those of the
     plain steps."""
-    from skl_sparse._solvers._prox import ProxGrad, shrink
+    from skl_sparse._solvers._prox import shrink
 
     D = rng.randn(20, 12)
     D /= np.linalg.norm(D, axis=1, keepdims=True)
@@ -410,13 +411,13 @@ def test_only_the_first_iterations_may_use_tf32(whitened_patches, monkeypatch):
                                 random_state=0).fit(whitened_patches[:1000]).components_
     Xt, Dt = torch.from_numpy(whitened_patches[1000:]), torch.from_numpy(D)
     runs = []
-    run = lasso_mod.ProxGrad.run
+    run = ProxGrad.run
 
     def recorded(self, n_iter, tf32=False):
         runs.append((n_iter, tf32))
         return run(self, n_iter, tf32)
 
-    monkeypatch.setattr(lasso_mod.ProxGrad, "run", recorded)
+    monkeypatch.setattr(ProxGrad, "run", recorded)
     with gpu_policy_on_cpu():
         lasso_gram(Xt @ Dt.T, Dt @ Dt.T, (Xt * Xt).sum(1), 0.03, solver="fista")
     assert len(runs) >= 2

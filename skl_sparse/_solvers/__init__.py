@@ -9,20 +9,9 @@ of the three homotopy engines side by side (`_homotopy_torch`, `_homotopy_cpu`,
 only the device plumbing (`skl_sparse._device`) and the configuration.
 """
 
-from ._lasso import (
-    BUDGET_ITER,
-    GAP_TOL_FLOOR,
-    SOLVERS,
-    duality_gap,
-    gram_eigmax,
-    lasso_gram,
-    lasso_gram_budget,
-    lasso_objective,
-    lipschitz_bound,
-    resolve_solver,
-    shrink,
-    sync_free,
-)
+from ._certificates import GAP_TOL_FLOOR, duality_gap, lasso_objective
+from ._lasso import SOLVERS, lasso_gram, resolve_solver, sync_free
+from ._prox import BUDGET_ITER, gram_eigmax, lasso_gram_budget, lipschitz_bound, shrink
 
 __all__ = [
     "BUDGET_ITER",

@@ -73,9 +73,7 @@ def kernel_first(C, G, alpha, positive, x_sq, tol, policy, cpu_tail):
                              cpu_tail)
     if rest is None:  # turned off since the sample: the proximal gradient for the others
         return path, True
-    for full, part in zip(path, rest, strict=True):
-        if full.dim():
-            full[others] = part
+    _set_rows(path, others, rest)
     return path._replace(n_steps=torch.maximum(first.n_steps, rest.n_steps)), False
 
 
@@ -85,10 +83,16 @@ def _on_rows(path, rows, C, x_sq):
     full = HomotopyResult(torch.zeros_like(C),
                           torch.zeros(len(C), dtype=torch.bool, device=C.device),
                           path.n_steps, 0.5 * x_sq, torch.full_like(x_sq, torch.inf))
-    for whole, part in zip(full, path, strict=True):
-        if whole.dim():
-            whole[rows] = part
+    _set_rows(full, rows, path)
     return full
+
+
+def _set_rows(full, rows, part):
+    """Write the per-row fields of the `HomotopyResult` ``part`` into the rows ``rows`` of
+    ``full``, in place (``n_steps`` is the caller's)."""
+    for whole, piece in zip(full, part, strict=True):
+        if whole.dim():
+            whole[rows] = piece
 
 
 def kernel_agrees(C, G, x_sq, alpha, positive, path):

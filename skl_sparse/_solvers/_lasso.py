@@ -53,21 +53,16 @@ from ._certificates import (
     MERGE_UP_TO,
     bucket_slices,
     convergence_check,
-    duality_gap,
-    lasso_objective,
     padded_gram,
     sort_key,
 )
 from ._engines import compiled_homotopy, kernel_first
 from ._homotopy_cuda import S_MAX, cuda_homotopy_available
 from ._homotopy_torch import homotopy_torch
-from ._prox import BUDGET_ITER, ProxGrad, gram_eigmax, lasso_gram_budget, lipschitz_bound, shrink
+from ._prox import ProxGrad, gram_eigmax
 
-__all__ = [
-    "BUDGET_ITER", "GAP_TOL_FLOOR", "SOLVERS", "LassoResult", "duality_gap", "gram_eigmax",
-    "lasso_gram", "lasso_gram_budget", "lasso_objective", "lasso_policy", "lipschitz_bound",
-    "resolve_solver", "shrink", "sync_free",
-]
+__all__ = ["SOLVERS", "LassoResult", "lasso_gram", "lasso_policy", "resolve_solver",
+           "sync_free"]
 
 SOLVERS = ("auto", "lars", "fista", "ista")
 # iterations after which float32 iterates are continued in float64

@@ -7,7 +7,7 @@ import pytest
 import torch
 from _problems import patch_problem, random_problem
 
-from skl_sparse._solvers._lasso import duality_gap, lasso_gram
+from skl_sparse._solvers import duality_gap, lasso_gram
 
 
 def test_duality_gap_is_positive_and_zero_at_optimum():
@@ -28,9 +28,9 @@ def test_active_set_steps_correct_the_supports_of_an_early_iterate(positive, whi
     """From a 40-iteration FISTA iterate, whose supports are often wrong, the support solve
     with its primal-dual active-set steps finds the exact codes of most rows (measured:
     88% / 99% with positive, against 65% / 79% on the iterate's supports alone)."""
+    from skl_sparse._solvers import lasso_gram_budget
     from skl_sparse._solvers._certificates import _support_candidates
     from skl_sparse._solvers._homotopy_cpu import homotopy_cpu
-    from skl_sparse._solvers._lasso import lasso_gram_budget
 
     X, D = patch_problem(whitened_patches)
     Xt, Dt = torch.from_numpy(X), torch.from_numpy(D)

@@ -9,7 +9,7 @@ import torch
 from _config import DEVICE
 from _problems import patch_problem
 
-from skl_sparse._solvers._lasso import duality_gap
+from skl_sparse._solvers import duality_gap
 
 
 def _engines():

@@ -10,7 +10,7 @@ from _problems import check_kkt, objective, patch_problem, random_problem, sklea
 from sklearn.decomposition import sparse_encode as sk_sparse_encode
 
 from skl_sparse import sparse_encode
-from skl_sparse._solvers._lasso import duality_gap, lasso_gram
+from skl_sparse._solvers import duality_gap, lasso_gram
 
 SOLVERS = ["lars", "fista", "ista"]
 
