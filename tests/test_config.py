@@ -121,7 +121,7 @@ def test_the_configured_policy_decides_the_checks(whitened_patches):
         assert torch.all(gap <= 1e-6 * primal)
 
 
-def test_cuda_kernels_switch_turns_the_kernel_off(monkeypatch):
+def test_cuda_kernels_switch_turns_the_kernel_off(monkeypatch, fresh_kernel_status):
     """With ``cuda_kernels=False`` the shipped kernel is never offered, whatever the
     machine (here one that claims a GPU)."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
