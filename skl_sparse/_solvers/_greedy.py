@@ -1,0 +1,42 @@
+"""The contract of the greedy ℓ0 engines: orthogonal matching pursuit and orthogonal least
+squares in Gram form, for many samples at once (no validation: callers validate).
+
+Each sample ``x`` is coded on at most ``n_nonzero_coefs`` atoms (rows of ``D``) chosen one
+at a time; after each choice the coefficients on the chosen atoms ``A`` are the least
+squares fit ``h_A = G_AA^{-1} c_A`` (``c = D x``, ``G = D D^T``), from a Cholesky factor
+of ``G_AA`` extended by one row per atom (Rubinstein, Zibulevsky and Elad 2008: "Batch
+OMP"; the residual's correlations ``c - G_{:A} h_A`` are updated from ``G`` alone, so the
+cost does not depend on ``n_features``):
+
+* OMP chooses the atom most correlated with the residual, ``argmax_j |r . d_j|``:
+  scikit-learn's `orthogonal_mp_gram`, with its ties (the first in the order its swaps
+  leave) and its stopping rules (``tol``: the squared residual; a correlation whose
+  square is below the dtype's epsilon, or an atom dependent on the chosen ones, ends the
+  sample early, flagged ``premature``);
+* OLS chooses the atom whose addition leaves the smallest residual after the re-fit,
+  ``argmax_j (r . d_j)^2 / ||d_j - P_A d_j||^2`` (forward selection, SPAMS' ``omp``): the
+  denominators come from the same factor, ``G_jj - ||L^{-1} G_{Aj}||^2``, kept for every
+  atom as the factor grows.
+
+An engine is called as ``engine(C, G, x_sq, n_nonzero_coefs=..., tol=None,
+method="omp"|"ols")`` on float64 tensors and returns a `GreedyResult` on their device.
+``tol``, where given, overrides ``n_nonzero_coefs`` (scikit-learn's rule): atoms are added
+until the squared residual is at most ``tol``.
+"""
+
+from typing import NamedTuple
+
+import torch
+
+__all__ = ["METHODS", "GreedyResult"]
+
+METHODS = ("omp", "ols")
+
+
+class GreedyResult(NamedTuple):
+    """What every greedy engine returns, on the device of its input."""
+
+    codes: torch.Tensor  # (n_samples, n_components), float64
+    n_active: torch.Tensor  # int64 (n_samples,): the atoms each code uses
+    residual: torch.Tensor  # (n_samples,) float64: each sample's squared residual
+    premature: torch.Tensor  # bool (n_samples,): stopped early (dependent or null atoms)
