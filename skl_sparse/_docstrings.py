@@ -52,6 +52,20 @@ transform_tol : float, default=1e-6
     Relative duality-gap tolerance of the lasso solver.
 positive : bool, default=False
     Non-negative codes.""",
+    "l0_parameters": """\
+n_nonzero_coefs : int, default=None
+    Atoms per code of the greedy solvers ("omp", "ols", "lar"); ``None``
+    means 10% of ``n_features`` (at least 1). More than ``min(n_components,
+    n_features)`` is clipped to it, with a warning.
+residual_tol : float, default=None
+    Squared norm of the residual at which "omp" and "ols" stop adding atoms;
+    overrides ``n_nonzero_coefs`` when given.""",
+    "split_sign_parameter": """\
+split_sign : bool, default=False
+    Return each code split into its positive and negative parts,
+    ``[max(h, 0), max(-h, 0)]`` (``2 n_components`` features): downstream
+    linear classifiers can then weigh the two signs differently.
+    ``inverse_transform`` takes codes of either width.""",
     "online_attributes": """\
 A_ : ndarray of shape (n_components, n_components)
     Running average of :math:`h h^\\top`.

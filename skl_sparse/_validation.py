@@ -1,15 +1,80 @@
 """Input checks shared by the estimators and the coding functions: codes given to
 ``inverse_transform``, user-given dictionaries, values that overflow the computation's
-dtype, and where NaN is looked for."""
+dtype, and where NaN is looked for; scikit-learn's names for our parameters
+(`check_foreign_names`), and warnings that point at the user's line (`warn_user`)."""
 
+import functools
+import inspect
 import math
+import os
+import sys
+import warnings
 
 import numpy as np
+import sklearn
 import torch
 from sklearn.utils import assert_all_finite, check_array
 from sklearn.utils.validation import check_is_fitted
 
 from ._device import resolve_device, to_numpy
+
+# frames in these folders are ours or scikit-learn's wrappers (validation, fit context)
+_INTERNAL = tuple(os.path.dirname(m.__file__) + os.sep
+                  for m in (sys.modules[__package__], sklearn))
+
+_SOLVER_NAMES = ('solver (scikit-learn\'s "omp" is "omp", "lars" is "lar", "lasso_lars" '
+                 'is "lars", "lasso_cd" is "auto", "threshold" is "threshold")')
+# scikit-learn's names of coding options, and what they are here
+SKLEARN_EQUIVALENTS = {
+    "algorithm": _SOLVER_NAMES,
+    "transform_algorithm": _SOLVER_NAMES,
+    "fit_algorithm": "solver (one solver codes for fit and transform)",
+    "transform_n_nonzero_coefs": "n_nonzero_coefs",
+    "transform_alpha": ("alpha (and, where scikit-learn's OMP reads it as a tolerance, "
+                        "residual_tol)"),
+    "positive_code": "positive",
+    "method": "solver",
+    "method_max_iter": "max_iter (transform_max_iter on an estimator)",
+    "n_jobs": "torch.set_num_threads (our CPU threads follow torch's)",
+}
+
+
+def warn_user(message, category):
+    """``warnings.warn`` attributed to the first caller outside skl_sparse and
+    scikit-learn's wrappers: the user's line, however deep the warning is raised."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_code.co_filename.startswith(_INTERNAL):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
+
+
+def check_foreign_names(owner, kwargs, accepted):
+    """Raise a ``TypeError`` for a keyword of ``kwargs`` that ``owner`` (a function or
+    class name) does not accept, naming our equivalent when it is scikit-learn's."""
+    for name in kwargs:
+        if name in accepted:
+            continue
+        hint = SKLEARN_EQUIVALENTS.get(name)
+        where = ("; skl_sparse.decomposition takes scikit-learn's names, and the user "
+                 "guide's 'Coming from scikit-learn or SPAMS' maps every option")
+        if hint is None:
+            raise TypeError(f"{owner}() got an unexpected keyword argument {name!r}{where}.")
+        raise TypeError(f"{owner}() got an unexpected keyword argument {name!r}: "
+                        f"scikit-learn's {name!r} is {hint} here{where}.")
+
+
+def suggests_names(func):
+    """Decorate a function or ``__init__`` so that a keyword it does not take raises
+    `check_foreign_names`'s error (the signature, for ``get_params``, is unchanged)."""
+    accepted = set(inspect.signature(func).parameters)
+    owner = func.__qualname__.removesuffix(".__init__")
+
+    @functools.wraps(func)
+    def checked(*args, **kwargs):
+        check_foreign_names(owner, kwargs, accepted)
+        return func(*args, **kwargs)
+
+    return checked
 
 
 def check_codes(est, X, n_components):

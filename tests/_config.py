@@ -37,6 +37,24 @@ INIT_PARAMS = {
     },
 }
 
+# Options that change what an estimator computes, each checked as its own estimator by
+# the common checks (with the fast arguments above)
+OPTION_VARIANTS = {
+    "SparseCoder": [
+        {"solver": "omp", "n_nonzero_coefs": 2, "dict_update": "ksvd"},
+        {"solver": "ols", "residual_tol": 0.5},
+        {"solver": "lar", "n_nonzero_coefs": 2},
+        {"solver": "threshold", "alpha": 0.1, "dict_update": "pgd"},
+        {"split_sign": True, "positive_dict": True},
+    ],
+    "OnlineDictionaryLearner": [
+        {"solver": "omp", "n_nonzero_coefs": 2},
+        {"solver": "ols"},
+        {"solver": "threshold", "alpha": 0.1},
+        {"split_sign": True, "positive_dict": True},
+    ],
+}
+
 
 def gpu_policy_on_cpu(**fields):
     """A `config_context` in which the CPU codes with the GPU's lasso policy, ``fields``

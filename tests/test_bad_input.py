@@ -7,13 +7,17 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from _config import INIT_PARAMS, all_estimators
+from _config import INIT_PARAMS, OPTION_VARIANTS, all_estimators
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import InvalidParameterError
 
-ESTIMATORS = [cls(**INIT_PARAMS.get(name, {})) for name, cls in all_estimators()]
-IDS = [name for name, _ in all_estimators()]
+# every estimator, and each option variant of the common checks
+CASES = [(name, cls(**{**INIT_PARAMS.get(name, {}), **variant}), variant)
+         for name, cls in all_estimators()
+         for variant in [{}, *OPTION_VARIANTS.get(name, [])]]
+ESTIMATORS = [est for _, est, _ in CASES]
+IDS = [name + "".join(f"-{k}={v}" for k, v in variant.items()) for name, _, variant in CASES]
 
 # one invalid value per estimator, for a parameter it has
 INVALID = {"ZCAWhitener": ("eps", -1.0), "ImagePatchEncoder": ("n_fit_patches", 0)}

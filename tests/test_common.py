@@ -3,13 +3,15 @@
 import inspect
 
 import pytest
-from _config import INIT_PARAMS, all_estimators
+from _config import INIT_PARAMS, OPTION_VARIANTS, all_estimators
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 
 def _tested_estimators():
     for name, cls in all_estimators():
         yield cls(**INIT_PARAMS.get(name, {}))
+        for variant in OPTION_VARIANTS.get(name, []):
+            yield cls(**{**INIT_PARAMS.get(name, {}), **variant})
 
 
 def test_all_estimators_listed():

@@ -454,3 +454,47 @@ def test_dictionary_context_is_reused_while_the_dictionary_is_equal(rng, monkeyp
     sparse_encode(X.astype(np.float32), D, alpha=0.1, solver="fista", device=DEVICE)
     sparse_encode(X, D, alpha=0.1, solver="lars", device=DEVICE)
     assert len(computed) == 4
+
+
+@pytest.mark.parametrize("method", ["omp", "ols"])
+def test_greedy_codes_make_no_host_sync_per_atom(method, rng):
+    """The lock-step engine (a GPU's): no synchronisation for a fixed number of atoms, a
+    bounded number of torch calls per atom; with a residual tolerance, one check every
+    `CHECK_EVERY` atoms."""
+    from skl_sparse._solvers._greedy_torch import CHECK_EVERY, greedy_torch
+
+    X, D = rng.randn(300, 16), rng.randn(40, 16)
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    C, G, x_sq = (torch.from_numpy(a) for a in (X @ D.T, D @ D.T, (X * X).sum(1)))
+    calls = {}
+    for L in (2, 8):
+        counter = _count(lambda n=L: greedy_torch(C, G, x_sq, n_nonzero_coefs=n, method=method))
+        assert counter.syncs == 0, counter.sync_sites
+        calls[L] = counter.calls
+    assert (calls[8] - calls[2]) / 6 <= 100  # torch calls (launches) per atom
+    with TorchCallCounter() as counter:
+        out = greedy_torch(C, G, x_sq, n_nonzero_coefs=1, tol=0.2 * float(x_sq.mean()),
+                           method=method)
+    steps = int(out.n_active.max())
+    assert counter.syncs <= steps // CHECK_EVERY + 1, counter.sync_sites
+
+
+def test_ksvd_sweep_syncs_once_whatever_the_atoms(rng):
+    """K-SVD on a GPU: a few products per atom, masked, and no host synchronisation but
+    the one that lists the unused atoms; the same sweep as the compiled CPU one."""
+    from skl_sparse.sparse_coding._dictionary import update_dict_ksvd_
+
+    X = rng.randn(400, 12)
+    H = np.where(rng.rand(400, 30) < 0.15, rng.randn(400, 30), 0.0)
+    D = rng.randn(30, 12)
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    syncs = []
+    Xt = torch.from_numpy(np.asfortranarray(X))  # not contiguous: the torch sweep
+    for k in (15, 30):
+        Dt, Ht = torch.tensor(D[:k]), torch.tensor(H[:, :k])
+        syncs.append(_count(lambda d=Dt, h=Ht: update_dict_ksvd_(d, Xt, h)).syncs)
+        Dc, Hc = torch.tensor(D[:k]), torch.tensor(H[:, :k])
+        update_dict_ksvd_(Dc, torch.from_numpy(X), Hc)  # the compiled sweep
+        np.testing.assert_allclose(Dt.numpy(), Dc.numpy(), atol=1e-12)
+        np.testing.assert_allclose(Ht.numpy(), Hc.numpy(), atol=1e-10)
+    assert syncs[0] == syncs[1] <= 2

@@ -142,11 +142,15 @@ def test_interrupted_image_encoder_refit_leaves_the_model_unchanged(rng):
 @pytest.mark.parametrize("est", [
     ZCAWhitener(),
     SparseCoder(n_components=6, alpha=0.1, max_iter=2, device=DEVICE, random_state=0),
+    SparseCoder(n_components=6, solver="lar", n_nonzero_coefs=2, split_sign=True,
+                max_iter=2, device=DEVICE, random_state=0),
     OnlineDictionaryLearner(6, alpha=0.1, batch_size=20, max_iter=1, device=DEVICE,
                             random_state=0),
+    OnlineDictionaryLearner(6, solver="threshold", alpha=0.1, batch_size=20, max_iter=1,
+                            device=DEVICE, random_state=0),
     Autoencoder(n_components=3, max_iter=1, device=DEVICE, random_state=0),
     PSDEncoder(n_components=3, alpha=0.1, max_iter=1, device=DEVICE, random_state=0),
-], ids=lambda e: type(e).__name__)
+], ids=lambda e: type(e).__name__ + ("-" + e.solver if hasattr(e, "solver") else ""))
 def test_fit_rejected_by_validation_keeps_the_fitted_model(est, rng):
     X = rng.randn(60, 5)
     est = clone(est).fit(X)
@@ -278,7 +282,7 @@ def _fail_on_call(monkeypatch, owner, name, at=2):
 
 _INJECT = {
     "ZCAWhitener": ("skl_sparse.preprocessing._whitening.linalg", "eigh", 1),
-    "SparseCoder": ("skl_sparse.sparse_coding._sparse_coder", "update_dict_bcd_", 2),
+    "SparseCoder": ("skl_sparse.sparse_coding._dict_learning", "resample_atoms_", 2),
     "OnlineDictionaryLearner": (
         "skl_sparse.sparse_coding._online_dictionary.OnlineDictionaryLearner",
         "_minibatch_step", 3),
@@ -291,11 +295,15 @@ _INJECT = {
 @pytest.mark.parametrize("est", [
     ZCAWhitener(),
     SparseCoder(n_components=6, alpha=0.1, max_iter=5, tol=0, device=DEVICE, random_state=0),
+    SparseCoder(n_components=6, solver="omp", n_nonzero_coefs=2, dict_update="ksvd",
+                max_iter=5, tol=0, device=DEVICE, random_state=0),
     OnlineDictionaryLearner(6, alpha=0.1, batch_size=10, max_iter=2, device=DEVICE,
                             random_state=0),
+    OnlineDictionaryLearner(6, solver="ols", n_nonzero_coefs=2, positive_dict=True,
+                            batch_size=10, max_iter=2, device=DEVICE, random_state=0),
     Autoencoder(n_components=3, max_iter=3, device=DEVICE, random_state=0),
     PSDEncoder(n_components=3, alpha=0.1, max_iter=3, device=DEVICE, random_state=0),
-], ids=lambda e: type(e).__name__)
+], ids=lambda e: type(e).__name__ + ("-" + e.solver if hasattr(e, "solver") else ""))
 def test_interrupted_fit_leaves_the_fitted_model_unchanged(est, method, rng, monkeypatch):
     import importlib
 

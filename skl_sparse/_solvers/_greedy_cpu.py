@@ -137,6 +137,174 @@ def _greedy_one(c, GT, g_diag, x_sq, max_atoms, tol, use_tol, ols, eps, h, perm,
     return n, max(res, 0.0), premature
 
 
+@njit(cache=True, fastmath=False)
+def _min_pos(values, n):
+    """The smallest positive entry of ``values[:n]`` (inf where none: scikit-learn's
+    ``min_pos``)."""
+    best = np.inf
+    for i in range(n):
+        if 0.0 < values[i] < best:
+            best = values[i]
+    return best
+
+
+@njit(cache=True, fastmath=False)
+def _cholesky_solve(L, n, b, out):
+    """``out[:n] = (L L^T)^{-1} b[:n]`` for the lower triangle of ``L[:n, :n]``."""
+    for i in range(n):
+        acc = b[i]
+        for t in range(i):
+            acc -= L[i, t] * out[t]
+        out[i] = acc / L[i, i]
+    for i in range(n - 1, -1, -1):
+        acc = out[i]
+        for t in range(i + 1, n):
+            acc -= L[t, i] * out[t]
+        out[i] = acc / L[i, i]
+
+
+@njit(cache=True, fastmath=False)
+def _equiangular(L, n, sign, ls, scratch, eps):
+    """The unit-correlation direction of the ``n`` active atoms: ``ls = AA (G_AA)^{-1} s``
+    with ``AA = (s^T G_AA^{-1} s)^{-1/2}``; returns ``AA``. An ill-conditioned factor gets
+    a growing diagonal shift until ``AA`` is finite (as scikit-learn's `lars_path`)."""
+    _cholesky_solve(L, n, sign, ls)
+    total = 0.0
+    for i in range(n):
+        total += ls[i] * sign[i]
+    if n == 1 and ls[0] == 0.0:  # a zero correlation's sign
+        ls[0] = 1.0
+        return 1.0
+    aa = 1.0 / math.sqrt(total) if total > 0.0 else np.inf
+    shift = 0
+    while not math.isfinite(aa):
+        for i in range(n):
+            for t in range(n):
+                scratch[i, t] = L[i, t]
+            scratch[i, i] += 2.0 ** shift * eps
+        _cholesky_solve(scratch, n, sign, ls)
+        total = 0.0
+        for i in range(n):
+            total += ls[i] * sign[i]
+        aa = 1.0 / math.sqrt(max(total, eps))
+        shift += 1
+    for i in range(n):
+        ls[i] *= aa
+    return aa
+
+
+@njit(cache=True, fastmath=False)
+def _lar_add(G, n, lam, perm, cov, sign, L, eps):
+    """The atom at position ``lam`` joins the ``n`` active ones (position ``n``, its
+    correlation's sign, a row of the factor ``L``); False, with its correlation zeroed
+    and the positions unchanged, when it depends on them (it is never chosen again)."""
+    sign[n] = 1.0 if cov[lam] > 0 else (-1.0 if cov[lam] < 0 else 0.0)
+    perm[n], perm[lam] = perm[lam], perm[n]
+    cov[n], cov[lam] = cov[lam], cov[n]
+    a = perm[n]
+    v = 0.0
+    for i in range(n):
+        acc = G[a, perm[i]]
+        for t in range(i):
+            acc -= L[n, t] * L[i, t]
+        L[n, i] = acc / L[i, i]
+        v += L[n, i] * L[n, i]
+    diag = max(math.sqrt(abs(G[a, a] - v)), eps)
+    if diag >= 1e-7:
+        L[n, n] = diag
+        return True
+    cov[n] = 0.0
+    perm[n], perm[lam] = perm[lam], perm[n]
+    cov[n], cov[lam] = cov[lam], cov[n]
+    return False
+
+
+@njit(cache=True, fastmath=False)
+def _lar_step(G, n, big, aa, perm, cov, corr, ls):
+    """How far the active atoms move along ``ls`` before an inactive atom's correlation
+    ties theirs (``big`` now, ``aa`` per unit step); ``corr``: the inactive atoms'
+    correlations with the direction, rounded to 15 digits as scikit-learn does."""
+    tiny = np.float32(1.1754944e-38)
+    gamma = big / aa
+    for p in range(n, cov.shape[0]):
+        acc = 0.0
+        for i in range(n):
+            acc += G[perm[i], perm[p]] * ls[i]
+        corr[p] = np.rint(acc * 1e15) / 1e15
+        r1 = (big - cov[p]) / (aa - corr[p] + tiny)
+        r2 = (big + cov[p]) / (aa + corr[p] + tiny)
+        if 0.0 < r1 < gamma:
+            gamma = r1
+        if 0.0 < r2 < gamma:
+            gamma = r2
+    return gamma
+
+
+@njit(cache=True, fastmath=False)
+def _lar_crossings(n, gamma, coef, ls, sign, ratio):
+    """Whether a coefficient crosses zero before the step ends; the signs of those that
+    do first are flipped (LAR keeps them: the next step adds no atom)."""
+    tiny = np.float32(1.1754944e-38)
+    for i in range(n):
+        ratio[i] = -coef[i] / (ls[i] + tiny)
+    z = _min_pos(ratio, n)
+    if not z < gamma:
+        return False
+    for i in range(n):
+        if ratio[i] == z:
+            sign[i] = -sign[i]
+    return True
+
+
+@njit(cache=True, fastmath=False)
+def _largest_inactive(cov, n):
+    """The first position from ``n`` on of the largest ``|cov|``, and that value."""
+    lam, big = -1, 0.0
+    for p in range(n, cov.shape[0]):
+        if lam < 0 or abs(cov[p]) > big:
+            lam, big = p, abs(cov[p])
+    return lam, big
+
+
+@njit(cache=True, fastmath=False)
+def _lar_one(c, G, max_steps, stop_corr, eps, h, perm, cov, corr, ratio, L, scratch, sign,
+             ls, coef):
+    """Least angle regression (LAR: no lasso drop) of one sample for ``max_steps`` steps,
+    as scikit-learn's ``lars_path(method="lar")`` with a Gram matrix takes them: the
+    active atoms move along their equiangular direction until an inactive atom's
+    correlation ties theirs, which joins at the next step; a coefficient that would cross
+    zero has its sign flipped and the next step adds no atom. Stops early when every
+    correlation is below ``stop_corr``. Returns (atoms used, premature: a degenerate atom
+    was met)."""
+    k = c.shape[0]
+    for p in range(k):
+        perm[p] = p
+        cov[p] = c[p]
+        h[p] = 0.0
+    n, steps, drop, premature = 0, 0, False, False
+    while True:
+        lam, big = _largest_inactive(cov, n)
+        if big <= stop_corr or steps >= max_steps or n >= k:
+            break
+        if not drop:
+            if not _lar_add(G, n, lam, perm, cov, sign, L, eps):
+                premature = True
+                continue
+            n += 1
+        aa = _equiangular(L, n, sign, ls, scratch, eps)
+        gamma = _lar_step(G, n, big, aa, perm, cov, corr, ls)
+        drop = _lar_crossings(n, gamma, coef, ls, sign, ratio)
+        steps += 1
+        for i in range(n):
+            coef[i] += gamma * ls[i]
+        for p in range(n, k):
+            cov[p] -= gamma * corr[p]
+    for i in range(n):
+        h[perm[i]] = coef[i]
+        coef[i] = 0.0
+    return n, premature
+
+
 @njit(cache=True, nogil=True)
 def _greedy_rows(C, G, GT, x_sq, max_atoms, tol, use_tol, ols, eps, H, n_active, residual,
                  premature, lo, hi):
@@ -153,29 +321,60 @@ def _greedy_rows(C, G, GT, x_sq, max_atoms, tol, use_tol, ols, eps, H, n_active,
             alpha, gd, q, score, L, w, Z)
 
 
-def greedy_arrays(C, G, x_sq, *, n_nonzero_coefs, tol=None, method="omp"):
+@njit(cache=True, nogil=True)
+def _lar_rows(C, G, max_steps, stop_corr, eps, H, n_active, premature, lo, hi):
+    """`_lar_one` for rows ``lo:hi``, sequentially, without the GIL."""
+    k = C.shape[1]
+    size = min(max_steps, k)
+    perm = np.empty(k, dtype=np.int64)
+    cov, corr = np.empty(k), np.empty(k)
+    L, scratch = np.empty((size, size)), np.empty((size, size))
+    sign, ls, ratio, coef = np.empty(size), np.empty(size), np.empty(size), np.zeros(size)
+    for r in range(lo, hi):
+        n_active[r], premature[r] = _lar_one(
+            C[r], G, max_steps, stop_corr, eps, H[r], perm, cov, corr, ratio, L, scratch,
+            sign, ls, coef)
+
+
+def _share_rows(rows, n):
+    """``rows(lo, hi)`` over ``0:n`` in a few tasks per thread of our pool."""
+    workers = max(1, min(n_threads(), n // _MIN_ROWS_PER_TASK))
+    n_tasks = workers * (4 if n >= 64 * _MIN_ROWS_PER_TASK else 1)
+    bounds = np.linspace(0, n, n_tasks + 1).astype(np.int64)
+    run_tasks(lambda t: rows(bounds[t], bounds[t + 1]), n_tasks, workers)
+
+
+def greedy_arrays(C, G, x_sq, *, n_nonzero_coefs, tol=None, method="omp", n_features=None):
     """`greedy_cpu` on C-contiguous float64 numpy arrays: the fields of a `GreedyResult`
-    as arrays."""
+    as arrays. ``n_features`` (LAR only): the dictionary's, which scales its stopping
+    correlation as in scikit-learn."""
     n, k = C.shape
     H = np.zeros((n, k))
     n_active = np.zeros(n, dtype=np.int64)
     residual = np.array(x_sq, dtype=np.float64)
     premature = np.zeros(n, dtype=np.bool_)
-    if n and k:
-        args = (C, G, np.ascontiguousarray(G.T), x_sq, int(min(n_nonzero_coefs, k)),
-                -1.0 if tol is None else float(tol),
-                tol is not None, method == "ols", float(np.finfo(np.float64).eps), H,
-                n_active, residual, premature)
-        workers = max(1, min(n_threads(), n // _MIN_ROWS_PER_TASK))
-        n_tasks = workers * (4 if n >= 64 * _MIN_ROWS_PER_TASK else 1)
-        bounds = np.linspace(0, n, n_tasks + 1).astype(np.int64)
-        run_tasks(lambda t: _greedy_rows(*args, bounds[t], bounds[t + 1]), n_tasks, workers)
+    eps = float(np.finfo(np.float64).eps)
+    if not (n and k):
+        return H, n_active, residual, premature
+    if method == "lar":
+        stop = float(n_features or 1) * float(np.finfo(np.float32).eps)
+        _share_rows(lambda lo, hi: _lar_rows(C, G, int(n_nonzero_coefs), stop, eps, H,
+                                             n_active, premature, lo, hi), n)
+        # ||x - h D||^2 = ||x||^2 - 2 h.c + h G h, row by row
+        residual = np.maximum(x_sq - 2 * (H * C).sum(1) + ((H @ G) * H).sum(1), 0.0)
+        return H, n_active, residual, premature
+    budget = k if tol is not None else int(min(n_nonzero_coefs, k))
+    args = (C, G, np.ascontiguousarray(G.T), x_sq, budget,
+            -1.0 if tol is None else float(tol), tol is not None, method == "ols", eps, H,
+            n_active, residual, premature)
+    _share_rows(lambda lo, hi: _greedy_rows(*args, lo, hi), n)
     return H, n_active, residual, premature
 
 
-def greedy_cpu(C, G, x_sq, *, n_nonzero_coefs, tol=None, method="omp"):
-    """OMP or OLS codes of every row of the CPU tensor ``C = X D^T``: a `GreedyResult`
-    (`skl_sparse._solvers._greedy`), computed by `greedy_arrays` on the tensors' memory."""
+def greedy_cpu(C, G, x_sq, *, n_nonzero_coefs, tol=None, method="omp", n_features=None):
+    """OMP, OLS or LAR codes of every row of the CPU tensor ``C = X D^T``: a
+    `GreedyResult` (`skl_sparse._solvers._greedy`), computed by `greedy_arrays`."""
     arrays = (np.ascontiguousarray(t.numpy(), dtype=np.float64) for t in (C, G, x_sq))
-    out = greedy_arrays(*arrays, n_nonzero_coefs=n_nonzero_coefs, tol=tol, method=method)
+    out = greedy_arrays(*arrays, n_nonzero_coefs=n_nonzero_coefs, tol=tol, method=method,
+                        n_features=n_features)
     return GreedyResult(*(torch.from_numpy(a) for a in out))

@@ -72,7 +72,7 @@ PROMOTE_AFTER = 100
 def sync_free(device, solver):
     """Whether the learners' mini-batch steps avoid host synchronisation: on a GPU with an
     iterative solver (budgeted codes instead of a convergence loop)."""
-    return device.type == "cuda" and resolve_solver(solver, device) != "lars"
+    return device.type == "cuda" and resolve_solver(solver, device) in ("fista", "ista")
 
 
 def resolve_solver(solver, device):

@@ -22,7 +22,6 @@ A subclass defines the model only:
 
 import copy
 import time
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -37,7 +36,7 @@ from .._base import DEVICE_CONSTRAINTS, _Transformer, restore_on_error
 from .._device import capture_cuda_graph, copy_to_numpy, resolve_device, to_tensor
 from .._docstrings import fill_doc
 from .._progress import progress
-from .._validation import check_codes, check_float32_range
+from .._validation import check_codes, check_float32_range, warn_user
 from ._modules import init_parameters_
 
 TRAINING_CONSTRAINTS = {
@@ -241,12 +240,11 @@ class _TorchTransformer(_Transformer, BaseEstimator):
         self.loss_curve_ = curve
         self.n_iter_ = n_epochs
         if first and max_iter > 1 and not stopped:
-            warnings.warn(
+            warn_user(
                 f"{type(self).__name__}: max_iter={max_iter} reached before the loss "
                 f"stopped improving (tol={self.tol}, n_iter_no_change={self.n_iter_no_change});"
                 " increase max_iter.",
                 ConvergenceWarning,
-                stacklevel=4,
             )
         if device.type == "cuda":
             # nothing of the fit stays on the GPU (the weights are numpy now): free the cache

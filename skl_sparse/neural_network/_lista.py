@@ -20,7 +20,7 @@ from .._docstrings import fill_doc
 from .._solvers import gram_eigmax, shrink
 from .._validation import check_dictionary
 from ..sparse_coding._dict_learning import dict_learning_batch
-from ..sparse_coding._dictionary import init_dictionary, update_dict_bcd_
+from ..sparse_coding._dictionary import DICT_UPDATES, init_dictionary
 from ..sparse_coding._encode import encode_tensor, sparse_encode
 from ._base import TRAINING_CONSTRAINTS, TRAINING_PIECES, _TorchTransformer
 
@@ -188,14 +188,15 @@ class LISTAEncoder(_TorchTransformer):
         D = init_dictionary(Xt, self.n_components or X.shape[1], rng)
 
         def code(Xb, Db):
-            H, _, primal, _ = encode_tensor(Xb, Db, self.alpha, solver="auto", positive=False,
-                                            max_iter=1000, tol=1e-6)
+            H, primal, _ = encode_tensor(Xb, Db, self.alpha, solver="auto", positive=False,
+                                         max_iter=1000, tol=1e-6)
             return H, primal
 
         with warnings.catch_warnings():
             # the dictionary is a means here: LISTA learns to reproduce its codes
             warnings.simplefilter("ignore", ConvergenceWarning)
-            dict_learning_batch(Xt, D, code, update_dict_bcd_, max_iter=30, tol=1e-3, rng=rng)
+            dict_learning_batch(Xt, D, code, DICT_UPDATES["bcd"], max_iter=30, tol=1e-3,
+                                rng=rng)
         return D.cpu().numpy()
 
     def _training_tensor(self, X, device, first):

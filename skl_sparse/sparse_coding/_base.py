@@ -8,7 +8,6 @@ four hooks a subclass defines: ``_init_state``, ``_state_from_attributes``,
 """
 
 import time
-import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -22,15 +21,40 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._base import DEVICE_CONSTRAINTS, _Transformer, restore_on_error
 from .._device import host_matmul, own_threads, resolve_device
 from .._docstrings import fill_doc
-from .._solvers import SOLVERS, lasso_objective
-from .._validation import check_codes, check_no_overflow, finite_on_device
+from .._solvers import GREEDY_SOLVERS, SOLVERS, lasso_objective
+from .._validation import check_codes, check_no_overflow, finite_on_device, warn_user
 from ._dict_learning import online_epoch
-from ._encode import TRANSFORM_BATCH, encode_numpy, encode_tensor, owns_cpu_threads
+from ._encode import (
+    CODERS,
+    TRANSFORM_BATCH,
+    check_positive_supported,
+    encode_numpy,
+    encode_tensor,
+    owns_cpu_threads,
+    resolve_n_nonzero_coefs,
+)
+
+# the options of the estimators that code with every solver, not only the lasso's
+CODING_CONSTRAINTS = {
+    "solver": [StrOptions(set(CODERS))],
+    "n_nonzero_coefs": [Interval(Integral, 1, None, closed="left"), None],
+    "residual_tol": [Interval(Real, 0, None, closed="left"), None],
+    "split_sign": ["boolean"],
+    "positive_dict": ["boolean"],
+}
 
 
 @fill_doc()
 class _BaseSparseCoding(_Transformer):
-    """Transform-time behaviour shared by the dictionary-based estimators."""
+    """Transform-time behaviour shared by the dictionary-based estimators.
+
+    The options of `CODING_CONSTRAINTS` are parameters of the estimators that take them;
+    the class values below stand for the others (lasso codes, as they are).
+    """
+
+    n_nonzero_coefs = None
+    residual_tol = None
+    split_sign = False
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left"), None],
@@ -44,13 +68,35 @@ class _BaseSparseCoding(_Transformer):
 
     @property
     def _n_features_out(self):
-        return self.components_.shape[0]
+        return self.components_.shape[0] * (2 if self.split_sign else 1)
 
     def _check_fit_data(self, X, reset=True):
-        """``fit``'s validation: the data (float64/float32, no overflow), the device."""
+        """``fit``'s validation: the data (float64/float32, no overflow), the options
+        that exclude each other, the device."""
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
+        check_positive_supported(self.solver, self.positive)
         check_no_overflow(X)
         return X, resolve_device(self.device)
+
+    def _coding(self, n_components, n_features):
+        """The keyword arguments of `encode_tensor` and `encode_numpy` for this
+        estimator's codes (``n_nonzero_coefs`` resolved for the greedy solvers)."""
+        kwargs = {"solver": self.solver, "positive": self.positive,
+                  "max_iter": self.transform_max_iter, "tol": self.transform_tol}
+        if self.solver in GREEDY_SOLVERS:
+            residual_tol = self.residual_tol if self.solver != "lar" else None
+            kwargs["residual_tol"] = residual_tol
+            kwargs["n_nonzero_coefs"] = None if residual_tol is not None else (
+                resolve_n_nonzero_coefs(self.n_nonzero_coefs, n_components, n_features))
+        return kwargs
+
+    def _objective(self, X, D, H):
+        """Per-sample objective of codes ``H`` (tensors): the lasso's, or half the
+        squared residual for the greedy codes."""
+        if self.solver in GREEDY_SOLVERS:
+            R = X - H @ D
+            return 0.5 * (R * R).sum(dim=1)
+        return lasso_objective(X, D, H, self.alpha)
 
     @_fit_context(prefer_skip_nested_validation=True)
     @restore_on_error
@@ -67,49 +113,54 @@ class _BaseSparseCoding(_Transformer):
 
     def _codes(self, X, D):
         """Codes of tensor ``X`` on the dictionary being learned, and their objectives."""
-        H, _, primal, gap = encode_tensor(
-            X, D, self.alpha, solver=self.solver, positive=self.positive,
-            max_iter=self.transform_max_iter, tol=self.transform_tol,
-        )
-        return H, primal
+        H, objective, _ = encode_tensor(X, D, self.alpha, **self._coding(*D.shape))
+        return H, objective
 
     def _validated_codes(self, X):
-        """Validated ``X`` (fitted, float, right width) and its lasso codes."""
+        """Validated ``X`` (fitted, float, right width) and its codes (not split)."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False,
                           ensure_all_finite=not finite_on_device(self.device))
+        check_positive_supported(self.solver, self.positive)
         return X, encode_numpy(
-            X, self.components_, self.alpha, solver=self.solver, positive=self.positive,
-            max_iter=self.transform_max_iter, tol=self.transform_tol,
+            X, self.components_, self.alpha, **self._coding(*self.components_.shape),
             batch_size=self._transform_batch_size(), device=self.device,
         )
 
     def transform(self, X):
-        """Lasso codes of ``X`` on the learned dictionary.
+        """Codes of ``X`` on the learned dictionary (split by sign with ``split_sign``).
 
         {transform_parameters}
 
         {codes_returns}
         """
-        return self._validated_codes(X)[1]
+        codes = self._validated_codes(X)[1]
+        if not self.split_sign:
+            return codes
+        return np.hstack([np.maximum(codes, 0), np.maximum(-codes, 0)])
 
     def inverse_transform(self, X):
-        """Reconstruction ``codes @ components_``.
+        """Reconstruction ``codes @ components_`` (codes split by sign are first
+        recombined, ``h = h_+ - h_-``).
 
         {inverse_transform_doc}
         """
-        X = check_codes(self, X, self.components_.shape[0])
+        k = self.components_.shape[0]
+        if self.split_sign and getattr(X, "shape", (0, 0))[-1] == 2 * k:
+            X = check_codes(self, X, 2 * k)
+            X = X[:, :k] - X[:, k:]
+        X = check_codes(self, X, k)
         return host_matmul(X, self.components_.astype(X.dtype, copy=False))
 
     def score(self, X, y=None):
-        """Negative mean lasso objective of ``X`` (higher is better).
+        """Negative mean objective of ``X``'s codes (higher is better): the lasso
+        objective, or half the squared residual for the greedy solvers.
 
         {score_doc}
         """
         X, codes = self._validated_codes(X)
         D = self.components_.astype(X.dtype, copy=False)
-        obj = lasso_objective(*(torch.from_numpy(np.ascontiguousarray(a)) for a in (X, D, codes)),
-                              self.alpha)
+        obj = self._objective(*(torch.from_numpy(np.ascontiguousarray(a)) for a in (X, D, codes)))
         return -float(obj.mean())
 
 
@@ -167,11 +218,10 @@ class _OnlineLearner(_BaseSparseCoding):
                 break
         else:
             if self.max_iter > 1:
-                warnings.warn(
+                warn_user(
                     f"{type(self).__name__}: the epoch objective still improved by more "
                     f"than tol={self.tol} after max_iter={self.max_iter} epochs.",
                     ConvergenceWarning,
-                    stacklevel=2,
                 )
         self._store(state, objective, rng)
         self.n_iter_ = len(objective)

@@ -7,7 +7,6 @@ GaborDictionaryLearner). No validation: the estimators validate.
 """
 
 import time
-import warnings
 
 import torch
 from sklearn.exceptions import ConvergenceWarning
@@ -16,6 +15,7 @@ from sklearn.utils import gen_batches
 from .._device import to_tensor
 from .._progress import progress
 from .._solvers import BUDGET_ITER, lasso_gram_budget, lipschitz_bound
+from .._validation import warn_user
 from ._dictionary import (
     resample_atoms_,
     resample_atoms_masked_,
@@ -26,12 +26,13 @@ from ._dictionary import (
 from ._dictionary_cpu import accumulate_sparse_
 
 
-def dict_learning_batch(X, D, code, update, *, max_iter, tol, rng, learn=True, log=None):
+def dict_learning_batch(X, D, code, update, *, max_iter, tol, rng, learn=True, log=None,
+                        positive=False):
     """Alternate the codes of all of ``X`` and a dictionary update of ``D`` (in place).
 
-    ``code(X, D)`` returns the codes and their objectives; ``update(D, A, B)`` (e.g.
-    `update_dict_bcd_`) returns the unused atoms, which are replaced by the
-    worst-reconstructed samples. Stops when the dictionary's stationarity (its KKT
+    ``code(X, D)`` returns the codes and their objectives; ``update(D, A, B, X, H,
+    positive)`` (a value of `DICT_UPDATES`) returns the unused atoms, which are replaced
+    by the worst-reconstructed samples. Stops when the dictionary's stationarity (its KKT
     violation on the unit sphere) is at most ``tol``, or after the first codes when
     ``learn`` is False. Returns the objective and stationarity after each coding.
     """
@@ -47,13 +48,13 @@ def dict_learning_batch(X, D, code, update, *, max_iter, tol, rng, learn=True, l
                 f"kkt={kkt[-1]:.3g} ({time.perf_counter() - start:.1f}s)")
         if not learn or kkt[-1] <= tol:
             break
-        resample_atoms_(D, update(D, A, B), X, H, rng)
+        unused = update(D, A, B, X, H, positive)
+        resample_atoms_(D, unused, X, H, rng, positive=positive)
     else:
-        warnings.warn(
+        warn_user(
             f"Dictionary learning did not reach tol={tol} (stationarity {kkt[-1]:.3g}) in "
             f"max_iter={max_iter} iterations.",
             ConvergenceWarning,
-            stacklevel=3,
         )
     return objective, kkt
 
@@ -127,31 +128,32 @@ def accumulate_(A, B, H, X, beta):
     add_code_statistics_(A, B, H, X, beta, (1 - beta) / X.shape[0])
 
 
-def online_step_(X, D, A, B, beta, code, rng):
+def online_step_(X, D, A, B, beta, code, rng, positive_dict=False):
     """One online step of Mairal et al. with exact codes ``code(X, D)``; in place.
 
     The running averages, one warm-started block-coordinate sweep, and unused atoms
     replaced by badly reconstructed samples (their statistics reset). Returns the
-    batch's mean objective (a 0-d tensor).
+    batch's mean objective (a 0-d tensor). ``positive_dict``: non-negative atoms.
     """
     H, primal = code(X, D)
     accumulate_(A, B, H, X, beta)
-    unused = update_dict_bcd_(D, A, B)
+    unused = update_dict_bcd_(D, A, B, positive=positive_dict)
     if unused:
-        resample_atoms_(D, unused, X, H, rng)
+        resample_atoms_(D, unused, X, H, rng, positive=positive_dict)
         A[unused, :] = 0
         A[:, unused] = 0
         B[unused] = 0
     return primal.mean()
 
 
-def online_step_sync_free_(X, D, A, B, beta, v, alpha, positive):
+def online_step_sync_free_(X, D, A, B, beta, v, alpha, positive, positive_dict=False):
     """The online step with no host synchronisation (every shape fixed; a GPU's).
 
     Budgeted codes (`lasso_gram_budget`, step size from the power iteration warm-started
     at ``v``, updated in place), the running averages with ``beta`` a device scalar,
     majorise-minimise steps on all atoms at once (`update_dict_parallel_`) and unused
     atoms resampled by masks. Returns the batch's mean objective (a 0-d tensor).
+    ``positive`` constrains the codes, ``positive_dict`` the atoms.
     """
     G = D @ D.T
     lipschitz, v_new = lipschitz_bound(G, v=v)
@@ -163,6 +165,6 @@ def online_step_sync_free_(X, D, A, B, beta, v, alpha, positive):
     weight = (1 - beta) / X.shape[0]
     A.mul_(beta).add_((H.T @ H) * weight)
     B.mul_(beta).add_((H.T @ X) * weight)
-    unused = update_dict_parallel_(D, A, B)
-    resample_atoms_masked_(D, A, B, unused, X, H)
+    unused = update_dict_parallel_(D, A, B, positive=positive_dict)
+    resample_atoms_masked_(D, A, B, unused, X, H, positive=positive_dict)
     return primal.mean()

@@ -11,9 +11,10 @@ from .. import _solvers
 from .._device import capture_cuda_graph, to_numpy, to_tensor
 from .._docstrings import fill_doc
 from .._solvers import lipschitz_bound
-from ._base import _OnlineLearner
+from .._validation import suggests_names
+from ._base import CODING_CONSTRAINTS, _OnlineLearner
 from ._dict_learning import online_step_, online_step_sync_free_
-from ._dictionary import init_dictionary, normalize_rows_
+from ._dictionary import init_dictionary, project_atoms_
 
 
 @fill_doc()
@@ -60,15 +61,20 @@ class OnlineDictionaryLearner(_OnlineLearner, BaseEstimator):
         Shuffle the samples before each epoch of ``fit``.
     dict_init : array-like of shape (n_components, n_features), default=None
         Initial dictionary (rows normalised); random samples otherwise.
-    solver : {"auto", "lars", "fista", "ista"}, default="auto"
-        Lasso solver (see :func:`sparse_encode`): "lars" on the CPU and
-        "fista" on a GPU by default (in ``transform``, after the homotopy kernel
-        where it pays). On a GPU the mini-batch codes of ``fit``
-        and ``partial_fit`` take a fixed budget of 30 FISTA iterations (on
-        whitened patches the learned dictionary was as good as with exact
+    solver : {"auto", "lars", "fista", "ista", "omp", "ols", "lar", "threshold"}, default="auto"
+        Coding solver (see :func:`sparse_encode`): the lasso's ("lars" on the
+        CPU and "fista" on a GPU by default; in ``transform``, after the
+        homotopy kernel where it pays), a greedy :math:`\ell_0` one, or
+        thresholding. On a GPU with a lasso solver the mini-batch codes of
+        ``fit`` and ``partial_fit`` take a fixed budget of 30 FISTA iterations
+        (on whitened patches the learned dictionary was as good as with exact
         codes), so that no step waits for the host; ``transform`` is always
         exact.
+    {l0_parameters}
     {lasso_parameters}
+    {split_sign_parameter}
+    positive_dict : bool, default=False
+        Constrain the atoms to be non-negative (each update is projected).
     device : str, default="auto"
         "auto" (CUDA when available), "cpu" or "cuda[:N]".
     random_state : int, RandomState instance or None, default=None
@@ -105,10 +111,12 @@ class OnlineDictionaryLearner(_OnlineLearner, BaseEstimator):
 
     _parameter_constraints: dict = {
         **_OnlineLearner._parameter_constraints,
+        **CODING_CONSTRAINTS,
         "dict_init": ["array-like", None],
     }
     _steps_own_threads = True
 
+    @suggests_names
     def __init__(
         self,
         n_components=None,
@@ -121,9 +129,13 @@ class OnlineDictionaryLearner(_OnlineLearner, BaseEstimator):
         shuffle=True,
         dict_init=None,
         solver="auto",
+        n_nonzero_coefs=None,
+        residual_tol=None,
         transform_max_iter=1000,
         transform_tol=1e-6,
         positive=False,
+        split_sign=False,
+        positive_dict=False,
         device="auto",
         random_state=None,
         verbose=0,
@@ -137,9 +149,13 @@ class OnlineDictionaryLearner(_OnlineLearner, BaseEstimator):
         self.shuffle = shuffle
         self.dict_init = dict_init
         self.solver = solver
+        self.n_nonzero_coefs = n_nonzero_coefs
+        self.residual_tol = residual_tol
         self.transform_max_iter = transform_max_iter
         self.transform_tol = transform_tol
         self.positive = positive
+        self.split_sign = split_sign
+        self.positive_dict = positive_dict
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -153,9 +169,9 @@ class OnlineDictionaryLearner(_OnlineLearner, BaseEstimator):
                     f"dict_init has shape {D0.shape}, expected ({n_components}, {X.shape[1]})."
                 )
             D = to_tensor(D0, device).clone()
-            normalize_rows_(D)
-        else:
-            D = init_dictionary(X, n_components, rng, device=device)  # only the drawn rows move
+            project_atoms_(D, self.positive_dict)
+        else:  # only the drawn rows move to the device
+            D = init_dictionary(X, n_components, rng, device=device, positive=self.positive_dict)
         A = torch.zeros((n_components, n_components), dtype=D.dtype, device=device)
         B = torch.zeros_like(D)
         return {"D": D, "A": A, "B": B, "step": 0}
@@ -199,12 +215,13 @@ class OnlineDictionaryLearner(_OnlineLearner, BaseEstimator):
                 state["graph"] = replay or False
                 return out
             return step(Xb)
-        return online_step_(Xb, D, A, B, beta, self._codes, rng)
+        return online_step_(Xb, D, A, B, beta, self._codes, rng, self.positive_dict)
 
     def _sync_free_step(self, Xb, state):
         """`online_step_sync_free_` on the state (the step the CUDA graph captures)."""
         return online_step_sync_free_(Xb, state["D"], state["A"], state["B"], state["beta"],
-                                      state["v"], self.alpha, self.positive)
+                                      state["v"], self.alpha, self.positive,
+                                      self.positive_dict)
 
     def _store(self, state, objective, rng):
         self.components_ = to_numpy(state["D"])

@@ -1,37 +1,42 @@
-"""SparseCoder: lasso codes on a dictionary learned in batch (or given)."""
+"""SparseCoder: sparse codes on a dictionary learned in batch (or given)."""
 
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 
 from .._device import to_numpy, to_tensor
 from .._docstrings import fill_doc
-from .._validation import check_dictionary
-from ._base import _BaseSparseCoding
+from .._validation import check_dictionary, suggests_names
+from ._base import CODING_CONSTRAINTS, _BaseSparseCoding
 from ._dict_learning import dict_learning_batch
-from ._dictionary import init_dictionary, update_dict_bcd_, update_dict_pgd_
+from ._dictionary import DICT_UPDATES, init_dictionary
 from ._encode import TRANSFORM_BATCH
 
 
 @fill_doc()
 class SparseCoder(_BaseSparseCoding, BaseEstimator):
-    r"""Lasso sparse coding with a dictionary learned in batch (or given).
+    r"""Sparse coding with a dictionary learned in batch (or given).
 
-    Codes solve, for every sample :math:`x`,
+    With a lasso solver, codes solve, for every sample :math:`x`,
 
     .. math:: h(x) = \arg\min_h \tfrac12 \|x - h D\|_2^2 + \alpha \|h\|_1,
 
-    with unit-norm atoms (rows of :math:`D`). Without ``dictionary``, ``fit``
+    with unit-norm atoms (rows of :math:`D`); the greedy solvers ("omp",
+    "ols", "lar") give instead :math:`\ell_0` codes of ``n_nonzero_coefs``
+    atoms (see :func:`sparse_encode`). Without ``dictionary``, ``fit``
     learns :math:`D` on the whole training set by alternating exact inference
     of all codes and a dictionary update from :math:`A=\sum_t h_t h_t^\top`,
     :math:`B=\sum_t h_t^\top x_t`: block-coordinate descent
     (:math:`d_j \leftarrow (b_j - A_j D + A_{jj} d_j)/A_{jj}`, then
-    normalise; the objective never increases) or a projected gradient step.
-    Unused atoms are replaced by the worst-reconstructed samples. It stops
-    when the relative norm of the dictionary's Riemannian gradient on the unit
-    sphere (its KKT violation) is below ``tol``.
+    normalise; the objective never increases), a projected gradient step, or
+    K-SVD, which updates each atom with the codes that use it (the rank-one
+    approximation :math:`g d^\top` of the residual without the atom, by one
+    power step; the usual partner of OMP codes). Unused atoms are replaced by
+    the worst-reconstructed samples. It stops when the relative norm of the
+    dictionary's Riemannian gradient on the unit sphere (its KKT violation) is
+    below ``tol``.
 
     Read more in the :ref:`User Guide <sparse_coding>`.
 
@@ -44,17 +49,24 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
         Weight of the :math:`\ell_1` penalty.
     dictionary : array-like of shape (n_components, n_features), default=None
         Fixed dictionary; when given, ``fit`` learns nothing and uses it as is.
-    solver : {"auto", "lars", "fista", "ista"}, default="auto"
-        Lasso solver (see :func:`sparse_encode`): "lars" on the CPU and
-        "fista" on a GPU by default, after the homotopy kernel where a sample of
-        the rows says it finishes nearly all of them.
-    dict_update : {"bcd", "pgd"}, default="bcd"
-        Dictionary update: block-coordinate descent or projected gradient.
+    solver : {"auto", "lars", "fista", "ista", "omp", "ols", "lar", "threshold"}, default="auto"
+        Coding solver (see :func:`sparse_encode`): the lasso's ("lars" on the
+        CPU and "fista" on a GPU by default, after the homotopy kernel where a
+        sample of the rows says it finishes nearly all of them), a greedy
+        :math:`\ell_0` one, or thresholding.
+    {l0_parameters}
+    dict_update : {"bcd", "pgd", "ksvd"}, default="bcd"
+        Dictionary update: block-coordinate descent, projected gradient, or
+        approximate K-SVD (Rubinstein et al. 2008).
     max_iter : int, default=30
         Alternations of inference and dictionary update.
     tol : float, default=1e-3
         Stationarity tolerance of the dictionary.
     {lasso_parameters}
+    {split_sign_parameter}
+    positive_dict : bool, default=False
+        Constrain the learned atoms to be non-negative (not with
+        ``dict_update="ksvd"``).
     transform_batch_size : int, default=4096
         Samples coded at once by ``transform`` (memory
         O(transform_batch_size x n_components)).
@@ -87,6 +99,9 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
     Olshausen and Field, "Emergence of simple-cell receptive field properties
     by learning a sparse code for natural images", Nature 1996.
 
+    R. Rubinstein, M. Zibulevsky and M. Elad, "Efficient implementation of the
+    K-SVD algorithm using batch orthogonal matching pursuit", Technion 2008.
+
     Examples
     --------
     >>> import numpy as np
@@ -97,17 +112,23 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
     (100, 12)
     >>> bool(np.allclose(np.linalg.norm(coder.components_, axis=1), 1))
     True
+    >>> ksvd = SparseCoder(n_components=12, solver="omp", n_nonzero_coefs=2,
+    ...                    dict_update="ksvd", random_state=0, device="cpu").fit(X)
+    >>> int((ksvd.transform(X) != 0).sum(axis=1).max())
+    2
     """
 
     _parameter_constraints: dict = {
         **_BaseSparseCoding._parameter_constraints,
+        **CODING_CONSTRAINTS,
         "dictionary": ["array-like", None],
-        "dict_update": [StrOptions({"bcd", "pgd"})],
+        "dict_update": [StrOptions(set(DICT_UPDATES))],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "transform_batch_size": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
     }
 
+    @suggests_names
     def __init__(
         self,
         n_components=None,
@@ -115,12 +136,16 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
         alpha=1.0,
         dictionary=None,
         solver="auto",
+        n_nonzero_coefs=None,
+        residual_tol=None,
         dict_update="bcd",
         max_iter=30,
         tol=1e-3,
         transform_max_iter=1000,
         transform_tol=1e-6,
         positive=False,
+        split_sign=False,
+        positive_dict=False,
         transform_batch_size=TRANSFORM_BATCH,
         device="auto",
         random_state=None,
@@ -130,12 +155,16 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
         self.alpha = alpha
         self.dictionary = dictionary
         self.solver = solver
+        self.n_nonzero_coefs = n_nonzero_coefs
+        self.residual_tol = residual_tol
         self.dict_update = dict_update
         self.max_iter = max_iter
         self.tol = tol
         self.transform_max_iter = transform_max_iter
         self.transform_tol = transform_tol
         self.positive = positive
+        self.split_sign = split_sign
+        self.positive_dict = positive_dict
         self.transform_batch_size = transform_batch_size
         self.device = device
         self.random_state = random_state
@@ -144,21 +173,33 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
     def _transform_batch_size(self):
         return self.transform_batch_size
 
+    def _validate_params(self):
+        if np.ndim(self.n_components) > 0:  # scikit-learn's SparseCoder(dictionary)
+            raise InvalidParameterError(
+                "The 'n_components' parameter of SparseCoder must be an int or None, got "
+                f"an array of shape {np.shape(self.n_components)}: a fixed dictionary is "
+                "given as SparseCoder(dictionary=D) (skl_sparse.decomposition.SparseCoder "
+                "takes it first, as scikit-learn's).")
+        super()._validate_params()
+
     def _given_dictionary(self, n_features, dtype):
         return check_dictionary(self.dictionary, n_features, self.n_components, dtype)
 
     def _fit(self, X, device, rng):
         """Alternations of exact codes and dictionary updates (`dict_learning_batch`)."""
+        if self.positive_dict and self.dict_update == "ksvd":
+            raise ValueError("positive_dict=True is not supported by dict_update='ksvd': "
+                             "use dict_update='bcd' or 'pgd'.")
         Xt = to_tensor(X, device)
         learn = self.dictionary is None
         if learn:
-            D = init_dictionary(Xt, self.n_components or X.shape[1], rng)
+            D = init_dictionary(Xt, self.n_components or X.shape[1], rng,
+                                positive=self.positive_dict)
         else:
             D = to_tensor(self._given_dictionary(X.shape[1], X.dtype), device)
-        update = update_dict_bcd_ if self.dict_update == "bcd" else update_dict_pgd_
         objective, kkt = dict_learning_batch(
-            Xt, D, self._codes, update, max_iter=self.max_iter, tol=self.tol, rng=rng,
-            learn=learn, log=self._log,
+            Xt, D, self._codes, DICT_UPDATES[self.dict_update], max_iter=self.max_iter,
+            tol=self.tol, rng=rng, learn=learn, log=self._log, positive=self.positive_dict,
         )
         self.components_ = to_numpy(D)
         self.objective_ = np.asarray(objective)

@@ -1,5 +1,6 @@
 """The greedy ℓ0 engines (`_solvers._greedy`): OMP as scikit-learn computes it, OLS as forward
-selection computes it, and finite codes on degenerate dictionaries."""
+selection computes it, LAR as scikit-learn's `lars_path` does, the lock-step torch engine (a
+GPU's) as the compiled one, and finite codes on degenerate dictionaries."""
 
 import itertools
 import warnings
@@ -8,10 +9,12 @@ import numpy as np
 import pytest
 import torch
 from _problems import patch_problem, random_problem
-from sklearn.linear_model import orthogonal_mp_gram
+from sklearn.linear_model import Lars, orthogonal_mp_gram
 
+from skl_sparse._solvers import greedy_gram
 from skl_sparse._solvers._greedy import GreedyResult
 from skl_sparse._solvers._greedy_cpu import greedy_arrays, greedy_cpu
+from skl_sparse._solvers._greedy_torch import greedy_torch
 
 
 def _gram(X, D):
@@ -85,7 +88,84 @@ def test_ols_with_a_tolerance_stops_at_the_residual():
         assert sorted(np.flatnonzero(h)) == _forward_selection(x, D, n)
 
 
+def _sklearn_lar(X, D, n_nonzero_coefs):
+    """What scikit-learn's ``sparse_encode(algorithm="lars")`` runs."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        lars = Lars(fit_intercept=False, precompute=D @ D.T, n_nonzero_coefs=n_nonzero_coefs,
+                    fit_path=False).fit(D.T, X.T, Xy=D @ X.T)
+    return lars.coef_.reshape(len(X), len(D))
+
+
+@pytest.mark.parametrize("shape", [(60, 12, 30), (60, 20, 10), (40, 64, 256)])
+def test_lar_is_scikit_learns_least_angle_regression(shape):
+    """The same supports and coefficients as `Lars(n_nonzero_coefs=L)` with a Gram matrix
+    (sign flips and steps that add no atom included), for budgets up to the rank."""
+    n, p, k = shape
+    X, D = random_problem(seed=k, n=n, p=p, k=k)
+    C, G, x_sq = _gram(X, D)
+    for L in (1, 3, 5, min(k, p)):
+        ref = _sklearn_lar(X, D, L)
+        H, n_active, residual, premature = greedy_arrays(C, G, x_sq, n_nonzero_coefs=L,
+                                                         method="lar", n_features=p)
+        np.testing.assert_array_equal(H != 0, ref != 0)
+        np.testing.assert_allclose(H, ref, rtol=1e-9, atol=1e-10 * np.abs(ref).max())
+        np.testing.assert_array_equal(n_active, (H != 0).sum(1))
+        np.testing.assert_allclose(residual, _residual(X, D, H), rtol=1e-9, atol=1e-9)
+        assert not premature.any()
+
+
 @pytest.mark.parametrize("method", ["omp", "ols"])
+@pytest.mark.parametrize("case", [{"n_nonzero_coefs": 1}, {"n_nonzero_coefs": 6},
+                                  {"n_nonzero_coefs": 12}, {"tol": 0.3}])
+def test_lock_step_torch_engine_is_the_compiled_one(method, case):
+    """The GPU's engine (run here on the CPU): the compiled engine's atoms, codes (1e-10),
+    residuals and flags, with degenerate atoms in the dictionary and a residual tolerance
+    that rows reach at different steps."""
+    rng = np.random.RandomState(5)
+    X = rng.randn(300, 12)
+    D = rng.randn(40, 12)
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    D[1], D[2], D[4] = D[0], -D[3], 0.0
+    C, G, x_sq = _gram(X, D)
+    if "tol" in case:
+        case = {"n_nonzero_coefs": 1, "tol": case["tol"] * x_sq.mean()}
+    ref = greedy_arrays(C, G, x_sq, method=method, **case)
+    out = greedy_torch(*(torch.from_numpy(a) for a in (C, G, x_sq)), method=method, **case)
+    codes, n_active, residual, premature = (t.numpy() for t in out)
+    well_posed = case["n_nonzero_coefs"] < 12 or method == "omp"  # OLS's last atom: any
+    if well_posed:
+        np.testing.assert_array_equal(codes != 0, ref[0] != 0)
+        np.testing.assert_allclose(codes, ref[0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(n_active, ref[1])
+    np.testing.assert_allclose(residual, ref[2], rtol=1e-10, atol=1e-10)
+    np.testing.assert_array_equal(premature, ref[3])
+
+
+def test_lock_step_engine_in_several_batches(monkeypatch):
+    """Rows split into batches by the memory budget give the codes of one batch."""
+    import skl_sparse._solvers._greedy_torch as engine
+
+    X, D = random_problem(n=100, p=16, k=24)
+    tensors = [torch.from_numpy(a) for a in _gram(X, D)]
+    whole = greedy_torch(*tensors, n_nonzero_coefs=4)
+    monkeypatch.setattr(engine, "_CPU_FACTOR_BYTES", 8 * 24 * 4 * 3 * 7)  # 7 rows a batch
+    split = greedy_torch(*tensors, n_nonzero_coefs=4)
+    for a, b in zip(whole, split, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_engine_choice_by_device_and_method():
+    """`greedy_gram` on a CPU tensor is the compiled engine, LAR included."""
+    X, D = random_problem(n=30, p=10, k=20)
+    tensors = [torch.from_numpy(a) for a in _gram(X, D)]
+    for method in ("omp", "ols", "lar"):
+        out = greedy_gram(*tensors, method=method, n_nonzero_coefs=3, n_features=10)
+        ref = greedy_arrays(*_gram(X, D), n_nonzero_coefs=3, method=method, n_features=10)
+        np.testing.assert_array_equal(out.codes.numpy(), ref[0])
+
+
+@pytest.mark.parametrize("method", ["omp", "ols", "lar"])
 def test_degenerate_dictionaries_give_finite_codes(method):
     """Duplicated, negated and zero atoms: finite codes, OMP's reconstruction as good as
     scikit-learn's, and a budget beyond the dictionary's rank ends early, flagged."""
@@ -95,10 +175,15 @@ def test_degenerate_dictionaries_give_finite_codes(method):
     D[5], D[7], D[9] = D[2], 0.0, -D[3]
     X = rng.randn(200, 8)
     C, G, x_sq = _gram(X, D)
-    for L in (2, 6, 12):
+    for L in (2, 6, 8 if method == "lar" else 12):
         H, n_active, residual, premature = greedy_arrays(C, G, x_sq, n_nonzero_coefs=L,
-                                                         method=method)
-        assert np.isfinite(H).all() and (n_active <= min(L, 8)).all()
+                                                         method=method, n_features=8)
+        assert np.isfinite(H).all()
+        if method == "lar":
+            # within the budget the public functions allow (at most n_features steps)
+            assert (residual <= x_sq).all() and not H[:, 7].any()
+            continue
+        assert (n_active <= min(L, 8)).all()
         np.testing.assert_allclose(residual, _residual(X, D, H), rtol=1e-9, atol=1e-9)
         assert not H[:, 7].any()  # the zero atom is never used
         assert not (H[:, [2, 5]] != 0).all(1).any()  # nor a duplicate beside its twin

@@ -94,7 +94,7 @@ def test_duplicate_atoms_handled():
     "kwargs,match",
     [
         ({"alpha": -1.0}, "alpha"),
-        ({"solver": "omp"}, "solver"),
+        ({"solver": "lasso_lars"}, "solver"),
         ({"max_iter": 0}, "max_iter"),
         ({"tol": -1.0}, "tol"),
         ({"device": "tpu"}, "device"),

@@ -204,7 +204,7 @@ def test_transform_dtype_and_score(make, whitened_patches):
     [
         ({"n_components": 0}, "n_components"),
         ({"alpha": -0.1}, "alpha"),
-        ({"solver": "omp"}, "solver"),
+        ({"solver": "lasso_lars"}, "solver"),
         ({"positive": "yes"}, "positive"),
         ({"device": "quantum"}, "device"),
         ({"max_iter": 0}, "max_iter"),
