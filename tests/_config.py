@@ -5,10 +5,12 @@ import dataclasses
 import inspect
 import os
 
+import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.preprocessing import FunctionTransformer
 
 import skl_sparse
+import skl_sparse.decomposition
 
 DEVICE = os.environ.get("SKL_SPARSE_TEST_DEVICE", "cpu")
 
@@ -35,6 +37,16 @@ INIT_PARAMS = {
     "OnlineDictionaryLearner": {
         "n_components": 5, "max_iter": 2, "batch_size": 16, "device": "cpu", "random_state": 0
     },
+    # scikit-learn's API (skl_sparse.decomposition): the common checks take scikit-learn's
+    # own test parameters instead (`sklearn_check_params`); these are for the 9-feature data
+    # of the other tests
+    "decomposition.SparseCoder": {
+        "dictionary": np.random.RandomState(0).randn(5, 9), "device": "cpu"},
+    "decomposition.DictionaryLearning": {
+        "n_components": 5, "max_iter": 20, "transform_algorithm": "lasso_lars",
+        "device": "cpu", "random_state": 0},
+    "decomposition.MiniBatchDictionaryLearning": {
+        "n_components": 5, "batch_size": 10, "max_iter": 5, "device": "cpu", "random_state": 0},
 }
 
 # Options that change what an estimator computes, each checked as its own estimator by
@@ -53,7 +65,38 @@ OPTION_VARIANTS = {
         {"solver": "threshold", "alpha": 0.1},
         {"split_sign": True, "positive_dict": True},
     ],
+    "decomposition.SparseCoder": [
+        {"transform_algorithm": "lars", "transform_n_nonzero_coefs": 2},
+        {"transform_algorithm": "lasso_cd", "split_sign": True},
+        {"transform_algorithm": "threshold", "positive_code": True},
+    ],
+    "decomposition.DictionaryLearning": [
+        {"fit_algorithm": "cd", "transform_algorithm": "lasso_cd", "positive_dict": True},
+    ],
+    "decomposition.MiniBatchDictionaryLearning": [
+        {"transform_algorithm": "omp"},
+        {"fit_algorithm": "cd", "transform_algorithm": "threshold", "split_sign": True,
+         "positive_dict": True},
+    ],
 }
+
+
+def sklearn_check_params(name):
+    """For a class of `skl_sparse.decomposition`: scikit-learn's own constructor arguments
+    for the common checks of its class of that name, and those per check (read from the
+    installed scikit-learn), with ``device="cpu"``; None for our other classes."""
+    if not name.startswith("decomposition."):
+        return None
+    import sklearn.decomposition
+    from sklearn.utils._test_common.instance_generator import (
+        INIT_PARAMS as SKLEARN_INIT,
+    )
+    from sklearn.utils._test_common.instance_generator import PER_ESTIMATOR_CHECK_PARAMS
+
+    theirs = getattr(sklearn.decomposition, name.partition(".")[2])
+    per_check = {check: [params] if isinstance(params, dict) else list(params)
+                 for check, params in PER_ESTIMATOR_CHECK_PARAMS.get(theirs, {}).items()}
+    return {**SKLEARN_INIT.get(theirs, {}), "device": "cpu"}, per_check
 
 
 def gpu_policy_on_cpu(**fields):
@@ -74,9 +117,12 @@ def gpu_steps_on_cpu(monkeypatch):
 
 
 def all_estimators():
-    """Every public estimator class of the package, so new ones are covered automatically."""
-    return sorted(
-        (name, obj)
-        for name in skl_sparse.__all__
-        if inspect.isclass(obj := getattr(skl_sparse, name)) and issubclass(obj, BaseEstimator)
-    )
+    """Every public estimator class of the package, so new ones are covered automatically:
+    ``(name, class)``, the classes of `skl_sparse.decomposition` named
+    ``"decomposition.<class>"``."""
+    found = []
+    for prefix, module in (("", skl_sparse), ("decomposition.", skl_sparse.decomposition)):
+        found += [(prefix + name, obj) for name in module.__all__
+                  if inspect.isclass(obj := getattr(module, name))
+                  and issubclass(obj, BaseEstimator)]
+    return sorted(found)

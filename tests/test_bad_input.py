@@ -18,9 +18,11 @@ CASES = [(name, cls(**{**INIT_PARAMS.get(name, {}), **variant}), variant)
          for variant in [{}, *OPTION_VARIANTS.get(name, [])]]
 ESTIMATORS = [est for _, est, _ in CASES]
 IDS = [name + "".join(f"-{k}={v}" for k, v in variant.items()) for name, _, variant in CASES]
+NAMES = {id(est): name for name, est, _ in CASES}
 
 # one invalid value per estimator, for a parameter it has
-INVALID = {"ZCAWhitener": ("eps", -1.0), "ImagePatchEncoder": ("n_fit_patches", 0)}
+INVALID = {"ZCAWhitener": ("eps", -1.0), "ImagePatchEncoder": ("n_fit_patches", 0),
+           "decomposition.SparseCoder": ("transform_max_iter", -1)}
 
 BAD_X = {
     "nan": (lambda X: np.where(np.arange(X.size).reshape(X.shape) == 3, np.nan, X),
@@ -84,7 +86,7 @@ def test_wrong_n_features_after_fit(est, rng):
 
 @pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
 def test_invalid_parameter_is_named(est, rng):
-    name = type(est).__name__
+    name = NAMES[id(est)]
     param, value = INVALID.get(name, ("n_components", 0))
     with pytest.raises(InvalidParameterError, match=param):
         clone(est).set_params(**{param: value}).fit(_data(rng))

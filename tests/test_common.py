@@ -1,27 +1,50 @@
-"""scikit-learn's estimator checks on every public estimator, with no expected failures."""
+"""scikit-learn's estimator checks on every public estimator, with no expected failures.
+
+The classes of `skl_sparse.decomposition` (scikit-learn's API) are checked as scikit-learn
+checks its own classes of those names: with its constructor arguments, and per check where
+it has some (a `SparseCoder`'s fixed dictionary must be as wide as each check's data).
+"""
 
 import inspect
 
 import pytest
-from _config import INIT_PARAMS, OPTION_VARIANTS, all_estimators
+from _config import INIT_PARAMS, OPTION_VARIANTS, all_estimators, sklearn_check_params
+from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 
 def _tested_estimators():
     for name, cls in all_estimators():
-        yield cls(**INIT_PARAMS.get(name, {}))
+        theirs = sklearn_check_params(name)
+        params = theirs[0] if theirs else INIT_PARAMS.get(name, {})
+        yield cls(**params)
         for variant in OPTION_VARIANTS.get(name, []):
-            yield cls(**{**INIT_PARAMS.get(name, {}), **variant})
+            yield cls(**{**params, **variant})
+
+
+def _per_check(estimator, check):
+    """The estimators a check runs on: scikit-learn's per-check arguments for the
+    classes of `skl_sparse.decomposition`, else the estimator itself."""
+    module = type(estimator).__module__
+    if not module.startswith("skl_sparse.decomposition"):
+        return [estimator]
+    check_name = getattr(check, "__name__", None) or check.func.__name__
+    per_check = sklearn_check_params("decomposition." + type(estimator).__name__)[1]
+    return [clone(estimator).set_params(**params)
+            for params in per_check.get(check_name, [{}])]
 
 
 def test_all_estimators_listed():
     names = {name for name, _ in all_estimators()}
-    assert {"ZCAWhitener", "SparseCoder", "OnlineDictionaryLearner"} <= names
+    assert {"ZCAWhitener", "SparseCoder", "OnlineDictionaryLearner",
+            "decomposition.SparseCoder", "decomposition.DictionaryLearning",
+            "decomposition.MiniBatchDictionaryLearning"} <= names
 
 
 @parametrize_with_checks(list(_tested_estimators()))
 def test_sklearn_compatible_estimator(estimator, check):
-    check(estimator)
+    for instance in _per_check(estimator, check):
+        check(instance)
 
 
 @pytest.mark.parametrize("name,cls", all_estimators())

@@ -18,7 +18,7 @@ LAYERS = [
     ["_base", "_validation"],
     ["_solvers"],
     ["preprocessing", "sparse_coding", "datasets", "plotting"],
-    ["neural_network", "gabor", "features"],
+    ["neural_network", "gabor", "features", "decomposition"],
     ["nn"],
     ["experiments"],
     ["", "__main__"],  # the package's own __init__ and ``python -m skl_sparse``

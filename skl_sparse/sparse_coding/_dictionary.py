@@ -126,6 +126,8 @@ def update_dict_bcd_(D, A, B, n_sweeps=1, positive=False):
             norm = torch.linalg.vector_norm(u)
             if norm > 1e-12:
                 D[j] = u / norm
+            elif positive:  # nothing left in the orthant: the atom's own magnitudes
+                D[j] = D[j].abs() / torch.linalg.vector_norm(D[j]).clamp(min=1e-300)
     return unused
 
 
@@ -146,6 +148,7 @@ def update_dict_pgd_(D, A, B, step=None, positive=False):
     D -= step * (A @ D - B)
     if positive:
         D.clamp_(min=0)
+        old.abs_()  # an atom with nothing left in the orthant: its own magnitudes
     small = normalize_rows_(D)
     D[small] = old[small]
     return unused
@@ -219,7 +222,8 @@ def update_dict_parallel_(D, A, B, n_steps=3, positive=False):
         if positive:
             U.clamp_(min=0)
         norms = torch.linalg.vector_norm(U, dim=1, keepdim=True)
-        D.copy_(torch.where(norms > 1e-12, U / norms.clamp(min=1e-12), D))
+        fallback = D.abs() if positive else D  # nothing left in the orthant
+        D.copy_(torch.where(norms > 1e-12, U / norms.clamp(min=1e-12), fallback))
     return ~used
 
 

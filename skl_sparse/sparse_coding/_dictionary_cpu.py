@@ -34,8 +34,9 @@ def _bcd_atom(D, A, B, j, u, positive):
         norm += u[t] * u[t]
     norm = np.sqrt(norm)
     if norm > 1e-12:
-        for t in range(p):
-            D[j, t] = u[t] / norm
+        D[j] = u / norm
+    elif positive:  # nothing left in the orthant: the atom's own magnitudes
+        D[j] = np.abs(D[j]) / max(np.sqrt((D[j] * D[j]).sum()), 1e-300)
 
 
 @njit(cache=True)

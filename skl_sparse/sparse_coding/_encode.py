@@ -207,8 +207,9 @@ def warn_unconverged(n_bad, n_total, solver, max_iter):
 
 
 def encode_numpy(X, D, alpha, *, solver, positive, max_iter, tol, batch_size, device,
-                 n_nonzero_coefs=None, residual_tol=None):
-    """Stream ``X`` (numpy) through `encode_tensor` in batches; returns numpy codes."""
+                 n_nonzero_coefs=None, residual_tol=None, init=None):
+    """Stream ``X`` (numpy) through `encode_tensor` in batches; returns numpy codes.
+    ``init``: numpy codes the iterative lasso solvers start from."""
     device = resolve_device(device)
     # on a GPU the data's range and finiteness are checked there, after the upload (one
     # pass of the host over X fewer)
@@ -233,9 +234,11 @@ def encode_numpy(X, D, alpha, *, solver, positive, max_iter, tol, batch_size, de
                 # the output's pages are faulted in by a helper thread while the GPU codes
                 # (started after the upload, whose host copies it would slow down)
                 zeroing = zero_in_background(out)
+            start = None if init is None else to_tensor(init[batch], device, dtype=X.dtype)
             codes = encode_tensor(
                 Xb, Dt, alpha, solver=solver, positive=positive, max_iter=max_iter, tol=tol,
                 gram=gram, n_nonzero_coefs=n_nonzero_coefs, residual_tol=residual_tol,
+                init=start,
             )
             n_bad += int(codes.unconverged.sum())
             if zeroing is not None:

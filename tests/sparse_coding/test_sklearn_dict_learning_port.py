@@ -1,20 +1,16 @@
-"""scikit-learn 1.9's ``decomposition/tests/test_dict_learning.py``, ported to our API.
+"""scikit-learn 1.9's ``decomposition/tests/test_dict_learning.py``, ported to our own API.
 
-Mapping: ``sparse_encode(algorithm=...)`` -> ``sparse_encode(solver=...)`` (our lasso
-solvers; sklearn's lasso algorithms solve the same problem); ``SparseCoder(dictionary)``
--> ``SparseCoder(dictionary=...)``; ``DictionaryLearning`` -> ``SparseCoder(n_components)``;
-``MiniBatchDictionaryLearning`` -> ``OnlineDictionaryLearner``. Data and sizes are
-sklearn's (``X``: 10 x 8 gaussian, seed 0).
+scikit-learn's file itself runs against `skl_sparse.decomposition` (its API) in
+``tests/decomposition/test_sklearn_suite.py``; this port checks the same properties of our
+native estimators. Mapping: ``sparse_encode(algorithm=...)`` -> ``sparse_encode(solver=...)``;
+``SparseCoder(dictionary)`` -> ``SparseCoder(dictionary=...)``; ``DictionaryLearning`` ->
+``SparseCoder(n_components)``; ``MiniBatchDictionaryLearning`` -> ``OnlineDictionaryLearner``.
+Data and sizes are scikit-learn's (``X``: 10 x 8 gaussian, seed 0). The lasso cases are
+ported here; the ℓ0, thresholding, ``split_sign`` and ``positive_dict`` cases of our API
+are in ``test_l0_codes.py``.
 
-Cases that do not apply, and why:
+Cases that do not apply to the native API, and why:
 
-* everything on ``omp``, ``lars`` (least-angle regression with ``n_nonzero_coefs``) and
-  ``threshold`` coding (``test_sparse_encode_shapes_omp``, ``test_dict_learning_nonzero_coefs``,
-  ``test_dict_learning_split``, ``test_sparse_encode_unavailable_positivity``,
-  ``test_sparse_encode_error_default_sparsity``, the omp/threshold parametrisations): we
-  offer the lasso only (``split_sign`` lives in `ImagePatchEncoder`);
-* ``positive_dict`` (``test_dict_learning_positivity`` and its variants' dictionary part):
-  our atoms are unit-norm and unconstrained in sign; the code positivity is ported;
 * ``n_jobs``/joblib memmapping (``test_dict_learning_reconstruction_parallel``,
   ``test_sparse_coder_parallel_mmap``, ``test_cd_work_on_joblib_memmapped_data``): we use
   torch threads, no joblib; read-only memmaps are covered by the common checks
