@@ -344,12 +344,16 @@ def _share_rows(rows, n):
     run_tasks(lambda t: rows(bounds[t], bounds[t + 1]), n_tasks, workers)
 
 
-def greedy_arrays(C, G, x_sq, *, n_nonzero_coefs, tol=None, method="omp", n_features=None):
+def greedy_arrays(C, G, x_sq, *, n_nonzero_coefs, tol=None, method="omp", n_features=None,
+                  out=None):
     """`greedy_cpu` on C-contiguous float64 numpy arrays: the fields of a `GreedyResult`
     as arrays. ``n_features`` (LAR only): the dictionary's, which scales its stopping
-    correlation as in scikit-learn."""
+    correlation as in scikit-learn. ``out``: a C-contiguous float64 array for the codes
+    (the caller's output: no copy, and its pages are touched once)."""
     n, k = C.shape
-    H = np.zeros((n, k))
+    H = np.empty((n, k)) if out is None else out  # the engines zero each row
+    if not (n and k):
+        H[...] = 0.0
     n_active = np.zeros(n, dtype=np.int64)
     residual = np.array(x_sq, dtype=np.float64)
     premature = np.zeros(n, dtype=np.bool_)
@@ -371,10 +375,12 @@ def greedy_arrays(C, G, x_sq, *, n_nonzero_coefs, tol=None, method="omp", n_feat
     return H, n_active, residual, premature
 
 
-def greedy_cpu(C, G, x_sq, *, n_nonzero_coefs, tol=None, method="omp", n_features=None):
+def greedy_cpu(C, G, x_sq, *, n_nonzero_coefs, tol=None, method="omp", n_features=None,
+               out=None):
     """OMP, OLS or LAR codes of every row of the CPU tensor ``C = X D^T``: a
-    `GreedyResult` (`skl_sparse._solvers._greedy`), computed by `greedy_arrays`."""
+    `GreedyResult` (`skl_sparse._solvers._greedy`), computed by `greedy_arrays` (into the
+    numpy array ``out`` if given)."""
     arrays = (np.ascontiguousarray(t.numpy(), dtype=np.float64) for t in (C, G, x_sq))
     out = greedy_arrays(*arrays, n_nonzero_coefs=n_nonzero_coefs, tol=tol, method=method,
-                        n_features=n_features)
+                        n_features=n_features, out=out)
     return GreedyResult(*(torch.from_numpy(a) for a in out))

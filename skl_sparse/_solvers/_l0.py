@@ -16,7 +16,7 @@ __all__ = ["GREEDY_SOLVERS", "greedy_gram", "threshold_gram"]
 GREEDY_SOLVERS = ("omp", "ols", "lar")
 
 
-def greedy_gram(C, G, x_sq, *, method, n_nonzero_coefs, tol=None, n_features=None):
+def greedy_gram(C, G, x_sq, *, method, n_nonzero_coefs, tol=None, n_features=None, out=None):
     """Greedy codes of every row of ``C = X D^T`` (float64) given ``G = D D^T`` and the
     rows' squared norms: a `GreedyResult` on the device of ``C``.
 
@@ -25,11 +25,12 @@ def greedy_gram(C, G, x_sq, *, method, n_nonzero_coefs, tol=None, n_features=Non
     regression; ``n_features`` scales its stopping correlation). The CPU runs the
     compiled engine (`greedy_cpu`, samples shared among our threads); other devices the
     lock-step engine (`greedy_torch`), except LAR, whose steps differ from sample to
-    sample too much to batch: its rows go to the CPU engine and back.
+    sample too much to batch: its rows go to the CPU engine and back. ``out``: a
+    C-contiguous float64 numpy array the CPU engine writes the codes into.
     """
     if C.device.type == "cpu":
         return greedy_cpu(C, G, x_sq, n_nonzero_coefs=n_nonzero_coefs, tol=tol,
-                          method=method, n_features=n_features)
+                          method=method, n_features=n_features, out=out)
     if method == "lar":
         host = greedy_cpu(C.cpu(), G.cpu(), x_sq.cpu(), n_nonzero_coefs=n_nonzero_coefs,
                           method=method, n_features=n_features)

@@ -157,22 +157,23 @@ def check_positive_supported(solver, positive):
 
 
 def encode_tensor(X, D, alpha, *, solver, positive, max_iter, tol, init=None, gram=None,
-                  n_nonzero_coefs=None, residual_tol=None):
+                  n_nonzero_coefs=None, residual_tol=None, out=None):
     """Codes of the rows of tensor ``X``: a `Codes`.
 
     ``solver`` is one of `CODERS`: a lasso solver (``alpha``, ``positive``, ``max_iter``,
     ``tol``, ``init``), a greedy one (``n_nonzero_coefs`` atoms, or until the squared
     residual is at most ``residual_tol``; computed in float64) or "threshold"
-    (``alpha``, ``positive``). ``gram``: the `gram_context` of ``D`` if known.
+    (``alpha``, ``positive``). ``gram``: the `gram_context` of ``D`` if known. ``out``
+    (greedy solvers, CPU, float64): the numpy array the codes are written into.
     """
     with own_threads(owns_cpu_threads(X.device, solver)):
         G, lipschitz = gram if gram is not None else gram_context(D, solver)
         if solver in GREEDY_SOLVERS:
             X64, D64 = X.double(), D.double()
-            x_sq = (X64 * X64).sum(dim=1)
+            x_sq = torch.einsum("ij,ij->i", X64, X64)
             out = greedy_gram(matmul(X64, D64.T), G, x_sq, method=solver,
                               n_nonzero_coefs=n_nonzero_coefs, tol=residual_tol,
-                              n_features=D.shape[1])
+                              n_features=D.shape[1], out=out)
             floor = residual_tol if residual_tol is not None else 1e-10 * x_sq
             return Codes(out.codes.to(X.dtype), 0.5 * out.residual,
                          out.premature & (out.residual > floor))
@@ -223,6 +224,8 @@ def encode_numpy(X, D, alpha, *, solver, positive, max_iter, tol, batch_size, de
         free, _ = torch.cuda.mem_get_info(device)
         batch_size = max(batch_size, free // 8 // (100 * max(D.shape[0], 1)))
     out = np.empty(shape, dtype=X.dtype)
+    # the CPU's greedy engine writes float64 codes straight into the output
+    in_place = solver in GREEDY_SOLVERS and device.type == "cpu" and X.dtype == np.float64
     zeroing = None
     n_bad = 0
     with own_threads(owns_cpu_threads(device, solver)):
@@ -238,12 +241,13 @@ def encode_numpy(X, D, alpha, *, solver, positive, max_iter, tol, batch_size, de
             codes = encode_tensor(
                 Xb, Dt, alpha, solver=solver, positive=positive, max_iter=max_iter, tol=tol,
                 gram=gram, n_nonzero_coefs=n_nonzero_coefs, residual_tol=residual_tol,
-                init=start,
+                init=start, out=out[batch] if in_place else None,
             )
             n_bad += int(codes.unconverged.sum())
             if zeroing is not None:
                 zeroing.join()
-            copy_to_numpy(out[batch], codes.codes)
+            if not in_place:
+                copy_to_numpy(out[batch], codes.codes)
     warn_unconverged(n_bad, X.shape[0], solver, max_iter)
     return out
 
