@@ -118,15 +118,15 @@ def check_float32_range(X, name="X"):
     return X
 
 
-def check_dictionary(D, n_features, n_components, dtype=np.float64):
-    """A validated copy of a user-given dictionary: ``n_features`` columns, and
-    ``n_components`` rows unless that is None."""
-    D = check_array(D, dtype=dtype, input_name="dictionary", copy=True)
+def check_dictionary(D, n_features, n_components, dtype=np.float64, name="dictionary"):
+    """A validated copy of a user-given dictionary (the parameter ``name``): ``n_features``
+    columns, and ``n_components`` rows unless that is None."""
+    D = check_array(D, dtype=dtype, input_name=name, copy=True)
     if D.shape[1] != n_features:
-        raise ValueError(f"dictionary has {D.shape[1]} features but X has {n_features} features.")
+        raise ValueError(f"{name} has {D.shape[1]} features but X has {n_features} features.")
     if n_components is not None and D.shape[0] != n_components:
         raise ValueError(
-            f"n_components={n_components} does not match the {D.shape[0]} rows of dictionary."
+            f"n_components={n_components} does not match the {D.shape[0]} rows of {name}."
         )
     return D
 

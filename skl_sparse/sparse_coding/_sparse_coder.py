@@ -11,7 +11,7 @@ from .._docstrings import fill_doc
 from .._validation import check_dictionary, suggests_names
 from ._base import CODING_CONSTRAINTS, _BaseSparseCoding
 from ._dict_learning import dict_learning_batch
-from ._dictionary import DICT_UPDATES, init_dictionary
+from ._dictionary import DICT_UPDATES, init_dictionary, project_atoms_
 from ._encode import TRANSFORM_BATCH
 
 
@@ -49,6 +49,10 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
         Weight of the :math:`\ell_1` penalty.
     dictionary : array-like of shape (n_components, n_features), default=None
         Fixed dictionary; when given, ``fit`` learns nothing and uses it as is.
+    dict_init : array-like of shape (n_components, n_features), default=None
+        Initial dictionary of the learning (rows normalised; with
+        ``positive_dict``, projected): for example the principal components of
+        the data, or a DCT basis. Random samples of ``X`` otherwise.
     solver : {"auto", "lars", "fista", "ista", "omp", "ols", "lar", "threshold"}, default="auto"
         Coding solver (see :func:`sparse_encode`): the lasso's ("lars" on the
         CPU and "fista" on a GPU by default, after the homotopy kernel where a
@@ -122,6 +126,7 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
         **_BaseSparseCoding._parameter_constraints,
         **CODING_CONSTRAINTS,
         "dictionary": ["array-like", None],
+        "dict_init": ["array-like", None],
         "dict_update": [StrOptions(set(DICT_UPDATES))],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "transform_batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -135,6 +140,7 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
         *,
         alpha=1.0,
         dictionary=None,
+        dict_init=None,
         solver="auto",
         n_nonzero_coefs=None,
         residual_tol=None,
@@ -154,6 +160,7 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
         self.n_components = n_components
         self.alpha = alpha
         self.dictionary = dictionary
+        self.dict_init = dict_init
         self.solver = solver
         self.n_nonzero_coefs = n_nonzero_coefs
         self.residual_tol = residual_tol
@@ -192,7 +199,11 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
                              "use dict_update='bcd' or 'pgd'.")
         Xt = to_tensor(X, device)
         learn = self.dictionary is None
-        if learn:
+        if learn and self.dict_init is not None:
+            D = to_tensor(check_dictionary(self.dict_init, X.shape[1], self.n_components,
+                                           X.dtype, name="dict_init"), device).clone()
+            project_atoms_(D, self.positive_dict)
+        elif learn:
             D = init_dictionary(Xt, self.n_components or X.shape[1], rng,
                                 positive=self.positive_dict)
         else:

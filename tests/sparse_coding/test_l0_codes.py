@@ -223,3 +223,21 @@ def test_split_sign_codes(problem, solver):
     np.testing.assert_allclose(split.inverse_transform(halves), plain.inverse_transform(codes))
     np.testing.assert_allclose(split.inverse_transform(codes), plain.inverse_transform(codes))
     assert len(split.get_feature_names_out()) == 20
+
+
+def test_dict_init_starts_the_learning_and_is_checked_by_name(problem):
+    X, D = problem
+    D0 = 3 * D[:8]  # rows are normalised before the first step
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fits = [SparseCoder(8, dict_init=D0, solver="omp", n_nonzero_coefs=2, max_iter=2,
+                            dict_update="ksvd", device=DEVICE, random_state=seed).fit(X)
+                for seed in (0, 1)]
+        random = SparseCoder(8, solver="omp", n_nonzero_coefs=2, max_iter=2,
+                             dict_update="ksvd", device=DEVICE, random_state=0).fit(X)
+    np.testing.assert_array_equal(fits[0].components_, fits[1].components_)
+    assert not np.allclose(fits[0].components_, random.components_)
+    with pytest.raises(ValueError, match="dict_init has 5 features but X has 20"):
+        SparseCoder(8, dict_init=D0[:, :5], device=DEVICE).fit(X)
+    with pytest.raises(ValueError, match="n_components=6 does not match the 8 rows of dict_init"):
+        SparseCoder(6, dict_init=D0, device=DEVICE).fit(X)
