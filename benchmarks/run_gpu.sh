@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One short run on a GPU machine (issue #12): the GPU benchmark, then the test suite on CUDA.
+# One short run on a GPU machine (issue #12): the GPU benchmarks (the lasso and the learners,
+# then greedy codes; GREEDY=0 skips those), then the test suite on CUDA.
 # Wheels carried in .whl/ (e.g. spams-bin for that machine's Python) are installed first.
 # Logs go to $OUT (or ./gpu_logs) when set. Arguments go to bench_gpu.py (e.g. --skip odl ae).
 # A shorter confirming run: PROFILE=0 (no profile, no CPU-threads bench) and
@@ -22,6 +23,10 @@ timeout 120 python3 benchmarks/check_cuda_kernel.py 2>&1 | tee "$OUT/kernel.log"
 PROFILE_FLAG=$([ "${PROFILE:-1}" = 0 ] || echo --profile)
 (cd benchmarks && timeout "${BENCH_TIMEOUT:-300}" python3 bench_gpu.py ${PROFILE_FLAG} "$@") 2>&1 \
     | tee "$OUT/bench.log"
+# greedy l0 codes on the GPU against SPAMS' omp on all the CPU's threads (issue 26)
+[ "${GREEDY:-1}" = 0 ] || (cd benchmarks && timeout "${GREEDY_TIMEOUT:-240}" python3 \
+    bench_greedy.py --device cuda --n 100000 --atoms 256 1024 --sklearn-rows 500) 2>&1 \
+    | tee "$OUT/greedy.log"
 # the CPU side on all the machine's cores: torch's threads idle while ours code, or not
 [ "${PROFILE:-1}" = 0 ] || (cd benchmarks && timeout "${CPU_TIMEOUT:-90}" \
     python3 bench_cpu_threads.py --repeat 3) 2>&1 | tee "$OUT/cpu_threads.log"
