@@ -119,8 +119,15 @@ def check_float32_range(X, name="X"):
 
 
 def check_dictionary(D, n_features, n_components, dtype=np.float64, name="dictionary"):
-    """A validated copy of a user-given dictionary (the parameter ``name``): ``n_features``
-    columns, and ``n_components`` rows unless that is None."""
+    """A validated copy of a user-given dictionary (the parameter ``name``): 2-D, at least
+    one atom, ``n_features`` columns, ``n_components`` rows unless that is None, and
+    inner products that fit in ``dtype``. Every error names the parameter, never X."""
+    shape = np.shape(D)
+    if len(shape) != 2:
+        raise ValueError(f"{name} must be a 2-D array of shape (n_components, n_features); "
+                         f"got an array of shape {shape}.")
+    if shape[0] == 0:
+        raise ValueError(f"{name} has no atoms (shape {shape}): it needs at least one row.")
     D = check_array(D, dtype=dtype, input_name=name, copy=True)
     if D.shape[1] != n_features:
         raise ValueError(f"{name} has {D.shape[1]} features but X has {n_features} features.")
@@ -128,6 +135,7 @@ def check_dictionary(D, n_features, n_components, dtype=np.float64, name="dictio
         raise ValueError(
             f"n_components={n_components} does not match the {D.shape[0]} rows of {name}."
         )
+    check_no_overflow(None, D, dtype=D.dtype, d_name=name)
     return D
 
 
@@ -137,24 +145,25 @@ def finite_on_device(device):
     return resolve_device(device).type == "cuda"
 
 
-def check_no_overflow(X, D=None, dtype=None, host=None):
+def check_no_overflow(X, D=None, dtype=None, host=None, d_name="dictionary"):
     """ValueError when ``X D^T``, ``D D^T`` or ``||x||^2`` would overflow X's dtype, or
     when ``X`` holds NaN or infinity (scikit-learn's message).
 
     ``X`` and ``D`` are arrays or tensors (``X`` may be None); ``dtype``: the numpy dtype
     of the computation (by default X's); ``host``: the host array of a tensor ``X``, to
-    name its non-finite values from.
+    name its non-finite values from; ``d_name``: the parameter ``D`` came from.
     """
     dtype = X.dtype if dtype is None else dtype
     n_features = (X if X is not None else D).shape[1]
     big = np.finfo(dtype).max / max(n_features, 1)
-    for name, A in (("X", X), ("dictionary", D)):
+    for name, A in (("X", X), (d_name, D)):
         if A is None:
             continue
         peak = peak_magnitude(A)
         if not math.isfinite(peak):
-            assert_all_finite(host if host is not None and name == "X" else to_numpy(A),
-                              input_name=name)
+            if host is not None and A is X:
+                A = host
+            assert_all_finite(to_numpy(A) if torch.is_tensor(A) else A, input_name=name)
             raise ValueError(f"Input {name} contains NaN or infinity.")
         if peak * peak > big:
             raise ValueError(

@@ -34,6 +34,17 @@ def _default_encoder():
     )
 
 
+def _row_std(P):
+    """Standard deviation of each row of ``P`` (last axis), also where the squares of
+    its values would overflow P's dtype (then computed on rows scaled by their peak)."""
+    big = np.sqrt(np.finfo(P.dtype).max / max(P.shape[-1], 1))
+    if not P.size or np.abs(P).max() < big:
+        return P.std(axis=-1, keepdims=True)
+    peak = np.abs(P).max(axis=-1, keepdims=True)
+    peak = np.where(peak > 0, peak, 1)
+    return (P / peak).std(axis=-1, keepdims=True) * peak
+
+
 class ImagePatchEncoder(_Transformer, BaseEstimator):
     r"""Encode images by coding their patches and pooling the codes over a grid.
 
@@ -209,8 +220,7 @@ class ImagePatchEncoder(_Transformer, BaseEstimator):
         if not self.normalize_patches:
             return P
         P = P - P.mean(axis=-1, keepdims=True)
-        std = P.std(axis=-1, keepdims=True)
-        return P / (std + self.contrast_floor_)
+        return P / (_row_std(P) + self.contrast_floor_)
 
     # --- estimator ---------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=False)
@@ -240,7 +250,7 @@ class ImagePatchEncoder(_Transformer, BaseEstimator):
         P = P.reshape(self.n_fit_patches, -1)
         if self.normalize_patches:
             centred = P - P.mean(axis=1, keepdims=True)
-            self.contrast_floor_ = 0.1 * float(centred.std(axis=1).mean()) + 1e-8
+            self.contrast_floor_ = 0.1 * float(_row_std(centred).mean()) + 1e-8
         else:
             self.contrast_floor_ = 0.0
         encoder = _default_encoder() if self.patch_encoder is None else self.patch_encoder

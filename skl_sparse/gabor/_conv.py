@@ -47,6 +47,7 @@ __all__ = [
 
 MAX_FREQUENCY = 0.5  # cycles per pixel: Nyquist
 _K2_EPS = 1e-12  # |k|^2 floor: at k = 0 the envelope is round (sigma_y) and smooth
+_MIN_LOG_SIGMA = math.log(1e-3)  # envelope widths, in pixels: a point below this
 
 
 def wave_vector(u, max_frequency=MAX_FREQUENCY):
@@ -89,8 +90,9 @@ def gabor_filters(wave, phase, log_sigma, center, shape, *, max_frequency=MAX_FR
     ----------
     wave, phase, log_sigma, center : tensors of shape (..., 2)
         Free wave-vector parameter :math:`u`, phase pair :math:`(a, b)`,
-        :math:`(\log\sigma_x, \log\sigma_y)` and the centre's offset :math:`(x_0, y_0)`
-        from the kernel's middle, in pixels.
+        :math:`(\log\sigma_x, \log\sigma_y)` (widths below 0.001 pixel render as
+        0.001) and the centre's offset :math:`(x_0, y_0)` from the kernel's middle, in
+        pixels.
     shape : tuple of int
         ``(height, width)`` of the kernels.
     max_frequency : float, default=0.5
@@ -119,6 +121,9 @@ def render_gabor(k, phase, log_sigma, center, shape):
     dy = dy - ex(center[..., 1])
     kd = ex(k[..., 0]) * dx + ex(k[..., 1]) * dy
     k2 = ex((k * k).sum(-1)) + _K2_EPS
+    # widths below a thousandth of a pixel render as the same point (1/sigma^2 would
+    # overflow to inf, and inf - inf to NaN)
+    log_sigma = torch.clamp(log_sigma, min=_MIN_LOG_SIGMA)
     inv_x, inv_y = ex(torch.exp(-2 * log_sigma[..., 0])), ex(torch.exp(-2 * log_sigma[..., 1]))
     # x'^2/sx^2 + y'^2/sy^2 with y'^2 = |d|^2 - x'^2: no angle, smooth through k = 0
     quad = (dx * dx + dy * dy) * inv_y + (kd * kd / k2) * (inv_x - inv_y)
@@ -227,9 +232,15 @@ class _GaborConv(nn.Module):
         self.register_buffer("running_rms", torch.ones(out_channels, **factory))
 
     def forward(self, x):
+        if x.dim() not in (3, 4):
+            raise ValueError(f"{type(self).__name__} expects input of shape (N, C, H, W) or "
+                             f"(C, H, W); got {tuple(x.shape)}.")
+        if x.dim() == 3:  # unbatched, as nn.Conv2d takes it
+            return self.forward(x[None])[0]
         out = F.conv2d(x, self.kernels(), None, self.stride, self.padding, self.dilation)
         if self.normalize:
-            if self.training:
+            # an empty batch has no RMS: it leaves the running one as it is
+            if self.training and out.shape[0] > 0:
                 rms = torch.sqrt((out * out).mean(dim=(0, 2, 3)) + 1e-12)
                 with torch.no_grad():
                     self.running_rms.lerp_(rms.detach(), self.momentum)
@@ -284,7 +295,8 @@ class GaborConv2d(_GaborConv):
     frequency_init : tuple of float, default=(0.05, 0.4)
         Initial frequencies are uniform in this range (cycles/pixel).
     sigma_init : float, default=1.0
-        Initial envelope widths (pixels).
+        Initial envelope widths (pixels). Widths below 0.001 pixel, given or learned,
+        render as 0.001: a single pixel.
     momentum : float, default=0.1
         Of the running RMS used in ``eval()`` mode with ``normalize``.
     generator : torch.Generator, default=None

@@ -77,7 +77,7 @@ class GaborDictionaryLearner(_OnlineLearner, BaseEstimator):
         Epochs of ``fit``.
     tol : float, default=1e-3
         ``fit`` stops when an epoch's mean objective improves by less than ``tol``
-        relative to the previous one.
+        relative to the previous one; 0 runs all ``max_iter`` epochs.
     shuffle : bool, default=True
         Shuffle the samples before each epoch of ``fit``.
     learning_rate : float, default=0.02
@@ -88,7 +88,7 @@ class GaborDictionaryLearner(_OnlineLearner, BaseEstimator):
         ``learning_rate=0.05`` reached 0.2230 in 3.5 s, 5 steps at 0.02 in 6.0 s);
         on few mini-batches they leave atoms unfinished.
     sigma_init : float, default=2.0
-        Initial envelope widths (pixels); the initial atoms have random
+        Initial envelope widths (pixels, at least 0.001); the initial atoms have random
         orientations, phases, centres and frequencies in [0.05, 0.4] cycles/pixel.
     solver : {"auto", "lars", "fista", "ista"}, default="auto"
         Lasso solver (see :func:`sparse_encode`).
@@ -143,7 +143,8 @@ class GaborDictionaryLearner(_OnlineLearner, BaseEstimator):
         "patch_shape": [tuple, None],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "n_inner_steps": [Interval(Integral, 1, None, closed="left")],
-        "sigma_init": [Interval(Real, 0, None, closed="neither")],
+        # narrower envelopes render as a single pixel (`skl_sparse.nn.gabor_filters`)
+        "sigma_init": [Interval(Real, 1e-3, None, closed="left")],
     }
 
     def __init__(
@@ -216,6 +217,16 @@ class GaborDictionaryLearner(_OnlineLearner, BaseEstimator):
         return {"P": P, "D": render_atoms(P, shape), "shape": shape, "A": as_t(self.A_),
                 "B": as_t(self.B_), "m": as_t(self._adam[0]), "v": as_t(self._adam[1]),
                 "t": self._adam_t, "step": self.n_steps_}
+
+    _divergence_hint = "lower learning_rate."
+
+    def _state_diverged(self, state):
+        # The parameters are pixels and log-widths: gradient steps stop moving an atom
+        # once its envelope leaves the patch (the gradient vanishes there), so only steps
+        # of a too-large learning_rate take one a hundred patches away, or to inf/NaN.
+        bound = 100.0 * max(state["shape"])
+        P = state["P"]
+        return not bool(torch.isfinite(state["D"]).all() & (P.abs() <= bound).all())
 
     def _minibatch_step(self, Xb, state, rng):
         """Codes, running averages, Adam steps on the atom parameters, redrawn atoms."""

@@ -74,7 +74,13 @@ shuffle : bool, default=True
 device : str, default="auto"
     "auto" (CUDA when available), "cpu" or "cuda[:N]".
 random_state : int, RandomState instance or None, default=None
-    Seeds the initial weights, the shuffling and any noise.
+    Seeds the initial weights, the shuffling and any noise. Two fits with the same
+    ``random_state``, device and torch thread count give the same weights; torch's
+    parallel sums depend on its thread count (``torch.set_num_threads``, which a
+    process of ``GridSearchCV(n_jobs=2)`` sets differently), so across thread counts
+    the float32 weights can differ in their last bits (about 1e-7), and scores by
+    about 1e-10. The dictionary learners and every ``transform`` are bit for bit the
+    same on any thread count.
 verbose : int, default=0
     1: print the loss and the time after every epoch; 2: also a progress bar over
     the mini-batches (tqdm when installed).
@@ -329,7 +335,8 @@ class _TorchTransformer(_Transformer, BaseEstimator):
 
         {inverse_transform_doc}
         """
-        X = check_codes(self, X, self._n_features_out)
+        # float32 is the dtype decoded in, as transform's
+        X = check_float32_range(check_codes(self, X, self._n_features_out))
         return self._map(X, self._decode, self.n_features_in_)
 
     def _reconstruct(self, module, x):

@@ -102,7 +102,8 @@ class ZCAWhitener(_Transformer, BaseEstimator):
         mean = X64.mean(axis=0)
         Xc = X64 - mean
         cov = Xc.T @ Xc / max(X.shape[0] - 1, 1)
-        if not np.all(np.isfinite(cov)):
+        # explained_variance_ is kept in X's dtype: a float32 X's covariance must fit too
+        if not np.all(np.isfinite(cov)) or np.abs(cov).max() > np.finfo(X.dtype).max:
             raise ValueError(
                 f"X has values of magnitude up to {peak_magnitude(X):.3g}: its covariance "
                 f"overflows {X.dtype}; rescale X."

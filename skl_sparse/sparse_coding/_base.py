@@ -7,6 +7,8 @@ four hooks a subclass defines: ``_init_state``, ``_state_from_attributes``,
 ``_minibatch_step`` and ``_store``.
 """
 
+import copy
+import math
 import time
 from numbers import Integral, Real
 
@@ -198,8 +200,22 @@ class _OnlineLearner(_BaseSparseCoding):
             return self._minibatch_step(Xb, state, rng)
 
         with own_threads(self._steps_own_threads and owns_cpu_threads(device, self.solver)):
-            return online_epoch(step, X, order, self.batch_size, device,
-                                verbose=self.verbose, desc=desc)
+            objective = online_epoch(step, X, order, self.batch_size, device,
+                                     verbose=self.verbose, desc=desc)
+        if not math.isfinite(objective) or self._state_diverged(state):
+            raise ValueError(
+                f"{type(self).__name__} diverged (epoch objective {objective}); "
+                f"{self._divergence_hint} The estimator was left unchanged."
+            )
+        return objective
+
+    # what to change when an epoch diverges
+    _divergence_hint = "rescale X."
+
+    def _state_diverged(self, state):
+        """Whether the learned state shows a diverged epoch, beyond a non-finite
+        objective (a subclass whose steps can diverge checks it here)."""
+        return False
 
     def _fit(self, X, device, rng):
         """``max_iter`` epochs of mini-batches, stopping when an epoch gains < ``tol``."""
@@ -214,7 +230,11 @@ class _OnlineLearner(_BaseSparseCoding):
                 f"epoch {epoch + 1}: objective={objective[-1]:.6g} "
                 f"({time.perf_counter() - start:.1f}s)"
             )
-            if epoch and objective[-2] - objective[-1] <= self.tol * abs(objective[-2]):
+            # tol=0 runs every epoch (scikit-learn's meaning): the float32 objective
+            # stalls in its last bits long before the float64 one, and stopping there
+            # would part the two precisions' dictionaries
+            if (self.tol > 0 and epoch
+                    and objective[-2] - objective[-1] <= self.tol * abs(objective[-2])):
                 break
         else:
             if self.max_iter > 1:
@@ -246,7 +266,8 @@ class _OnlineLearner(_BaseSparseCoding):
             state = self._init_state(X, device, rng)
             objective = []
         else:
-            rng = self._rng
+            # a copy: a failed step must not leave the stored stream advanced
+            rng = copy.deepcopy(self._rng)
             state = self._state_from_attributes(device, X.dtype)
             objective = list(self.objective_)
         objective.append(self._run_epoch(X, np.arange(X.shape[0]), state, rng, device))

@@ -35,7 +35,13 @@ from .._solvers import (
     resolve_solver,
     threshold_gram,
 )
-from .._validation import check_no_overflow, finite_on_device, suggests_names, warn_user
+from .._validation import (
+    check_dictionary,
+    check_no_overflow,
+    finite_on_device,
+    suggests_names,
+    warn_user,
+)
 
 TRANSFORM_BATCH = 4096
 # every value of ``solver``: the lasso's, the greedy ℓ0 codes', thresholding
@@ -378,11 +384,7 @@ def sparse_encode(
     """
     X = check_array(X, dtype=[np.float64, np.float32],
                     ensure_all_finite=not finite_on_device(device))
-    dictionary = check_array(dictionary, dtype=X.dtype)
-    if dictionary.shape[1] != X.shape[1]:
-        raise ValueError(
-            f"dictionary has {dictionary.shape[1]} features but X has {X.shape[1]} features."
-        )
+    dictionary = check_dictionary(dictionary, X.shape[1], None, X.dtype)
     check_positive_supported(solver, positive)
     if solver in GREEDY_SOLVERS and residual_tol is None:
         n_nonzero_coefs = resolve_n_nonzero_coefs(n_nonzero_coefs, *dictionary.shape)

@@ -5,13 +5,12 @@ import functools
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils import check_array
 
 from .. import _solvers
 from .._device import capture_cuda_graph, to_numpy, to_tensor
 from .._docstrings import fill_doc
 from .._solvers import lipschitz_bound
-from .._validation import suggests_names
+from .._validation import check_dictionary, suggests_names
 from ._base import CODING_CONSTRAINTS, _OnlineLearner
 from ._dict_learning import online_step_, online_step_sync_free_
 from ._dictionary import init_dictionary, project_atoms_
@@ -56,7 +55,8 @@ class OnlineDictionaryLearner(_OnlineLearner, BaseEstimator):
         Epochs (passes over the data) of ``fit``.
     tol : float, default=1e-3
         ``fit`` stops when the mean objective of an epoch improves by less
-        than ``tol`` relative to the previous epoch.
+        than ``tol`` relative to the previous epoch; 0 runs all ``max_iter``
+        epochs.
     shuffle : bool, default=True
         Shuffle the samples before each epoch of ``fit``.
     dict_init : array-like of shape (n_components, n_features), default=None
@@ -163,11 +163,8 @@ class OnlineDictionaryLearner(_OnlineLearner, BaseEstimator):
     def _init_state(self, X, device, rng):
         n_components = self.n_components or X.shape[1]
         if self.dict_init is not None:
-            D0 = check_array(self.dict_init, dtype=X.dtype, input_name="dict_init")
-            if D0.shape != (n_components, X.shape[1]):
-                raise ValueError(
-                    f"dict_init has shape {D0.shape}, expected ({n_components}, {X.shape[1]})."
-                )
+            D0 = check_dictionary(self.dict_init, X.shape[1], n_components, X.dtype,
+                                  name="dict_init")
             D = to_tensor(D0, device).clone()
             project_atoms_(D, self.positive_dict)
         else:  # only the drawn rows move to the device

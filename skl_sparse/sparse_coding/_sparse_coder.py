@@ -201,7 +201,7 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
         learn = self.dictionary is None
         if learn and self.dict_init is not None:
             D = to_tensor(check_dictionary(self.dict_init, X.shape[1], self.n_components,
-                                           X.dtype, name="dict_init"), device).clone()
+                                           X.dtype, name="dict_init"), device)
             project_atoms_(D, self.positive_dict)
         elif learn:
             D = init_dictionary(Xt, self.n_components or X.shape[1], rng,
