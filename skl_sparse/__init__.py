@@ -15,7 +15,7 @@ from .neural_network import (
 from .preprocessing import ZCAWhitener
 from .sparse_coding import OnlineDictionaryLearner, SparseCoder, sparse_encode
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 __all__ = [
     "Autoencoder",

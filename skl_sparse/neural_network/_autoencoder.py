@@ -12,6 +12,7 @@ import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._docstrings import fill_doc
+from .._validation import warn_user
 from ._base import TRAINING_CONSTRAINTS, TRAINING_PIECES, _TorchTransformer
 from ._modules import (
     ACTIVATIONS,
@@ -353,9 +354,13 @@ class KSparseAutoencoder(_BaseAutoencoder):
     Parameters
     ----------
     k : int, default=10
-        Units kept per sample in training (all of them if ``k >= n_components``).
+        Units kept per sample in training (all of them, with a warning, if
+        ``k >= n_components``). The codes of ``transform`` have
+        ``ceil(alpha_k * k)`` non-zeros: 30 with the defaults; ``alpha_k=1`` gives
+        exactly ``k``.
     alpha_k : float, default=3.0
-        ``transform`` keeps ``ceil(alpha_k * k)`` units (at most ``n_components``).
+        ``transform`` keeps ``ceil(alpha_k * k)`` units (at most ``n_components``):
+        the paper's encoding, denser than training's.
     aux_weight : float, default=1/32
         Weight of the dead-unit auxiliary loss (0 disables it).
     {architecture}
@@ -442,6 +447,13 @@ class KSparseAutoencoder(_BaseAutoencoder):
     @property
     def _k(self):
         return min(self.k, self.n_components)
+
+    def _check_params(self):
+        super()._check_params()
+        if self.k >= self.n_components:
+            warn_user(
+                f"KSparseAutoencoder: k={self.k} keeps all n_components={self.n_components} "
+                "units, so the codes are not sparse; choose k < n_components.", UserWarning)
 
     def _build_module(self, n_features):
         module = super()._build_module(n_features)

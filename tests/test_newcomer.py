@@ -1,0 +1,39 @@
+"""What a newcomer reads first (issue 28, part 1): the README, the version, the
+documented behaviour of a parameter."""
+
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import skl_sparse
+from skl_sparse import KSparseAutoencoder
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_version_is_the_changelogs_top_release():
+    top = re.search(r"^## (\d+\.\d+)", (ROOT / "CHANGELOG.md").read_text(), re.M).group(1)
+    assert skl_sparse.__version__.startswith(top + ".")
+
+
+def test_readme_has_no_stutter_and_no_unexplained_note_number():
+    readme = (ROOT / "README.md").read_text()
+    assert "`max_iter`/`max_iter`" not in readme
+    # the lecture notes are named by their subject, not their file number
+    assert not re.search(r"\b00\d question", readme)
+
+
+def test_ksparse_k_not_below_n_components_warns_and_transform_density_is_documented():
+    X = np.random.RandomState(0).randn(60, 16)
+    with pytest.warns(UserWarning, match="k=20 keeps all n_components=8 units"):
+        KSparseAutoencoder(n_components=8, k=20, max_iter=1, device="cpu").fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        est = KSparseAutoencoder(n_components=64, k=4, max_iter=1, device="cpu",
+                                 random_state=0).fit(X)
+    assert (est.transform(X) != 0).sum(axis=1).max() == 12  # ceil(3 * 4)
+    doc = KSparseAutoencoder.__doc__.split("k : int")[1].split("alpha_k :")[0]
+    assert "30 with the defaults" in doc and "alpha_k=1" in doc
