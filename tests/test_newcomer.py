@@ -37,3 +37,21 @@ def test_ksparse_k_not_below_n_components_warns_and_transform_density_is_documen
     assert (est.transform(X) != 0).sum(axis=1).max() == 12  # ceil(3 * 4)
     doc = KSparseAutoencoder.__doc__.split("k : int")[1].split("alpha_k :")[0]
     assert "30 with the defaults" in doc and "alpha_k=1" in doc
+
+
+@pytest.mark.parametrize("make", [
+    lambda: skl_sparse.Autoencoder(4, device="cpu", verbose=1, random_state=0),
+    lambda: skl_sparse.OnlineDictionaryLearner(4, device="cpu", verbose=1, random_state=0),
+], ids=["Autoencoder", "OnlineDictionaryLearner"])
+def test_partial_fit_progress_counts_epochs_over_the_models_life(make, capsys):
+    X = np.random.RandomState(0).randn(200, 16)
+    est = make()
+    for _ in range(3):
+        est.partial_fit(X)
+    out = capsys.readouterr().out
+    assert est.n_iter_ == 3
+    for n in (1, 2, 3):
+        assert out.count(f"epoch {n}:") == 1, out
+    # each line gives its own epoch's seconds, not a running total
+    seconds = [float(s) for s in re.findall(r"\((\d+\.\d+) ?s\)", out)]
+    assert len(seconds) == 3

@@ -218,21 +218,24 @@ class _TorchTransformer(_Transformer, BaseEstimator):
             optimizer.load_state_dict({**_to_cpu(self._optimizer_state["state_dict"]),
                                        "param_groups": groups})
         curve = [] if first else list(self.loss_curve_)
-        best, stall, n_epochs = np.inf, 0, 0
+        best, stall = np.inf, 0
         start = time.perf_counter()
         module.train()
         stopped = False
         step = _TrainingStep(self, module, optimizer, Xt, generator, graphed)
-        for epoch in range(max_iter):
-            loss = self._epoch(step, Xt, generator, f"epoch {len(curve) + 1}")
+        for _ in range(max_iter):
+            # epochs are numbered over the model's life: partial_fit continues the count
+            number = len(curve) + 1
+            loss = self._epoch(step, Xt, generator, f"epoch {number}")
             if not np.isfinite(loss):
                 raise ValueError(
-                    f"{type(self).__name__} diverged (loss {loss} in epoch {epoch + 1}); "
+                    f"{type(self).__name__} diverged (loss {loss} in epoch {number}); "
                     "lower learning_rate or standardise X. The estimator was left unchanged."
                 )
             curve.append(loss)
-            n_epochs += 1
-            self._log(f"epoch {epoch + 1}: loss {loss:.6g} ({time.perf_counter() - start:.2f} s)")
+            now = time.perf_counter()
+            self._log(f"epoch {number}: loss {loss:.6g} ({now - start:.2f} s)")
+            start = now
             if loss < best * (1 - self.tol):
                 best, stall = loss, 0
             else:
@@ -244,7 +247,7 @@ class _TorchTransformer(_Transformer, BaseEstimator):
         module.eval()
         self._store(module, optimizer, generator)
         self.loss_curve_ = curve
-        self.n_iter_ = n_epochs
+        self.n_iter_ = len(curve)  # as MLPClassifier's: partial_fit adds its epoch
         if first and max_iter > 1 and not stopped:
             warn_user(
                 f"{type(self).__name__}: max_iter={max_iter} reached before the loss "

@@ -270,7 +270,11 @@ class _OnlineLearner(_BaseSparseCoding):
             rng = copy.deepcopy(self._rng)
             state = self._state_from_attributes(device, X.dtype)
             objective = list(self.objective_)
-        objective.append(self._run_epoch(X, np.arange(X.shape[0]), state, rng, device))
+        start = time.perf_counter()
+        desc = f"epoch {len(objective) + 1}"
+        objective.append(self._run_epoch(X, np.arange(X.shape[0]), state, rng, device, desc))
+        self._log(f"{desc}: objective={objective[-1]:.6g} "
+                  f"({time.perf_counter() - start:.1f}s)")
         self._store(state, objective, rng)
         self.n_iter_ = len(objective)
         return self
