@@ -55,3 +55,13 @@ def test_partial_fit_progress_counts_epochs_over_the_models_life(make, capsys):
     # each line gives its own epoch's seconds, not a running total
     seconds = [float(s) for s in re.findall(r"\((\d+\.\d+) ?s\)", out)]
     assert len(seconds) == 3
+
+
+def test_the_default_sparse_coder_converges_on_the_digits_without_a_warning():
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data / 16
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = skl_sparse.SparseCoder(device="cpu", random_state=0).fit(X)
+    assert est.n_iter_ < est.max_iter
