@@ -226,10 +226,9 @@ class _OnlineLearner(_BaseSparseCoding):
             order = rng.permutation(X.shape[0]) if self.shuffle else np.arange(X.shape[0])
             epoch_desc = f"epoch {epoch + 1}"
             objective.append(self._run_epoch(X, order, state, rng, device, epoch_desc))
-            self._log(
-                f"epoch {epoch + 1}: objective={objective[-1]:.6g} "
-                f"({time.perf_counter() - start:.1f}s)"
-            )
+            now = time.perf_counter()
+            self._log(f"epoch {epoch + 1}: objective={objective[-1]:.6g} ({now - start:.1f}s)")
+            start = now
             # tol=0 runs every epoch (scikit-learn's meaning): the float32 objective
             # stalls in its last bits long before the float64 one, and stopping there
             # would part the two precisions' dictionaries
