@@ -287,7 +287,7 @@ class ImagePatchEncoder(_Transformer, BaseEstimator):
 
         Returns
         -------
-        features : ndarray of shape (n_images, n_features_out_)
+        features : ndarray of shape (n_images, n_features_out)
         """
         check_is_fitted(self)
         images = self._images(X, reset=False)

@@ -103,7 +103,7 @@ class _BaseSparseCoding(_Transformer):
     @_fit_context(prefer_skip_nested_validation=True)
     @restore_on_error
     def fit(self, X, y=None):
-        """Learn the dictionary from ``X`` (`SparseCoder`: or adopt the given one).
+        """Learn the dictionary from ``X`` (a fixed ``dictionary`` is used as given).
 
         {fit_parameters}
 

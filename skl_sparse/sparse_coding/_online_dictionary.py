@@ -27,7 +27,7 @@ class OnlineDictionaryLearner(_OnlineLearner, BaseEstimator):
         A \leftarrow \beta_t A + (1-\beta_t) H_t^\top H_t / b, \qquad
         B \leftarrow \beta_t B + (1-\beta_t) H_t^\top X_t / b,
 
-    with :math:`\beta_t = \min(\text{forget\_factor}, 1 - 1/t)` (a plain
+    with :math:`\beta_t = \min(\text{forget_factor}, 1 - 1/t)` (a plain
     average over the first batches, then exponential forgetting), and run one
     warm-started block-coordinate sweep
     :math:`d_j \leftarrow (b_j - A_j D + A_{jj} d_j)/A_{jj}`, normalised.
