@@ -22,6 +22,29 @@ def test_self_taught_command_prints_the_table_and_nothing_to_wonder_about(tmp_pa
                           "Sparse autoencoder", "Denoising autoencoder"]
     assert all(len(a) == 2 and min(float(v) for v in a) > 50 for a in rows.values())
     assert (tmp_path / "atoms.png").stat().st_size > 0
+    # the figure shows the atoms behind the table's best dictionary row, and says so
+    dictionary_rows = {k: v for k, v in rows.items() if k.startswith("Sparse coding")}
+    best = max(dictionary_rows, key=lambda k: sum(float(v) for v in dictionary_rows[k]))
+    assert f'atoms of "{best}"' in out.out
+
+
+def test_best_atoms_are_those_of_the_best_dictionary_row():
+    class Fitted:  # an ImagePatchEncoder's fitted parts, as _best_atoms reads them
+        def __init__(self, atoms):
+            self.estimator = type("E", (), {"patch_encoder_": [atoms]})()
+
+    class Odl:
+        components_ = "whole-image atoms"
+
+    patch_atoms = type("P", (), {"components_": "patch atoms"})()
+    reps = {"Raw": None, "Sparse coding": (Fitted(patch_atoms), {}),
+            "Sparse coding (whole image)": None}
+    rows = {"Raw": [99, 99], "Sparse coding": [80, 90], "Sparse coding (whole image)": [70, 95]}
+    assert _classification._best_atoms(rows, reps, Odl, (8, 8)) == (
+        "Sparse coding", "patch atoms", (4, 4))
+    rows["Sparse coding (whole image)"] = [90, 95]
+    assert _classification._best_atoms(rows, reps, Odl, (8, 8)) == (
+        "Sparse coding (whole image)", "whole-image atoms", (8, 8))
 
 
 def test_caltech_standin_experiment_small(tmp_path):
