@@ -65,3 +65,26 @@ def test_the_default_sparse_coder_converges_on_the_digits_without_a_warning():
         warnings.simplefilter("error")
         est = skl_sparse.SparseCoder(device="cpu", random_state=0).fit(X)
     assert est.n_iter_ < est.max_iter
+
+
+@pytest.mark.parametrize("through_pipeline", [False, True])
+def test_convergence_warnings_point_at_the_users_line(through_pipeline):
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.pipeline import make_pipeline
+
+    X = np.random.RandomState(0).randn(100, 8)
+    est = skl_sparse.SparseCoder(4, max_iter=2, device="cpu", random_state=0)
+    model = make_pipeline(est) if through_pipeline else est
+    with pytest.warns(ConvergenceWarning) as record:
+        model.fit(X)
+    assert Path(record[0].filename).name == Path(__file__).name
+
+
+def test_make_demo_installs_only_what_the_demo_needs_and_shows_progress():
+    makefile = (ROOT / "Makefile").read_text()
+    demo_stamp = re.search(r"^demo: (\S+)", makefile, re.M).group(1)
+    recipe = makefile.split(f"{demo_stamp}:")[1].split("\n\n")[0]
+    installs = [line for line in recipe.splitlines() if "pip install" in line]
+    assert installs and not any("test" in line or "doc" in line for line in installs)
+    big = [line for line in installs if "TORCH" in line or "-e" in line]
+    assert big and not any(" -q" in line for line in big)
