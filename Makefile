@@ -31,7 +31,7 @@ demo: $(VENV)/.base
 
 test: $(VENV)/.installed
 	$(PY) -m ruff check .
-	$(PY) -m pytest -n 2 -q
+	SCIPY_ARRAY_API=1 $(PY) -m pytest -n 2 -q
 	$(MAKE) doc
 
 bench: $(VENV)/.installed

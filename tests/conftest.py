@@ -1,5 +1,9 @@
-import dataclasses
 import os
+
+# scikit-learn's Array API dispatch needs scipy's, switched on before scipy is imported
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import dataclasses
 
 import numpy as np
 import pytest

@@ -15,7 +15,7 @@ ROOT = pathlib.Path(skl_sparse.__file__).parent
 LAYERS = [
     ["_config", "_docstrings", "_progress"],
     ["_device"],
-    ["_base", "_validation"],
+    ["_array_api", "_base", "_validation"],
     ["_solvers"],
     ["preprocessing", "sparse_coding", "datasets", "plotting"],
     ["neural_network", "gabor", "features", "decomposition"],

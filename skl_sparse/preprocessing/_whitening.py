@@ -12,6 +12,7 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._array_api import check_same_namespace, dispatched_namespace, max_float_dtype
 from .._base import _Transformer, restore_on_error
 from .._device import host_matmul
 from .._docstrings import fill_doc
@@ -97,6 +98,9 @@ class ZCAWhitener(_Transformer, BaseEstimator):
 
         {fit_returns}
         """
+        xp, device = dispatched_namespace(X)
+        if xp is not None:
+            return self._fit_namespace(X, xp, device)
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         X64 = X.astype(np.float64)
         mean = X64.mean(axis=0)
@@ -123,6 +127,51 @@ class ZCAWhitener(_Transformer, BaseEstimator):
         self.dewhitening_ = ((eigvec * np.sqrt(scale)) @ eigvec.T).astype(X.dtype)
         return self
 
+    def _fit_namespace(self, X, xp, device):
+        """`fit` on an array-API array (Array API dispatch): the same computation in
+        ``xp`` on X's device, in the widest float dtype there; attributes in ``xp``."""
+        X = validate_data(self, X, dtype=[xp.float64, xp.float32])
+        wide = xp.astype(X, max_float_dtype(xp, device))
+        mean = xp.mean(wide, axis=0)
+        Xc = wide - mean
+        cov = (Xc.T @ Xc) / max(X.shape[0] - 1, 1)
+        finite = bool(xp.all(xp.isfinite(cov)))
+        if not finite or float(xp.max(xp.abs(cov))) > float(xp.finfo(X.dtype).max):
+            peak = float(xp.max(xp.abs(wide)))
+            raise ValueError(
+                f"X has values of magnitude up to {peak:.3g}: its covariance overflows "
+                f"{X.dtype}; rescale X."
+            )
+        eigval, eigvec = xp.linalg.eigh(cov)
+        eigval = xp.clip(xp.flip(eigval, axis=0), min=0.0)
+        eigvec = xp.flip(eigvec, axis=1)
+        top = float(xp.max(eigval))
+        if self.eps == 0 and float(xp.min(eigval)) <= 1e-12 * max(top, 1e-300):
+            raise ValueError(
+                "The covariance of X is singular; ZCAWhitener needs eps > 0 to whiten it."
+            )
+        scale = eigval + self.eps
+        self.mean_ = xp.astype(mean, X.dtype)
+        self.components_ = xp.astype(eigvec.T, X.dtype)
+        self.explained_variance_ = xp.astype(eigval, X.dtype)
+        self.whitening_ = xp.astype((eigvec / xp.sqrt(scale)) @ eigvec.T, X.dtype)
+        self.dewhitening_ = xp.astype((eigvec * xp.sqrt(scale)) @ eigvec.T, X.dtype)
+        return self
+
+    def _fitted_namespace(self, X, method):
+        """``xp`` when ``X`` is dispatched (array-API input, dispatch on), else None;
+        a ValueError when ``X`` is not in the namespace and device of the fit."""
+        check_same_namespace(X, self, attribute="mean_", method=method)
+        xp = dispatched_namespace(X)[0]
+        if xp is None and not isinstance(self.mean_, np.ndarray):
+            raise ValueError(
+                f"ZCAWhitener was fitted on {type(self.mean_).__module__} arrays under "
+                f"Array API dispatch: call {method} under "
+                "sklearn.config_context(array_api_dispatch=True) with arrays of that "
+                "namespace and device."
+            )
+        return xp
+
     def transform(self, X):
         """Whiten ``X``.
 
@@ -133,6 +182,10 @@ class ZCAWhitener(_Transformer, BaseEstimator):
         X_white : ndarray of shape (n_samples, n_features)
         """
         check_is_fitted(self)
+        xp = self._fitted_namespace(X, "transform")
+        if xp is not None:
+            X = validate_data(self, X, dtype=[xp.float64, xp.float32], reset=False)
+            return (X - xp.astype(self.mean_, X.dtype)) @ xp.astype(self.whitening_, X.dtype)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False, copy=self.copy)
         X -= self.mean_.astype(X.dtype, copy=False)
         return host_matmul(X, self.whitening_.astype(X.dtype, copy=False))
@@ -149,12 +202,16 @@ class ZCAWhitener(_Transformer, BaseEstimator):
         X_original : ndarray of shape (n_samples, n_features)
         """
         check_is_fitted(self)
-        X = check_array(X, dtype=[np.float64, np.float32])
+        xp = self._fitted_namespace(X, "inverse_transform")
+        dtypes = [np.float64, np.float32] if xp is None else [xp.float64, xp.float32]
+        X = check_array(X, dtype=dtypes)
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X has {X.shape[1]} features, but ZCAWhitener is expecting "
                 f"{self.n_features_in_} features as input."
             )
+        if xp is not None:
+            return X @ xp.astype(self.dewhitening_, X.dtype) + xp.astype(self.mean_, X.dtype)
         out = host_matmul(X, self.dewhitening_.astype(X.dtype, copy=False))
         out += self.mean_.astype(X.dtype, copy=False)
         return out
@@ -162,3 +219,8 @@ class ZCAWhitener(_Transformer, BaseEstimator):
     @property
     def _n_features_out(self):
         return self.n_features_in_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.array_api_support = True
+        return tags

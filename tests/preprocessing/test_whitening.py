@@ -76,3 +76,50 @@ def test_bad_input(correlated):
         ZCAWhitener().fit(np.full((3, 2), np.nan))
     with pytest.raises(ValueError, match="2D"):
         ZCAWhitener().fit(correlated[:, 0])
+
+
+@pytest.fixture
+def dispatch():
+    sklearn = pytest.importorskip("sklearn")
+    with sklearn.config_context(array_api_dispatch=True):
+        yield
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_torch_tensors_in_torch_tensors_out_under_array_api_dispatch(dtype, dispatch):
+    torch = pytest.importorskip("torch")
+    X = np.random.RandomState(0).randn(200, 6).astype(dtype)
+    ref = ZCAWhitener(eps=0.1).fit(X)
+    Xt = torch.asarray(X)
+    zca = ZCAWhitener(eps=0.1).fit(Xt)
+    out = zca.transform(Xt)
+    assert torch.is_tensor(out) and out.dtype == Xt.dtype and out.device == Xt.device
+    assert torch.is_tensor(zca.whitening_) and zca.whitening_.dtype == Xt.dtype
+    tol = 1e-12 if dtype == "float64" else 1e-5
+    np.testing.assert_allclose(out.numpy(), ref.transform(X), atol=tol * 10)
+    np.testing.assert_allclose(zca.inverse_transform(out).numpy(), X, atol=tol * 10)
+
+
+def test_tensor_input_errors_name_the_problem(dispatch):
+    torch = pytest.importorskip("torch")
+    X = torch.asarray(np.random.RandomState(0).randn(50, 4))
+    zca = ZCAWhitener().fit(X)
+    with pytest.raises(ValueError, match="X has 3 features"):
+        zca.transform(X[:, :3])
+    bad = X.clone()
+    bad[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        ZCAWhitener().fit(bad)
+    with pytest.raises(ValueError, match="same namespace"):
+        zca.transform(X.numpy())
+
+
+def test_a_model_fitted_on_tensors_says_how_to_use_it_without_dispatch():
+    torch = pytest.importorskip("torch")
+    import sklearn
+
+    X = torch.asarray(np.random.RandomState(0).randn(50, 4))
+    with sklearn.config_context(array_api_dispatch=True):
+        zca = ZCAWhitener().fit(X)
+    with pytest.raises(ValueError, match="array_api_dispatch=True"):
+        zca.transform(X.numpy())
