@@ -13,8 +13,10 @@ from sklearn.utils._array_api import (
     check_same_namespace,
     get_namespace_and_device,
 )
+from sklearn.utils._array_api import np_compat as numpy_namespace
 
-__all__ = ["check_same_namespace", "dispatched_namespace", "max_float_dtype"]
+__all__ = ["check_same_namespace", "dispatched_namespace", "max_float_dtype",
+           "numpy_namespace"]
 
 
 def dispatched_namespace(*arrays):

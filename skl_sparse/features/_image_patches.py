@@ -22,6 +22,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._base import _Transformer, restore_on_error
+from .._validation import peak_magnitude
 from ..preprocessing._whitening import ZCAWhitener
 from ..sparse_coding._online_dictionary import OnlineDictionaryLearner
 
@@ -38,7 +39,7 @@ def _row_std(P):
     """Standard deviation of each row of ``P`` (last axis), also where the squares of
     its values would overflow P's dtype (then computed on rows scaled by their peak)."""
     big = np.sqrt(np.finfo(P.dtype).max / max(P.shape[-1], 1))
-    if not P.size or np.abs(P).max() < big:
+    if peak_magnitude(P) < big:
         return P.std(axis=-1, keepdims=True)
     peak = np.abs(P).max(axis=-1, keepdims=True)
     peak = np.where(peak > 0, peak, 1)

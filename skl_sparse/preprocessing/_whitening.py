@@ -12,11 +12,15 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._array_api import check_same_namespace, dispatched_namespace, max_float_dtype
+from .._array_api import (
+    check_same_namespace,
+    dispatched_namespace,
+    max_float_dtype,
+    numpy_namespace,
+)
 from .._base import _Transformer, restore_on_error
 from .._device import host_matmul
 from .._docstrings import fill_doc
-from .._validation import peak_magnitude
 
 
 @fill_doc()
@@ -99,50 +103,24 @@ class ZCAWhitener(_Transformer, BaseEstimator):
         {fit_returns}
         """
         xp, device = dispatched_namespace(X)
-        if xp is not None:
-            return self._fit_namespace(X, xp, device)
-        X = validate_data(self, X, dtype=[np.float64, np.float32])
-        X64 = X.astype(np.float64)
-        mean = X64.mean(axis=0)
-        Xc = X64 - mean
-        cov = Xc.T @ Xc / max(X.shape[0] - 1, 1)
-        # explained_variance_ is kept in X's dtype: a float32 X's covariance must fit too
-        if not np.all(np.isfinite(cov)) or np.abs(cov).max() > np.finfo(X.dtype).max:
-            raise ValueError(
-                f"X has values of magnitude up to {peak_magnitude(X):.3g}: its covariance "
-                f"overflows {X.dtype}; rescale X."
-            )
-        eigval, eigvec = linalg.eigh(cov)
-        eigval = np.clip(eigval[::-1], 0, None)
-        eigvec = eigvec[:, ::-1]
-        if self.eps == 0 and eigval.min() <= 1e-12 * max(eigval.max(), 1e-300):
-            raise ValueError(
-                "The covariance of X is singular; ZCAWhitener needs eps > 0 to whiten it."
-            )
-        scale = eigval + self.eps
-        self.mean_ = mean.astype(X.dtype)
-        self.components_ = eigvec.T.astype(X.dtype)
-        self.explained_variance_ = eigval.astype(X.dtype)
-        self.whitening_ = ((eigvec / np.sqrt(scale)) @ eigvec.T).astype(X.dtype)
-        self.dewhitening_ = ((eigvec * np.sqrt(scale)) @ eigvec.T).astype(X.dtype)
-        return self
-
-    def _fit_namespace(self, X, xp, device):
-        """`fit` on an array-API array (Array API dispatch): the same computation in
-        ``xp`` on X's device, in the widest float dtype there; attributes in ``xp``."""
-        X = validate_data(self, X, dtype=[xp.float64, xp.float32])
-        wide = xp.astype(X, max_float_dtype(xp, device))
-        mean = xp.mean(wide, axis=0)
-        Xc = wide - mean
+        if xp is None:  # numpy: scipy's eigh, numpy attributes
+            X = validate_data(self, X, dtype=[np.float64, np.float32])
+            xp, wide, eigh = numpy_namespace, np.float64, linalg.eigh
+        else:  # Array API dispatch: X's namespace and device, attributes there
+            X = validate_data(self, X, dtype=[xp.float64, xp.float32])
+            wide, eigh = max_float_dtype(xp, device), xp.linalg.eigh
+        X_wide = xp.astype(X, wide)
+        mean = xp.mean(X_wide, axis=0)
+        Xc = X_wide - mean
         cov = (Xc.T @ Xc) / max(X.shape[0] - 1, 1)
-        finite = bool(xp.all(xp.isfinite(cov)))
-        if not finite or float(xp.max(xp.abs(cov))) > float(xp.finfo(X.dtype).max):
-            peak = float(xp.max(xp.abs(wide)))
+        # explained_variance_ is kept in X's dtype: a float32 X's covariance must fit too
+        if (not bool(xp.all(xp.isfinite(cov)))
+                or float(xp.max(xp.abs(cov))) > float(xp.finfo(X.dtype).max)):
             raise ValueError(
-                f"X has values of magnitude up to {peak:.3g}: its covariance overflows "
-                f"{X.dtype}; rescale X."
+                f"X has values of magnitude up to {float(xp.max(xp.abs(X_wide))):.3g}: its "
+                f"covariance overflows {X.dtype}; rescale X."
             )
-        eigval, eigvec = xp.linalg.eigh(cov)
+        eigval, eigvec = eigh(cov)
         eigval = xp.clip(xp.flip(eigval, axis=0), min=0.0)
         eigvec = xp.flip(eigvec, axis=1)
         top = float(xp.max(eigval))
