@@ -3,7 +3,7 @@
 # then greedy codes; GREEDY=0 skips those), then the test suite on CUDA.
 # Wheels carried in .whl/ (e.g. spams-bin for that machine's Python) are installed first.
 # Logs go to $OUT (or ./gpu_logs) when set. Arguments go to bench_gpu.py (e.g. --skip odl ae).
-# A shorter confirming run: PROFILE=0 (no profile, no CPU-threads bench) and
+# BENCH=0 skips bench_gpu.py. A shorter confirming run: PROFILE=0 (no profile, no CPU-threads bench) and
 # TESTS="tests/solvers/test_lasso.py ..." (those test files only, and no second pass).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +21,7 @@ timeout 120 python3 benchmarks/check_cuda_kernel.py 2>&1 | tee "$OUT/kernel.log"
 [ "${PIPESTATUS[0]}" = 0 ] || { echo "kernel check failed: SKL_SPARSE_CUDA_KERNELS=0"; \
     export SKL_SPARSE_CUDA_KERNELS=0; }
 PROFILE_FLAG=$([ "${PROFILE:-1}" = 0 ] || echo --profile)
-(cd benchmarks && timeout "${BENCH_TIMEOUT:-300}" python3 bench_gpu.py ${PROFILE_FLAG} "$@") 2>&1 \
+[ "${BENCH:-1}" = 0 ] || (cd benchmarks && timeout "${BENCH_TIMEOUT:-300}" python3 bench_gpu.py ${PROFILE_FLAG} "$@") 2>&1 \
     | tee "$OUT/bench.log"
 # greedy l0 codes on the GPU against SPAMS' omp on all the CPU's threads (issue 26)
 [ "${GREEDY:-1}" = 0 ] || (cd benchmarks && timeout "${GREEDY_TIMEOUT:-240}" python3 \
