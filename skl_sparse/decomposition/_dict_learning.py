@@ -205,7 +205,7 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
     ...     dictionary=dictionary, transform_algorithm='lasso_lars',
     ...     transform_alpha=1e-10, device="cpu",
     ... )
-    >>> coder.transform(X).round(6)
+    >>> coder.transform(X).round(6) + 0.0  # + 0.0: a tiny negative code prints as 0.
     array([[ 0.,  0., -1.,  0.,  0.],
            [ 0.,  1.,  1.,  0.,  0.]])
     """

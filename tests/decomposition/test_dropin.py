@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import sklearn.decomposition as theirs
+import torch
 from _config import DEVICE
 from sklearn.exceptions import ConvergenceWarning
 
@@ -150,3 +151,13 @@ def test_scikit_learns_errors(make, rng):
 def test_device_is_validated_by_name(rng):
     with pytest.raises(ValueError, match="device"):
         ours.SparseCoder(np.eye(4), device="tpu").transform(rng.randn(5, 4))
+
+
+@pytest.mark.parametrize("device", ["cpu", "cuda"])
+def test_lasso_cd_is_the_iterative_lasso_on_every_device(device):
+    # its max_iter bounds iterations, as scikit-learn's bounds its sweeps: the homotopy
+    # that a GPU's "auto" runs first would converge within any max_iter
+    from skl_sparse.decomposition._encode import solver_of
+
+    assert solver_of("lasso_cd", torch.device(device)) == "fista"
+    assert solver_of("lasso_lars", torch.device(device)) == "lars"
