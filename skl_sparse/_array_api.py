@@ -7,16 +7,21 @@ numpy in, numpy out. This module says which case a call is in; it imports nothin
 package.
 """
 
+import numpy as np
+import torch
 from sklearn.utils._array_api import (
+    _convert_to_numpy,
     _is_numpy_namespace,
+    _is_xp_namespace,
     _max_precision_float_dtype,
     check_same_namespace,
     get_namespace_and_device,
 )
 from sklearn.utils._array_api import np_compat as numpy_namespace
 
-__all__ = ["check_same_namespace", "dispatched_namespace", "max_float_dtype",
-           "numpy_namespace"]
+__all__ = ["check_real", "check_same_namespace", "dispatched_namespace", "from_torch", "host_array",
+           "is_torch", "max_float_dtype", "numpy_namespace", "on_host_when_pickled",
+           "public_arrays_to", "to_torch"]
 
 
 def dispatched_namespace(*arrays):
@@ -32,3 +37,59 @@ def max_float_dtype(xp, device):
     """The widest float dtype ``xp`` offers on ``device`` (float32 on devices without
     float64)."""
     return _max_precision_float_dtype(xp, device)
+
+
+def is_torch(xp):
+    """Whether ``xp`` is torch's namespace (whose arrays are plain tensors)."""
+    return _is_xp_namespace(xp, "torch")
+
+
+def to_torch(A, xp):
+    """``A``, an array of namespace ``xp``, as a torch tensor: a tensor as it is, on its
+    device (no copy); an array of another namespace through numpy, on the CPU (a copy
+    the computation owns)."""
+    if is_torch(xp):
+        return A
+    return torch.from_numpy(np.array(_convert_to_numpy(A, xp), copy=True))
+
+
+def from_torch(T, xp, device):
+    """Tensor ``T`` as an array of ``xp`` on ``device``: for torch the tensor itself."""
+    if is_torch(xp):
+        return T
+    return xp.asarray(T.detach().cpu().numpy(), device=device)
+
+
+def public_arrays_to(est, xp, device):
+    """Every public fitted attribute of ``est`` that is a numpy array (``name_``), as an
+    array of ``xp`` on ``device``: scikit-learn's convention for a fit under dispatch.
+    The attributes are the model's (the size of the dictionary or the weights), never
+    the data's."""
+    for name, value in list(vars(est).items()):
+        if isinstance(value, np.ndarray) and name.endswith("_") and not name.startswith("_"):
+            setattr(est, name, xp.asarray(np.array(value, copy=True), device=device))
+
+
+def on_host_when_pickled(state):
+    """``state`` (an estimator's ``__dict__``) with its torch tensors moved to the CPU, so
+    that a model fitted on GPU tensors loads on a machine without one."""
+    return {name: value.cpu() if torch.is_tensor(value) and value.device.type != "cpu"
+            else value for name, value in state.items()}
+
+
+def host_array(A):
+    """A model-sized array of any namespace (a given dictionary, say) as numpy on the
+    host; lists and numpy arrays as they are."""
+    if torch.is_tensor(A):
+        return A.detach().cpu().numpy()
+    if isinstance(A, np.ndarray) or not hasattr(A, "__array_namespace__"):
+        return A
+    return _convert_to_numpy(A, A.__array_namespace__())
+
+
+def check_real(X, xp):
+    """``X`` itself; a ValueError for complex ``X``, which scikit-learn's validation would
+    cast to real under dispatch (numpy input gets the same error there)."""
+    if hasattr(X, "dtype") and xp.isdtype(X.dtype, "complex floating"):
+        raise ValueError(f"Complex data not supported: X has dtype {X.dtype}.")
+    return X

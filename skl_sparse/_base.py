@@ -9,7 +9,10 @@ torch-backed estimator has, and `restore_on_error` (a failed fit changes nothing
 
 import functools
 
+import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
+
+from ._array_api import check_same_namespace, dispatched_namespace, on_host_when_pickled
 
 DEVICE_CONSTRAINTS = {
     "device": [str],
@@ -29,6 +32,26 @@ class _Transformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+    def _fitted_namespace(self, X, method, attribute="components_"):
+        """``(xp, device)`` of ``X`` when it is dispatched (array-API input, dispatch on),
+        else ``(None, None)``; a ValueError when ``X`` is not in the namespace and on
+        the device of the fitted ``attribute``."""
+        check_same_namespace(X, self, attribute=attribute, method=method)
+        xp, device = dispatched_namespace(X)
+        if xp is None and not isinstance(getattr(self, attribute), np.ndarray):
+            raise ValueError(
+                f"{type(self).__name__} was fitted on "
+                f"{type(getattr(self, attribute)).__module__} arrays under Array API "
+                f"dispatch: call {method} under "
+                "sklearn.config_context(array_api_dispatch=True) with arrays of that "
+                "namespace and device."
+            )
+        return xp, device
+
+    def __getstate__(self):
+        # tensors of a GPU come back on the CPU: the model loads where there is none
+        return on_host_when_pickled(super().__getstate__())
 
 
 def restore_on_error(method):

@@ -16,7 +16,7 @@ import torch
 from sklearn.utils import assert_all_finite, check_array
 from sklearn.utils.validation import check_is_fitted
 
-from ._device import resolve_device, to_numpy
+from ._device import numpy_dtype, resolve_device, to_numpy
 
 # frames in these folders are ours or scikit-learn's wrappers (validation, fit context)
 _INTERNAL = tuple(os.path.dirname(m.__file__) + os.sep
@@ -77,10 +77,12 @@ def suggests_names(func):
     return checked
 
 
-def check_codes(est, X, n_components):
-    """Validate codes given to ``inverse_transform``: fitted, 2-D, float, right width."""
+def check_codes(est, X, n_components, xp=None):
+    """Validate codes given to ``inverse_transform``: fitted, 2-D, float, right width;
+    ``xp``: their namespace under Array API dispatch."""
     check_is_fitted(est)
-    X = check_array(X, dtype=[np.float64, np.float32])
+    X = check_array(X, dtype=[np.float64, np.float32] if xp is None
+                    else [xp.float64, xp.float32])
     if X.shape[1] != n_components:
         raise ValueError(
             f"X has {X.shape[1]} columns but {type(est).__name__} has "
@@ -153,7 +155,7 @@ def check_no_overflow(X, D=None, dtype=None, host=None, d_name="dictionary"):
     of the computation (by default X's); ``host``: the host array of a tensor ``X``, to
     name its non-finite values from; ``d_name``: the parameter ``D`` came from.
     """
-    dtype = X.dtype if dtype is None else dtype
+    dtype = numpy_dtype(X.dtype if dtype is None else dtype)
     n_features = (X if X is not None else D).shape[1]
     big = np.finfo(dtype).max / max(n_features, 1)
     for name, A in (("X", X), (d_name, D)):

@@ -52,3 +52,45 @@ class TorchCallCounter(TorchFunctionMode):
                 site = f"{os.path.basename(caller.f_code.co_filename)}:{caller.f_lineno} {name}"
                 self.sync_sites[site] = self.sync_sites.get(site, 0) + 1
         return func(*args, **kwargs)
+
+
+_HOST_COPY_NAMES = {"__array__", "cpu", "tolist", "numpy", "to"}
+
+
+class HostCopyCounter(TorchFunctionMode):
+    """``copies``: tensors of at least ``min_numel`` entries that skl_sparse's code (any
+    frame of it up the stack: ``np.asarray`` of a tensor is called by numpy) copies to the
+    host: ``np.asarray``/``__array__``, ``.cpu()``, ``.to("cpu")`` of a device tensor,
+    ``.tolist()``, and ``.numpy()`` of a device tensor. ``.numpy()`` of a CPU tensor is a
+    view that the compiled CPU kernels work on, not a copy."""
+
+    def __init__(self, min_numel):
+        super().__init__()
+        self.min_numel = min_numel
+        self.copies = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "")
+        if name in _HOST_COPY_NAMES and args and isinstance(args[0], torch.Tensor):
+            T = args[0]
+            if T.numel() >= self.min_numel and self._copies(name, T, args, kwargs):
+                frame = sys._getframe(1)
+                while frame is not None and not frame.f_code.co_filename.startswith(_PACKAGE):
+                    frame = frame.f_back
+                if frame is not None:
+                    self.copies.append(f"{name} of {tuple(T.shape)} at "
+                                       f"{os.path.basename(frame.f_code.co_filename)}:"
+                                       f"{frame.f_lineno}")
+        return func(*args, **kwargs)
+
+    @staticmethod
+    def _copies(name, T, args, kwargs):
+        on_device = T.device.type != "cpu"
+        if name == "to":
+            target = [a for a in [*args[1:], kwargs.get("device")]
+                      if isinstance(a, (str, torch.device))]
+            return on_device and any(str(a).startswith("cpu") for a in target)
+        if name in ("cpu", "numpy"):
+            return on_device
+        return True  # __array__, tolist

@@ -14,8 +14,8 @@ ROOT = pathlib.Path(skl_sparse.__file__).parent
 # the layers below its own, nothing else: units of one layer are independent.
 LAYERS = [
     ["_config", "_docstrings", "_progress"],
-    ["_device"],
-    ["_array_api", "_base", "_validation"],
+    ["_device", "_array_api"],
+    ["_base", "_validation"],
     ["_solvers"],
     ["preprocessing", "sparse_coding", "datasets", "plotting"],
     ["neural_network", "gabor", "features", "decomposition"],

@@ -10,10 +10,12 @@ from ._threads import host_matmul, matmul, n_threads, own_threads, run_tasks
 from ._transfer import (
     STAGING_BYTES,
     copy_to_numpy,
+    numpy_dtype,
     resolve_device,
     staged_copy_,
     to_numpy,
     to_tensor,
+    torch_dtype,
     zero_in_background,
 )
 
@@ -24,11 +26,13 @@ __all__ = [
     "host_matmul",
     "matmul",
     "n_threads",
+    "numpy_dtype",
     "own_threads",
     "resolve_device",
     "run_tasks",
     "staged_copy_",
     "to_numpy",
     "to_tensor",
+    "torch_dtype",
     "zero_in_background",
 ]

@@ -29,15 +29,32 @@ def resolve_device(device):
     return dev
 
 
+def torch_dtype(dtype):
+    """The torch dtype of a numpy or torch ``dtype``."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    return torch.from_numpy(np.empty(0, dtype=dtype)).dtype
+
+
+def numpy_dtype(dtype):
+    """The numpy dtype of a numpy or torch ``dtype``."""
+    if isinstance(dtype, torch.dtype):
+        return torch.empty(0, dtype=dtype).numpy().dtype
+    return np.dtype(dtype)
+
+
 def to_tensor(X, device, dtype=None, block_bytes=None):
-    """Numpy array -> tensor on ``device`` without touching the caller's array.
+    """Numpy array -> tensor on ``device`` without touching the caller's array; a tensor
+    (Array API dispatch) is moved only where its device or dtype differ.
 
     Read-only arrays (e.g. memory maps) are copied first: torch cannot wrap
     them without a warning. Arrays of more than ``block_bytes`` (`STAGING_BYTES` by
-    default) reach a GPU through `staged_copy_`.
+    default) reach a GPU through `staged_copy_`. ``dtype``: numpy's or torch's.
     """
+    if torch.is_tensor(X):
+        return X.to(device=device, dtype=None if dtype is None else torch_dtype(dtype))
     block_bytes = block_bytes or STAGING_BYTES
-    X = np.asarray(X, dtype=dtype)
+    X = np.asarray(X, dtype=None if dtype is None else numpy_dtype(dtype))
     if not X.flags.writeable or not X.flags.c_contiguous:
         X = np.array(X, order="C", copy=True)
     T = torch.from_numpy(X)

@@ -8,7 +8,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval
 
-from .._device import to_numpy, to_tensor
+from .._device import to_numpy, to_tensor, torch_dtype
 from .._docstrings import fill_doc
 from ..sparse_coding._base import _OnlineLearner
 from ..sparse_coding._dict_learning import accumulate_
@@ -202,7 +202,7 @@ class GaborDictionaryLearner(_OnlineLearner, BaseEstimator):
     def _init_state(self, X, device, rng):
         shape = self._shape(X.shape[1])
         n = self.n_components or X.shape[1]
-        dtype = torch.float64 if X.dtype == np.float64 else torch.float32
+        dtype = torch_dtype(X.dtype)
         P = _random_rows(n, shape, self.sigma_init, rng, dtype, device)
         zeros = torch.zeros_like(P)
         return {"P": P, "D": render_atoms(P, shape), "shape": shape,

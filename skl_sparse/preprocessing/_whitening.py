@@ -12,12 +12,7 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._array_api import (
-    check_same_namespace,
-    dispatched_namespace,
-    max_float_dtype,
-    numpy_namespace,
-)
+from .._array_api import check_real, dispatched_namespace, max_float_dtype, numpy_namespace
 from .._base import _Transformer, restore_on_error
 from .._device import host_matmul
 from .._docstrings import fill_doc
@@ -107,7 +102,7 @@ class ZCAWhitener(_Transformer, BaseEstimator):
             X = validate_data(self, X, dtype=[np.float64, np.float32])
             xp, wide, eigh = numpy_namespace, np.float64, linalg.eigh
         else:  # Array API dispatch: X's namespace and device, attributes there
-            X = validate_data(self, X, dtype=[xp.float64, xp.float32])
+            X = validate_data(self, check_real(X, xp), dtype=[xp.float64, xp.float32])
             wide, eigh = max_float_dtype(xp, device), xp.linalg.eigh
         X_wide = xp.astype(X, wide)
         mean = xp.mean(X_wide, axis=0)
@@ -136,20 +131,6 @@ class ZCAWhitener(_Transformer, BaseEstimator):
         self.dewhitening_ = xp.astype((eigvec * xp.sqrt(scale)) @ eigvec.T, X.dtype)
         return self
 
-    def _fitted_namespace(self, X, method):
-        """``xp`` when ``X`` is dispatched (array-API input, dispatch on), else None;
-        a ValueError when ``X`` is not in the namespace and device of the fit."""
-        check_same_namespace(X, self, attribute="mean_", method=method)
-        xp = dispatched_namespace(X)[0]
-        if xp is None and not isinstance(self.mean_, np.ndarray):
-            raise ValueError(
-                f"ZCAWhitener was fitted on {type(self.mean_).__module__} arrays under "
-                f"Array API dispatch: call {method} under "
-                "sklearn.config_context(array_api_dispatch=True) with arrays of that "
-                "namespace and device."
-            )
-        return xp
-
     def transform(self, X):
         """Whiten ``X``.
 
@@ -160,9 +141,10 @@ class ZCAWhitener(_Transformer, BaseEstimator):
         X_white : ndarray of shape (n_samples, n_features)
         """
         check_is_fitted(self)
-        xp = self._fitted_namespace(X, "transform")
+        xp = self._fitted_namespace(X, "transform", "mean_")[0]
         if xp is not None:
-            X = validate_data(self, X, dtype=[xp.float64, xp.float32], reset=False)
+            X = validate_data(self, check_real(X, xp), dtype=[xp.float64, xp.float32],
+                              reset=False)
             return (X - xp.astype(self.mean_, X.dtype)) @ xp.astype(self.whitening_, X.dtype)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False, copy=self.copy)
         X -= self.mean_.astype(X.dtype, copy=False)
@@ -180,7 +162,7 @@ class ZCAWhitener(_Transformer, BaseEstimator):
         X_original : ndarray of shape (n_samples, n_features)
         """
         check_is_fitted(self)
-        xp = self._fitted_namespace(X, "inverse_transform")
+        xp = self._fitted_namespace(X, "inverse_transform", "mean_")[0]
         dtypes = [np.float64, np.float32] if xp is None else [xp.float64, xp.float32]
         X = check_array(X, dtype=dtypes)
         if X.shape[1] != self.n_features_in_:

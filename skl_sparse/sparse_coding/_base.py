@@ -20,6 +20,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._array_api import check_real, dispatched_namespace, from_torch, public_arrays_to, to_torch
 from .._base import DEVICE_CONSTRAINTS, _Transformer, restore_on_error
 from .._device import host_matmul, own_threads, resolve_device
 from .._docstrings import fill_doc
@@ -32,6 +33,7 @@ from ._encode import (
     check_positive_supported,
     encode_numpy,
     encode_tensor,
+    encode_tensors,
     owns_cpu_threads,
     resolve_n_nonzero_coefs,
 )
@@ -68,17 +70,36 @@ class _BaseSparseCoding(_Transformer):
         **DEVICE_CONSTRAINTS,
     }
 
+    # scikit-learn's Array API dispatch: tensors in, tensors out, on their device
+    _supports_array_api = True
+
     @property
     def _n_features_out(self):
         return self.components_.shape[0] * (2 if self.split_sign else 1)
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.array_api_support = self._supports_array_api
+        return tags
+
     def _check_fit_data(self, X, reset=True):
         """``fit``'s validation: the data (float64/float32, no overflow), the options
-        that exclude each other, the device."""
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
+        that exclude each other, the device. Returns ``(X, device, namespace)``: under
+        Array API dispatch ``X`` is a tensor on its own device, which the fit computes
+        on, and ``namespace`` the ``(xp, device)`` the fitted attributes go to; without
+        it a numpy array, ``resolve_device(self.device)`` and None."""
+        xp, xp_device = (dispatched_namespace(X) if reset
+                         else self._fitted_namespace(X, "partial_fit"))
+        if xp is None:
+            X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
+            device, namespace = resolve_device(self.device), None
+        else:
+            X = to_torch(validate_data(self, check_real(X, xp), reset=reset,
+                                       dtype=[xp.float64, xp.float32]), xp)
+            device, namespace = X.device, (xp, xp_device)
         check_positive_supported(self.solver, self.positive)
         check_no_overflow(X)
-        return X, resolve_device(self.device)
+        return X, device, namespace
 
     def _coding(self, n_components, n_features):
         """The keyword arguments of `encode_tensor` and `encode_numpy` for this
@@ -109,8 +130,10 @@ class _BaseSparseCoding(_Transformer):
 
         {fit_returns}
         """
-        X, device = self._check_fit_data(X)
+        X, device, namespace = self._check_fit_data(X)
         self._fit(X, device, check_random_state(self.random_state))
+        if namespace is not None:
+            public_arrays_to(self, *namespace)
         return self
 
     def _codes(self, X, D):
@@ -118,16 +141,24 @@ class _BaseSparseCoding(_Transformer):
         H, objective, _ = encode_tensor(X, D, self.alpha, **self._coding(*D.shape))
         return H, objective
 
-    def _validated_codes(self, X):
-        """Validated ``X`` (fitted, float, right width) and its codes (not split)."""
+    def _validated_codes(self, X, method="transform"):
+        """Validated ``X`` (fitted, float, right width), its codes (not split) and the
+        ``(xp, device)`` of Array API dispatch (None without): under dispatch ``X`` and
+        the codes are tensors on ``X``'s device, else numpy arrays."""
         check_is_fitted(self)
+        xp, xp_device = self._fitted_namespace(X, method)
+        check_positive_supported(self.solver, self.positive)
+        options = {**self._coding(*self.components_.shape),
+                   "batch_size": self._transform_batch_size()}
+        if xp is not None:
+            X = to_torch(validate_data(self, check_real(X, xp), reset=False,
+                                       dtype=[xp.float64, xp.float32]), xp)
+            codes = encode_tensors(X, to_torch(self.components_, xp), self.alpha, **options)
+            return X, codes, (xp, xp_device)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False,
                           ensure_all_finite=not finite_on_device(self.device))
-        check_positive_supported(self.solver, self.positive)
-        return X, encode_numpy(
-            X, self.components_, self.alpha, **self._coding(*self.components_.shape),
-            batch_size=self._transform_batch_size(), device=self.device,
-        )
+        codes = encode_numpy(X, self.components_, self.alpha, device=self.device, **options)
+        return X, codes, None
 
     def transform(self, X):
         """Codes of ``X`` on the learned dictionary (split by sign with ``split_sign``).
@@ -136,7 +167,11 @@ class _BaseSparseCoding(_Transformer):
 
         {codes_returns}
         """
-        codes = self._validated_codes(X)[1]
+        _, codes, namespace = self._validated_codes(X)
+        if namespace is not None:
+            if self.split_sign:
+                codes = torch.cat([codes.clamp(min=0), (-codes).clamp(min=0)], dim=1)
+            return from_torch(codes, *namespace)
         if not self.split_sign:
             return codes
         return np.hstack([np.maximum(codes, 0), np.maximum(-codes, 0)])
@@ -147,11 +182,15 @@ class _BaseSparseCoding(_Transformer):
 
         {inverse_transform_doc}
         """
+        check_is_fitted(self)
+        xp = self._fitted_namespace(X, "inverse_transform")[0]
         k = self.components_.shape[0]
         if self.split_sign and getattr(X, "shape", (0, 0))[-1] == 2 * k:
-            X = check_codes(self, X, 2 * k)
+            X = check_codes(self, X, 2 * k, xp)
             X = X[:, :k] - X[:, k:]
-        X = check_codes(self, X, k)
+        X = check_codes(self, X, k, xp)
+        if xp is not None:
+            return X @ xp.astype(self.components_, X.dtype)
         return host_matmul(X, self.components_.astype(X.dtype, copy=False))
 
     def score(self, X, y=None):
@@ -160,7 +199,10 @@ class _BaseSparseCoding(_Transformer):
 
         {score_doc}
         """
-        X, codes = self._validated_codes(X)
+        X, codes, namespace = self._validated_codes(X, "score")
+        if namespace is not None:
+            D = to_torch(self.components_, namespace[0]).to(device=X.device, dtype=X.dtype)
+            return -float(self._objective(X, D, codes).mean())
         D = self.components_.astype(X.dtype, copy=False)
         obj = self._objective(*(torch.from_numpy(np.ascontiguousarray(a)) for a in (X, D, codes)))
         return -float(obj.mean())
@@ -259,7 +301,7 @@ class _OnlineLearner(_BaseSparseCoding):
         {fit_returns}
         """
         first = not hasattr(self, "components_")
-        X, device = self._check_fit_data(X, reset=first)
+        X, device, namespace = self._check_fit_data(X, reset=first)
         if first:
             rng = check_random_state(self.random_state)
             state = self._init_state(X, device, rng)
@@ -268,7 +310,7 @@ class _OnlineLearner(_BaseSparseCoding):
             # a copy: a failed step must not leave the stored stream advanced
             rng = copy.deepcopy(self._rng)
             state = self._state_from_attributes(device, X.dtype)
-            objective = list(self.objective_)
+            objective = [float(value) for value in self.objective_]
         start = time.perf_counter()
         desc = f"epoch {len(objective) + 1}"
         objective.append(self._run_epoch(X, np.arange(X.shape[0]), state, rng, device, desc))
@@ -276,4 +318,6 @@ class _OnlineLearner(_BaseSparseCoding):
                   f"({time.perf_counter() - start:.1f}s)")
         self._store(state, objective, rng)
         self.n_iter_ = len(objective)
+        if namespace is not None:
+            public_arrays_to(self, *namespace)
         return self

@@ -16,10 +16,12 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from .._array_api import check_real, dispatched_namespace, from_torch, host_array, to_torch
 from .._device import (
     STAGING_BYTES,
     copy_to_numpy,
     matmul,
+    numpy_dtype,
     own_threads,
     resolve_device,
     to_tensor,
@@ -213,6 +215,47 @@ def warn_unconverged(n_bad, n_total, solver, max_iter):
               "transform_max_iter or transform_tol.", ConvergenceWarning)
 
 
+def device_batch_size(batch_size, device, n_components):
+    """Rows coded at once on ``device``: ``batch_size``, or on a GPU, which wants every
+    sample at once, as many as an eighth of its free memory holds at ~100 bytes per code
+    entry of working set."""
+    if device.type != "cuda":
+        return batch_size
+    free, _ = torch.cuda.mem_get_info(device)
+    return max(batch_size, free // 8 // (100 * max(n_components, 1)))
+
+
+def encode_tensors(X, D, alpha, *, solver, positive, max_iter, tol, batch_size,
+                   n_nonzero_coefs=None, residual_tol=None):
+    """`encode_numpy` for tensors (Array API dispatch): codes of tensor ``X`` on tensor
+    ``D``, computed on ``X``'s device and returned there, in ``X``'s dtype; neither the
+    data nor the codes go through the host. One host synchronisation counts the samples
+    that did not converge."""
+    device = X.device
+    D = D.to(device=device, dtype=X.dtype)
+    check_no_overflow(X, D, dtype=numpy_dtype(X.dtype))
+    gram = gram_context(D, solver)
+    batch_size = device_batch_size(batch_size, device, D.shape[0])
+    out, n_bad = None, 0
+    with own_threads(owns_cpu_threads(device, solver)):
+        for batch in gen_batches(X.shape[0], batch_size):
+            codes = encode_tensor(
+                X[batch], D, alpha, solver=solver, positive=positive, max_iter=max_iter,
+                tol=tol, gram=gram, n_nonzero_coefs=n_nonzero_coefs,
+                residual_tol=residual_tol)
+            if batch.start == 0 and batch.stop == X.shape[0]:
+                out = codes.codes
+            else:
+                if out is None:
+                    out = X.new_empty((X.shape[0], D.shape[0]))
+                out[batch] = codes.codes
+            n_bad = n_bad + codes.unconverged.sum()
+    if out is None:  # no sample
+        out = X.new_zeros((0, D.shape[0]))
+    warn_unconverged(int(n_bad), X.shape[0], solver, max_iter)
+    return out
+
+
 def encode_numpy(X, D, alpha, *, solver, positive, max_iter, tol, batch_size, device,
                  n_nonzero_coefs=None, residual_tol=None, init=None):
     """Stream ``X`` (numpy) through `encode_tensor` in batches; returns numpy codes.
@@ -224,11 +267,7 @@ def encode_numpy(X, D, alpha, *, solver, positive, max_iter, tol, batch_size, de
     check_no_overflow(None if on_device else X, D, dtype=X.dtype)
     Dt, gram = dictionary_context(D, device, X.dtype, solver)
     shape = (X.shape[0], D.shape[0])
-    if device.type == "cuda":
-        # a GPU wants every sample at once: an eighth of its free memory, ~100 bytes
-        # per code entry of working set
-        free, _ = torch.cuda.mem_get_info(device)
-        batch_size = max(batch_size, free // 8 // (100 * max(D.shape[0], 1)))
+    batch_size = device_batch_size(batch_size, device, D.shape[0])
     out = np.empty(shape, dtype=X.dtype)
     # the CPU's greedy engine writes float64 codes straight into the output
     in_place = solver in GREEDY_SOLVERS and device.type == "cpu" and X.dtype == np.float64
@@ -382,14 +421,21 @@ def sparse_encode(
     ...               n_nonzero_coefs=2, device="cpu")
     array([[ 2.,  0., -1.]])
     """
-    X = check_array(X, dtype=[np.float64, np.float32],
-                    ensure_all_finite=not finite_on_device(device))
-    dictionary = check_dictionary(dictionary, X.shape[1], None, X.dtype)
+    xp, xp_device = dispatched_namespace(X)
+    if xp is None:
+        X = check_array(X, dtype=[np.float64, np.float32],
+                        ensure_all_finite=not finite_on_device(device))
+    else:  # Array API dispatch: X's namespace and device (``device`` is not used)
+        X = check_array(check_real(X, xp), dtype=[xp.float64, xp.float32])
+    dtype = numpy_dtype(X.dtype) if xp is not None else X.dtype
+    dictionary = check_dictionary(host_array(dictionary), X.shape[1], None, dtype)
     check_positive_supported(solver, positive)
     if solver in GREEDY_SOLVERS and residual_tol is None:
         n_nonzero_coefs = resolve_n_nonzero_coefs(n_nonzero_coefs, *dictionary.shape)
-    return encode_numpy(
-        X, dictionary, alpha, solver=solver, positive=positive, max_iter=max_iter, tol=tol,
-        batch_size=batch_size, device=device, n_nonzero_coefs=n_nonzero_coefs,
-        residual_tol=residual_tol if solver in ("omp", "ols") else None,
-    )
+    options = {"solver": solver, "positive": positive, "max_iter": max_iter, "tol": tol,
+               "batch_size": batch_size, "n_nonzero_coefs": n_nonzero_coefs,
+               "residual_tol": residual_tol if solver in ("omp", "ols") else None}
+    if xp is None:
+        return encode_numpy(X, dictionary, alpha, device=device, **options)
+    codes = encode_tensors(to_torch(X, xp), torch.from_numpy(dictionary), alpha, **options)
+    return from_torch(codes, xp, xp_device)

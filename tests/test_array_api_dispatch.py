@@ -1,0 +1,167 @@
+"""scikit-learn's Array API dispatch (issue 27): torch tensors in, torch tensors out, on
+their device, through a whole pipeline with no host copy of the data; pickled models load
+without a GPU; tensor input gets the same clear errors as numpy input.
+
+The common checks (`test_common.py`) run scikit-learn's array-API checks (torch float32 and
+float64, array-api-strict) on every estimator tagged ``array_api_support``; these tests add
+what those checks do not see. On a GPU machine (``SKL_SPARSE_TEST_DEVICE=cuda``) the
+tensors are CUDA tensors.
+"""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import sklearn
+import torch
+from _config import DEVICE
+from _sync_counter import HostCopyCounter
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+
+from skl_sparse import (
+    GaborDictionaryLearner,
+    OnlineDictionaryLearner,
+    SparseCoder,
+    ZCAWhitener,
+    sparse_encode,
+)
+
+TENSOR_DEVICE = "cuda" if DEVICE.startswith("cuda") else "cpu"
+
+
+@pytest.fixture
+def dispatch():
+    with sklearn.config_context(array_api_dispatch=True):
+        yield
+
+
+@pytest.fixture(scope="module")
+def digits_tensors():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    return (torch.asarray(X, device=TENSOR_DEVICE), torch.asarray(y, device=TENSOR_DEVICE),
+            X, y)
+
+
+def _coders():
+    return [OnlineDictionaryLearner(32, alpha=0.1, max_iter=2, random_state=0),
+            SparseCoder(32, alpha=0.1, max_iter=5, random_state=0),
+            SparseCoder(32, solver="omp", n_nonzero_coefs=4, max_iter=3, random_state=0)]
+
+
+@pytest.mark.parametrize("coder", _coders(), ids=lambda e: f"{type(e).__name__}-{e.solver}")
+def test_pipeline_on_tensors_copies_no_data_to_the_host(coder, digits_tensors, dispatch):
+    Xt, yt, X, y = digits_tensors
+    pipe = make_pipeline(ZCAWhitener(eps=0.1), coder, LogisticRegression(max_iter=200))
+    counter = HostCopyCounter(min_numel=len(X))  # the dictionary (32 x 64) is smaller
+    with warnings.catch_warnings(), counter:
+        warnings.simplefilter("ignore")
+        pipe.fit(Xt, yt)
+        predicted = pipe.predict(Xt)
+        codes = pipe[:-1].transform(Xt)
+    assert counter.copies == []
+    assert torch.is_tensor(predicted) and predicted.device == Xt.device
+    assert torch.is_tensor(codes) and codes.device == Xt.device and codes.dtype == Xt.dtype
+    assert torch.is_tensor(pipe[1].components_) and pipe[1].components_.device == Xt.device
+    assert float((predicted == yt).double().mean()) > 0.9
+
+
+def test_the_counter_sees_a_host_copy(digits_tensors, dispatch):
+    # the guard of the test above: numpy's conversion of a tensor inside skl_sparse counts
+    Xt = digits_tensors[0]
+    counter = HostCopyCounter(min_numel=len(Xt))
+    with counter, sklearn.config_context(array_api_dispatch=False):
+        ZCAWhitener().fit(Xt.cpu())
+    assert counter.copies and counter.copies[0].startswith("__array__")
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("solver", ["auto", "omp", "threshold"])
+def test_sparse_encode_codes_tensors_where_they_are(solver, dtype, dispatch):
+    rng = np.random.RandomState(0)
+    X, D = rng.randn(200, 16), rng.randn(24, 16)
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    kwargs = {"solver": solver, "alpha": 0.2, "n_nonzero_coefs": 3}
+    Xt = torch.asarray(X, dtype=dtype, device=TENSOR_DEVICE)
+    codes = sparse_encode(Xt, torch.asarray(D, device=TENSOR_DEVICE), **kwargs)
+    with sklearn.config_context(array_api_dispatch=False):
+        ref = sparse_encode(X.astype(codes.cpu().numpy().dtype), D, device="cpu", **kwargs)
+    assert torch.is_tensor(codes) and codes.device == Xt.device and codes.dtype == dtype
+    tol = 1e-9 if dtype == torch.float64 else 1e-4
+    np.testing.assert_allclose(codes.cpu().numpy(), ref, atol=tol)
+    # a numpy dictionary goes where X is
+    again = sparse_encode(Xt, D, **kwargs)
+    assert torch.equal(again, codes)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: OnlineDictionaryLearner(8, alpha=0.2, max_iter=2, random_state=0),
+    lambda: SparseCoder(8, alpha=0.2, max_iter=3, random_state=0),
+    lambda: GaborDictionaryLearner(4, max_iter=1, batch_size=16, random_state=0),
+    lambda: ZCAWhitener(),
+], ids=["odl", "sparse_coder", "gabor", "zca"])
+def test_a_model_fitted_on_tensors_pickles_to_the_host(make, dispatch):
+    X = torch.asarray(np.random.RandomState(0).randn(64, 16), device=TENSOR_DEVICE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = make().fit(X)
+    loaded = pickle.loads(pickle.dumps(est))
+    arrays = {k: v for k, v in vars(loaded).items() if torch.is_tensor(v)}
+    assert arrays and all(v.device.type == "cpu" for v in arrays.values())
+    out = loaded.transform(X.cpu())
+    np.testing.assert_allclose(out.numpy(), est.transform(X).cpu().numpy(), atol=1e-10)
+    assert all(v.device == X.device for v in vars(est).values() if torch.is_tensor(v))
+
+
+def test_partial_fit_on_tensors_continues_as_on_numpy(dispatch):
+    rng = np.random.RandomState(0)
+    X = rng.randn(96, 12)
+    ours = OnlineDictionaryLearner(10, alpha=0.2, batch_size=32, random_state=0)
+    with sklearn.config_context(array_api_dispatch=False):
+        ref = OnlineDictionaryLearner(10, alpha=0.2, batch_size=32, random_state=0,
+                                      device="cpu")
+        ref.partial_fit(X[:64]).partial_fit(X[64:])
+    Xt = torch.asarray(X, device=TENSOR_DEVICE)
+    ours.partial_fit(Xt[:64]).partial_fit(Xt[64:])
+    np.testing.assert_allclose(ours.components_.cpu().numpy(), ref.components_, atol=1e-8)
+    assert ours.n_iter_ == 2 and torch.is_tensor(ours.objective_)
+
+
+@pytest.mark.parametrize("est", [SparseCoder(8, alpha=0.2, max_iter=3, random_state=0),
+                                 OnlineDictionaryLearner(8, alpha=0.2, max_iter=2,
+                                                         random_state=0)],
+                         ids=["sparse_coder", "odl"])
+def test_tensor_input_errors_name_the_problem(est, dispatch):
+    X = torch.asarray(np.random.RandomState(0).randn(40, 6), device=TENSOR_DEVICE)
+    bad = X.clone()
+    bad[3, 2] = float("nan")
+    with pytest.raises(ValueError, match="NaN"):
+        sklearn.base.clone(est).fit(bad)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(X)
+    with pytest.raises(ValueError, match="NaN"):
+        est.transform(bad)
+    with pytest.raises(ValueError, match="X has 5 features"):
+        est.transform(X[:, :5])
+    with pytest.raises(ValueError, match="namespace"):
+        est.transform(X.cpu().numpy())  # a numpy X for a model fitted on tensors
+    with pytest.raises(ValueError, match="dtype|float"):
+        est.transform(torch.ones((3, 6), dtype=torch.complex64, device=X.device))
+    before = est.components_.clone()
+    with pytest.raises(ValueError, match="NaN"):
+        est.partial_fit(bad) if hasattr(est, "partial_fit") else est.fit(bad)
+    assert torch.equal(est.components_, before)
+
+
+def test_a_model_fitted_on_numpy_rejects_tensors_by_name(dispatch):
+    X = np.random.RandomState(0).randn(40, 6)
+    with sklearn.config_context(array_api_dispatch=False), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = SparseCoder(8, alpha=0.2, max_iter=3, random_state=0, device="cpu").fit(X)
+    with pytest.raises(ValueError, match="namespace"):
+        est.transform(torch.asarray(X))
