@@ -15,7 +15,12 @@ SPAMS (``pip install spams-bin``) with every CPU thread.
   CPU and by a hand-written torch loop on the GPU (target: GPU faster than CPU, within
   10% of the hand loop).
 
-    python benchmarks/bench_gpu.py [--n 100000] [--device cuda] [--skip lasso odl ae] [--profile]
+* Array API dispatch: ``transform`` from a CUDA tensor to a CUDA tensor against
+  ``lasso_gram`` alone (target: within 1.2x), and a ZCA -> OnlineDictionaryLearner ->
+  LogisticRegression pipeline on CUDA tensors against numpy input (`dispatch_rows`).
+
+    python benchmarks/bench_gpu.py [--n 100000] [--device cuda] [--skip lasso dispatch odl ae]
+        [--profile]
 
 Without a GPU, ``--device cpu`` runs the same table with the CPU in both columns.
 """
@@ -216,6 +221,60 @@ def call_times(X, D, device, calls=4):
                   f"{', '.join(f'{t:.1f}' for t in gram)} ms", flush=True)
 
 
+def dispatch_rows(X, D, device, pipeline_rows=20000):
+    """Array API dispatch on the GPU (issue 27). ``transform`` of every row from a CUDA
+    tensor to a CUDA tensor against `lasso_gram` alone on the same rows (the products
+    ``X D^T``, ``D D^T`` given; target: within 1.2x) and against numpy in, numpy out; then
+    whitening -> online dictionary (one epoch) -> logistic regression, fit and predict, on
+    CUDA tensors against the same pipeline on numpy input (best of two each)."""
+    import sklearn
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from skl_sparse._solvers import _lasso as lasso
+
+    Xt, Dt = torch.from_numpy(X).to(device), torch.from_numpy(D).to(device)
+    C, G, x_sq = Xt @ Dt.T, Dt @ Dt.T, (Xt * Xt).sum(1)
+    for alpha in (0.3, 0.1, 0.03):
+        with sklearn.config_context(array_api_dispatch=True):
+            coder = SparseCoder(alpha=alpha, dictionary=Dt).fit(Xt[:1])
+            coder.transform(Xt[:2048])
+            t_tensor, H = best_of(lambda c=coder: c.transform(Xt))
+        t_gram, _ = best_of(lambda a=alpha: lasso.lasso_gram(
+            C, G, x_sq, a, solver="auto", max_support=X.shape[1]))
+        host = SparseCoder(alpha=alpha, dictionary=D, device=device).fit(X[:1])
+        host.transform(X[:2048])
+        t_numpy, H_host = best_of(lambda c=host: c.transform(X))
+        same = np.abs(H.cpu().numpy() - H_host).max()
+        print(f"transform alpha={alpha}: {device} tensor -> tensor {1000 * t_tensor:.1f} ms, "
+              f"lasso_gram alone {1000 * t_gram:.1f} ms ({t_tensor / t_gram:.2f}x, target "
+              f"<= 1.2x); numpy -> numpy {1000 * t_numpy:.1f} ms "
+              f"({t_numpy / t_tensor:.1f}x the tensors'); codes differ by {same:.1e}",
+              flush=True)
+    n = min(pipeline_rows, len(X))
+    Xp = X[:n]
+    y = (Xp[:, : Xp.shape[1] // 2].sum(1) > Xp[:, Xp.shape[1] // 2 :].sum(1)).astype(np.int64)
+
+    def fit_predict(A, labels):
+        pipe = make_pipeline(
+            ZCAWhitener(eps=0.1),
+            OnlineDictionaryLearner(D.shape[0], alpha=0.1, max_iter=1, tol=0, device=device,
+                                    random_state=0),
+            LogisticRegression(max_iter=100))
+        return pipe.fit(A, labels).predict(A)
+
+    t_host, pred_host = best_of(lambda: fit_predict(Xp, y))
+    with sklearn.config_context(array_api_dispatch=True):
+        Xpt, yt = torch.from_numpy(Xp).to(device), torch.from_numpy(y).to(device)
+        t_dev, pred_dev = best_of(lambda: fit_predict(Xpt, yt))
+    acc_host = float((pred_host == y).mean())
+    acc_dev = float((pred_dev == yt).double().mean())
+    print(f"pipeline ZCA -> OnlineDictionaryLearner({D.shape[0]}) -> LogisticRegression, "
+          f"fit + predict on {n} rows: numpy input {t_host:.2f} s (accuracy {acc_host:.3f}), "
+          f"{device} tensors {t_dev:.2f} s (accuracy {acc_dev:.3f}): {t_host / t_dev:.1f}x",
+          flush=True)
+
+
 def odl_rows(table, X, X_test, n_atoms, device, threads, batch_size=256, alpha=0.1):
     params = {"alpha": alpha, "batch_size": batch_size, "max_iter": 1, "tol": 0,
               "random_state": 0}
@@ -406,7 +465,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100000)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["lasso", "odl", "ae"])
+    parser.add_argument("--skip", nargs="*", default=[],
+                        choices=["lasso", "dispatch", "odl", "ae"])
     parser.add_argument("--profile", action="store_true",
                         help="also profile one transform (alpha=0.1) and time lasso_gram")
     parser.add_argument("--calls", action="store_true",
@@ -425,6 +485,7 @@ def main():
     sections = {
         "calls": lambda: call_times(X, D, args.device) if args.calls else None,
         "lasso": lambda: lasso_rows(table, X, D, args.device, threads),
+        "dispatch": lambda: dispatch_rows(X, D, args.device),
         "odl": lambda: odl_rows(table, X, X_test, D.shape[0], args.device, threads),
         "ae": lambda: ae_rows(table, X, args.device),
         "table": lambda: table.show(args.device, threads),

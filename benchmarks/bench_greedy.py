@@ -14,7 +14,10 @@ rows; OLS's residuals no larger than SPAMS' (relative 1e-6) on all rows. Times i
 ``X D^T`` and the dense codes returned (SPAMS returns a sparse matrix).
 
     python benchmarks/bench_greedy.py [--n 10000 100000] [--atoms 256 1024] [--L 5 10 20]
-        [--device cpu|cuda] [--sklearn-rows 2000]
+        [--device cpu|cuda] [--sklearn-rows 2000] [--tensors]
+
+``--tensors`` adds our rows under Array API dispatch: ``X`` and the dictionary already on
+the device, the codes left there (no upload of the data, no download of the codes).
 """
 
 import argparse
@@ -82,13 +85,35 @@ def sklearn_omp(X, D, L):
         return orthogonal_mp_gram(D @ D.T, D @ X.T, n_nonzero_coefs=L).T
 
 
-def measure(X, D, L, *, device="cpu", sklearn_rows=2000):
+def tensor_codes(X, D, L, method, device):
+    """Seconds (best of two, the device synchronised) and codes of `sparse_encode` under
+    Array API dispatch, from ``X`` and ``D`` already on ``device`` to codes left there."""
+    import sklearn
+
+    Xt, Dt = torch.from_numpy(X).to(device), torch.from_numpy(D).to(device)
+
+    def run():
+        with sklearn.config_context(array_api_dispatch=True):
+            codes = sparse_encode(Xt, Dt, solver=method, n_nonzero_coefs=L)
+        if Xt.is_cuda:
+            torch.cuda.synchronize()
+        return codes
+
+    run()  # warm-up
+    t, codes = timed(run)
+    return t, codes.cpu().numpy()
+
+
+def measure(X, D, L, *, device="cpu", sklearn_rows=2000, tensors=False):
     """Rows ``(method, seconds, scaled, mean residual, check)`` for one problem."""
     ours = {}
     for method in ("omp", "ols"):
         sparse_encode(X[:64], D, solver=method, n_nonzero_coefs=L, device=device)  # warm-up
         ours[method] = timed(lambda m=method: sparse_encode(X, D, solver=m, n_nonzero_coefs=L,
                                                             device=device))
+    if tensors:  # Array API dispatch: a tensor on the device in, a tensor there out
+        for method in ("omp", "ols"):
+            ours[method + " tensors"] = tensor_codes(X, D, L, method, device)
     rows = []
     m = min(sklearn_rows, len(X))
     t_sk, H_sk = timed(lambda: sklearn_omp(X[:m], D, L), repeat=1)
@@ -101,16 +126,22 @@ def measure(X, D, L, *, device="cpu", sklearn_rows=2000):
         t, H = timed(lambda: spams_omp(X, D, L))
         r_spams = residuals(X, D, H)
         rows.append(("SPAMS omp", t, False, r_spams.mean(), ""))
-    t, H = ours["omp"]
-    rows.append((f"ours omp ({device})", t, False, residuals(X, D, H).mean(),
+    t, H_omp = ours["omp"]
+    rows.append((f"ours omp ({device})", t, False, residuals(X, D, H_omp).mean(),
                  f"= sklearn: {'yes' if omp_ok else 'NO'}"))
-    t, H = ours["ols"]
-    r_ols = residuals(X, D, H)
+    t, H_ols = ours["ols"]
+    r_ols = residuals(X, D, H_ols)
     check = ""
     if r_spams is not None:
         excess = np.max((r_ols - r_spams) / np.maximum(r_spams, 1e-300))
         check = f"<= SPAMS: {'yes' if excess <= 1e-6 else 'NO'} (max rel. {excess:+.1e})"
     rows.append((f"ours ols ({device})", t, False, r_ols.mean(), check))
+    for method, reference in (("omp", H_omp), ("ols", H_ols)):
+        if method + " tensors" in ours:
+            t, H_t = ours[method + " tensors"]
+            same = np.abs(H_t - reference).max()
+            rows.append((f"ours {method} ({device} tensors)", t, False,
+                         residuals(X, D, H_t).mean(), f"codes differ by {same:.1e}"))
     return rows
 
 
@@ -121,6 +152,8 @@ def main():
     parser.add_argument("--L", type=int, nargs="+", default=[5, 10, 20])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--sklearn-rows", type=int, default=2000)
+    parser.add_argument("--tensors", action="store_true",
+                        help="also our codes from tensors on the device to tensors there")
     args = parser.parse_args()
     X_all, train = patches(max(args.n))
     print(f"whitened 12x12 patches, torch threads={torch.get_num_threads()}, "
@@ -136,7 +169,8 @@ def main():
         for n in args.n:
             X = X_all[:n]
             for L in args.L:
-                rows = measure(X, D, L, device=args.device, sklearn_rows=args.sklearn_rows)
+                rows = measure(X, D, L, device=args.device, sklearn_rows=args.sklearn_rows,
+                               tensors=args.tensors)
                 t_spams = next((t for name, t, *_ in rows if name == "SPAMS omp"), None)
                 for name, t, scaled, res, check in rows:
                     ratio = f"{t_spams / t:>7.2f}x" if t_spams else f"{'-':>8}"

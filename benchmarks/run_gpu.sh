@@ -14,6 +14,8 @@ if ls .whl/*.whl >/dev/null 2>&1; then
         --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
 fi
 export PYTHONPATH=$PWD:$PWD/benchmarks:${PYTHONPATH:-} PYTHONUNBUFFERED=1
+# scikit-learn's Array API dispatch (the tensor rows, the tests) needs scipy's
+export SCIPY_ARRAY_API=1
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 # the shipped homotopy kernel alone first, in its own process: if it fails, the rest runs
 # without it (a fault would leave the CUDA context of a process unusable)
@@ -25,7 +27,7 @@ PROFILE_FLAG=$([ "${PROFILE:-1}" = 0 ] || echo --profile)
     | tee "$OUT/bench.log"
 # greedy l0 codes on the GPU against SPAMS' omp on all the CPU's threads (issue 26)
 [ "${GREEDY:-1}" = 0 ] || (cd benchmarks && timeout "${GREEDY_TIMEOUT:-240}" python3 \
-    bench_greedy.py --device cuda --n 100000 --atoms 256 1024 --sklearn-rows 500) 2>&1 \
+    bench_greedy.py --device cuda --n 100000 --atoms 256 1024 --sklearn-rows 500 --tensors) 2>&1 \
     | tee "$OUT/greedy.log"
 # the CPU side on all the machine's cores: torch's threads idle while ours code, or not
 [ "${PROFILE:-1}" = 0 ] || (cd benchmarks && timeout "${CPU_TIMEOUT:-90}" \

@@ -16,6 +16,7 @@ import torch
 from sklearn.utils import assert_all_finite, check_array
 from sklearn.utils.validation import check_is_fitted
 
+from ._array_api import host_array
 from ._device import numpy_dtype, resolve_device, to_numpy
 
 # frames in these folders are ours or scikit-learn's wrappers (validation, fit context)
@@ -123,7 +124,10 @@ def check_float32_range(X, name="X"):
 def check_dictionary(D, n_features, n_components, dtype=np.float64, name="dictionary"):
     """A validated copy of a user-given dictionary (the parameter ``name``): 2-D, at least
     one atom, ``n_features`` columns, ``n_components`` rows unless that is None, and
-    inner products that fit in ``dtype``. Every error names the parameter, never X."""
+    inner products that fit in ``dtype`` (numpy's or torch's). Every error names the
+    parameter, never X. A tensor or another namespace's array is copied to the host: a
+    dictionary is the model's size."""
+    D, dtype = host_array(D), numpy_dtype(dtype)
     shape = np.shape(D)
     if len(shape) != 2:
         raise ValueError(f"{name} must be a 2-D array of shape (n_components, n_features); "

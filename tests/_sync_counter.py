@@ -58,15 +58,15 @@ _HOST_COPY_NAMES = {"__array__", "cpu", "tolist", "numpy", "to"}
 
 
 class HostCopyCounter(TorchFunctionMode):
-    """``copies``: tensors of at least ``min_numel`` entries that skl_sparse's code (any
+    """``copies``: tensors of at least ``min_rows`` rows that skl_sparse's code (any
     frame of it up the stack: ``np.asarray`` of a tensor is called by numpy) copies to the
     host: ``np.asarray``/``__array__``, ``.cpu()``, ``.to("cpu")`` of a device tensor,
     ``.tolist()``, and ``.numpy()`` of a device tensor. ``.numpy()`` of a CPU tensor is a
     view that the compiled CPU kernels work on, not a copy."""
 
-    def __init__(self, min_numel):
+    def __init__(self, min_rows):
         super().__init__()
-        self.min_numel = min_numel
+        self.min_rows = min_rows
         self.copies = []
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -74,7 +74,8 @@ class HostCopyCounter(TorchFunctionMode):
         name = getattr(func, "__name__", "")
         if name in _HOST_COPY_NAMES and args and isinstance(args[0], torch.Tensor):
             T = args[0]
-            if T.numel() >= self.min_numel and self._copies(name, T, args, kwargs):
+            rows = T.shape[0] if T.dim() else 1
+            if rows >= self.min_rows and self._copies(name, T, args, kwargs):
                 frame = sys._getframe(1)
                 while frame is not None and not frame.f_code.co_filename.startswith(_PACKAGE):
                     frame = frame.f_back

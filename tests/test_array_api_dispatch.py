@@ -57,7 +57,9 @@ def _coders():
 def test_pipeline_on_tensors_copies_no_data_to_the_host(coder, digits_tensors, dispatch):
     Xt, yt, X, y = digits_tensors
     pipe = make_pipeline(ZCAWhitener(eps=0.1), coder, LogisticRegression(max_iter=200))
-    counter = HostCopyCounter(min_numel=len(X))  # the dictionary (32 x 64) is smaller
+    # data-sized: half the rows or more (the dictionary has 32, the few rows a GPU's lasso
+    # leaves to the CPU at most 256)
+    counter = HostCopyCounter(min_rows=len(X) // 2)
     with warnings.catch_warnings(), counter:
         warnings.simplefilter("ignore")
         pipe.fit(Xt, yt)
@@ -73,7 +75,7 @@ def test_pipeline_on_tensors_copies_no_data_to_the_host(coder, digits_tensors, d
 def test_the_counter_sees_a_host_copy(digits_tensors, dispatch):
     # the guard of the test above: numpy's conversion of a tensor inside skl_sparse counts
     Xt = digits_tensors[0]
-    counter = HostCopyCounter(min_numel=len(Xt))
+    counter = HostCopyCounter(min_rows=len(Xt) // 2)
     with counter, sklearn.config_context(array_api_dispatch=False):
         ZCAWhitener().fit(Xt.cpu())
     assert counter.copies and counter.copies[0].startswith("__array__")
@@ -165,3 +167,20 @@ def test_a_model_fitted_on_numpy_rejects_tensors_by_name(dispatch):
         est = SparseCoder(8, alpha=0.2, max_iter=3, random_state=0, device="cpu").fit(X)
     with pytest.raises(ValueError, match="namespace"):
         est.transform(torch.asarray(X))
+
+
+@pytest.mark.parametrize("param", ["dictionary", "dict_init"])
+def test_a_tensor_dictionary_is_taken(param, dispatch):
+    rng = np.random.RandomState(0)
+    X, D = rng.randn(60, 8), rng.randn(5, 8)
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    Xt = torch.asarray(X, device=TENSOR_DEVICE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = SparseCoder(alpha=0.1, max_iter=3, random_state=0,
+                          **{param: torch.asarray(D, device=TENSOR_DEVICE)}).fit(Xt)
+        with sklearn.config_context(array_api_dispatch=False):
+            ref = SparseCoder(alpha=0.1, max_iter=3, random_state=0, device="cpu",
+                              **{param: D}).fit(X)
+    assert est.components_.device == Xt.device
+    np.testing.assert_allclose(est.components_.cpu().numpy(), ref.components_, atol=1e-10)
