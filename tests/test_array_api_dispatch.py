@@ -124,8 +124,9 @@ def test_partial_fit_on_tensors_continues_as_on_numpy(dispatch):
     X = rng.randn(96, 12)
     ours = OnlineDictionaryLearner(10, alpha=0.2, batch_size=32, random_state=0)
     with sklearn.config_context(array_api_dispatch=False):
+        # the same device: a GPU's steps (budgeted codes, no host sync) are not the CPU's
         ref = OnlineDictionaryLearner(10, alpha=0.2, batch_size=32, random_state=0,
-                                      device="cpu")
+                                      device=TENSOR_DEVICE)
         ref.partial_fit(X[:64]).partial_fit(X[64:])
     Xt = torch.asarray(X, device=TENSOR_DEVICE)
     ours.partial_fit(Xt[:64]).partial_fit(Xt[64:])
@@ -184,3 +185,29 @@ def test_a_tensor_dictionary_is_taken(param, dispatch):
                               **{param: D}).fit(X)
     assert est.components_.device == Xt.device
     np.testing.assert_allclose(est.components_.cpu().numpy(), ref.components_, atol=1e-10)
+
+
+def test_a_fitted_dictionary_tensor_is_prepared_once(monkeypatch, dispatch):
+    """Repeated transforms of a model fitted on tensors reuse its Gram matrix (and, for
+    the iterative solvers, its largest eigenvalue: a GPU's eigenvalue solve costs
+    milliseconds); a dictionary changed in place is prepared again."""
+    import skl_sparse.sparse_coding._encode as encode
+
+    computed = []
+    gram_context = encode.gram_context
+    monkeypatch.setattr(encode, "gram_context",
+                        lambda D, solver: computed.append(solver) or gram_context(D, solver))
+    encode.LAST_TENSOR_DICTIONARY.clear()
+    X = torch.asarray(np.random.RandomState(0).randn(50, 6), device=TENSOR_DEVICE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = SparseCoder(8, alpha=0.2, max_iter=3, solver="fista", random_state=0).fit(X)
+    computed.clear()
+    codes = est.transform(X)
+    assert torch.equal(est.transform(X), codes) and len(computed) == 1
+    with torch.no_grad():
+        est.components_[0] *= -1  # in place: a new version of the tensor
+    changed = est.transform(X)
+    assert len(computed) == 2
+    assert torch.allclose(changed[:, 0], -codes[:, 0]) and torch.equal(changed[:, 1:],
+                                                                       codes[:, 1:])

@@ -132,6 +132,35 @@ def dictionary_context(D, device, dtype, solver):
     return Dt, gram
 
 
+class _LastTensorDictionary:
+    """`LAST_DICTIONARY` for tensors (Array API dispatch): the `gram_context` of the last
+    dictionary tensor coded on, kept with the tensor itself (so that its memory is not
+    reused) while its Gram matrix is at most ``max_gram_bytes``. A fitted model's
+    ``components_`` is the same tensor at every ``transform``; a tensor changed in place
+    has a new version and no longer matches."""
+
+    max_gram_bytes = _LastDictionary.max_gram_bytes
+
+    def __init__(self):
+        self.entry = None
+
+    def gram(self, D, solver):
+        key = (D.data_ptr(), D._version, D.shape, D.dtype, D.device,
+               _gram_kind(solver, D.device))
+        if self.entry is not None and self.entry[0] == key:
+            return self.entry[2]
+        gram = gram_context(D, solver)
+        if D.shape[0] ** 2 * D.element_size() <= self.max_gram_bytes:
+            self.entry = (key, D, gram)
+        return gram
+
+    def clear(self):
+        self.entry = None
+
+
+LAST_TENSOR_DICTIONARY = _LastTensorDictionary()
+
+
 def owns_cpu_threads(device, solver):
     """Whether coding on ``device`` runs on our CPU threads (`skl_sparse._device._threads`):
     the homotopy and the greedy codes on the CPU, whose rows our pool shares out, and
@@ -234,7 +263,7 @@ def encode_tensors(X, D, alpha, *, solver, positive, max_iter, tol, batch_size,
     device = X.device
     D = D.to(device=device, dtype=X.dtype)
     check_no_overflow(X, D, dtype=numpy_dtype(X.dtype))
-    gram = gram_context(D, solver)
+    gram = LAST_TENSOR_DICTIONARY.gram(D, solver)
     batch_size = device_batch_size(batch_size, device, D.shape[0])
     out, n_bad = None, 0
     with own_threads(owns_cpu_threads(device, solver)):
