@@ -421,12 +421,16 @@ def sparse_encode(
     batch_size : int, default=4096
         Samples coded at once: memory is O(batch_size x n_components).
     device : str, default="auto"
-        "auto" (CUDA when available), "cpu" or "cuda[:N]".
+        "auto" (CUDA when available), "cpu" or "cuda[:N]". Not used under
+        scikit-learn's Array API dispatch, where the codes are computed on
+        ``X``'s device (see :ref:`gpu_pipelines`).
 
     Returns
     -------
     codes : ndarray of shape (n_samples, n_components)
-        In the float dtype of ``X`` (float32 stays float32).
+        In the float dtype of ``X`` (float32 stays float32); under Array API
+        dispatch an array of ``X``'s namespace on its device (a torch tensor
+        for a tensor ``X``).
 
     See Also
     --------
