@@ -16,7 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
-from .._array_api import check_real, dispatched_namespace, from_torch, host_array, to_torch
+from .._array_api import check_real, dispatched_namespace, from_torch, to_torch
 from .._device import (
     STAGING_BYTES,
     copy_to_numpy,
@@ -132,17 +132,12 @@ def dictionary_context(D, device, dtype, solver):
     return Dt, gram
 
 
-class _LastTensorDictionary:
+class _LastTensorDictionary(_LastDictionary):
     """`LAST_DICTIONARY` for tensors (Array API dispatch): the `gram_context` of the last
     dictionary tensor coded on, kept with the tensor itself (so that its memory is not
     reused) while its Gram matrix is at most ``max_gram_bytes``. A fitted model's
     ``components_`` is the same tensor at every ``transform``; a tensor changed in place
     has a new version and no longer matches."""
-
-    max_gram_bytes = _LastDictionary.max_gram_bytes
-
-    def __init__(self):
-        self.entry = None
 
     def gram(self, D, solver):
         key = (D.data_ptr(), D._version, D.shape, D.dtype, D.device,
@@ -153,9 +148,6 @@ class _LastTensorDictionary:
         if D.shape[0] ** 2 * D.element_size() <= self.max_gram_bytes:
             self.entry = (key, D, gram)
         return gram
-
-    def clear(self):
-        self.entry = None
 
 
 LAST_TENSOR_DICTIONARY = _LastTensorDictionary()
@@ -460,8 +452,7 @@ def sparse_encode(
                         ensure_all_finite=not finite_on_device(device))
     else:  # Array API dispatch: X's namespace and device (``device`` is not used)
         X = check_array(check_real(X, xp), dtype=[xp.float64, xp.float32])
-    dtype = numpy_dtype(X.dtype) if xp is not None else X.dtype
-    dictionary = check_dictionary(host_array(dictionary), X.shape[1], None, dtype)
+    dictionary = check_dictionary(dictionary, X.shape[1], None, X.dtype)
     check_positive_supported(solver, positive)
     if solver in GREEDY_SOLVERS and residual_tol is None:
         n_nonzero_coefs = resolve_n_nonzero_coefs(n_nonzero_coefs, *dictionary.shape)
