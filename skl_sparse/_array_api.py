@@ -61,13 +61,21 @@ def from_torch(T, xp, device):
 
 
 def public_arrays_to(est, xp, device):
-    """Every public fitted attribute of ``est`` that is a numpy array (``name_``), as an
-    array of ``xp`` on ``device``: scikit-learn's convention for a fit under dispatch.
-    The attributes are the model's (the size of the dictionary or the weights), never
-    the data's."""
+    """Every public fitted attribute of ``est`` (``name_``) that is a numpy array, or a
+    list of them (a network's layers), as arrays of ``xp`` on ``device``: scikit-learn's
+    convention for a fit under dispatch. The attributes are the model's (the size of the
+    dictionary or the weights), never the data's."""
+    def moved(A):
+        return xp.asarray(np.array(A, copy=True), device=device)
+
     for name, value in list(vars(est).items()):
-        if isinstance(value, np.ndarray) and name.endswith("_") and not name.startswith("_"):
-            setattr(est, name, xp.asarray(np.array(value, copy=True), device=device))
+        if not name.endswith("_") or name.startswith("_"):
+            continue
+        if isinstance(value, np.ndarray):
+            setattr(est, name, moved(value))
+        elif (isinstance(value, list) and value
+              and all(isinstance(A, np.ndarray) for A in value)):
+            setattr(est, name, [moved(A) for A in value])
 
 
 def on_host_when_pickled(state):

@@ -7,10 +7,11 @@ torch-backed estimator has, and `restore_on_error` (a failed fit changes nothing
 `ZCAWhitener` and `ImagePatchEncoder` build on it.
 """
 
+import copy
 import functools
 
 import numpy as np
-from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, clone
 
 from ._array_api import check_same_namespace, dispatched_namespace, on_host_when_pickled
 
@@ -45,13 +46,35 @@ class _Transformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
                 f"{type(getattr(self, attribute)).__module__} arrays under Array API "
                 f"dispatch: call {method} under "
                 "sklearn.config_context(array_api_dispatch=True) with arrays of that "
-                "namespace and device."
+                "namespace and device, or move the model to numpy with "
+                "sklearn.utils._array_api.move_estimator_to(estimator, numpy, None)."
             )
         return xp, device
 
     def __getstate__(self):
         # tensors of a GPU come back on the CPU: the model loads where there is none
         return on_host_when_pickled(super().__getstate__())
+
+    def __sklearn_array_api_convert__(self, converter):
+        """A copy of this estimator with its public fitted arrays (``name_``, and lists
+        of them) passed through ``converter``: what scikit-learn's ``move_estimator_to``
+        calls. The private state is copied as it is, since each estimator keeps it
+        where it uses it (the torch estimators' weights as numpy, for instance)."""
+        new = clone(self)
+        for name, value in vars(self).items():
+            if name.endswith("_") and not name.startswith("_") and _is_array(value):
+                value = converter(value)
+            elif (name.endswith("_") and not name.startswith("_")
+                  and isinstance(value, list) and value and all(map(_is_array, value))):
+                value = [converter(A) for A in value]
+            else:
+                value = copy.deepcopy(value)
+            setattr(new, name, value)
+        return new
+
+
+def _is_array(value):
+    return isinstance(value, np.ndarray) or hasattr(value, "__dlpack__")
 
 
 def restore_on_error(method):

@@ -108,8 +108,9 @@ def peak_magnitude(A):
 
 def check_float32_range(X, name="X"):
     """ValueError for finite float64 values that float32 (the torch estimators' dtype)
-    cannot hold: cast silently they would become inf, then NaN codes."""
-    if X.dtype != np.float64:
+    cannot hold: cast silently they would become inf, then NaN codes. ``X``: an array or
+    a tensor."""
+    if numpy_dtype(X.dtype) != np.float64:
         return X
     peak = peak_magnitude(X)
     if peak > _FLOAT32_MAX:

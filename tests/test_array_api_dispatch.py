@@ -21,8 +21,15 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from skl_sparse import (
+    Autoencoder,
+    ContractiveAutoencoder,
+    DenoisingAutoencoder,
     GaborDictionaryLearner,
+    KSparseAutoencoder,
+    LISTAEncoder,
     OnlineDictionaryLearner,
+    PSDEncoder,
+    SparseAutoencoder,
     SparseCoder,
     ZCAWhitener,
     sparse_encode,
@@ -50,10 +57,25 @@ def digits_tensors():
 def _coders():
     return [OnlineDictionaryLearner(32, alpha=0.1, max_iter=2, random_state=0),
             SparseCoder(32, alpha=0.1, max_iter=5, random_state=0),
-            SparseCoder(32, solver="omp", n_nonzero_coefs=4, max_iter=3, random_state=0)]
+            SparseCoder(32, solver="omp", n_nonzero_coefs=4, max_iter=3, random_state=0),
+            KSparseAutoencoder(32, k=8, learning_rate=1e-2, max_iter=10, random_state=0),
+            PSDEncoder(32, alpha=0.1, max_iter=3, random_state=0)]
 
 
-@pytest.mark.parametrize("coder", _coders(), ids=lambda e: f"{type(e).__name__}-{e.solver}")
+def _model_tensors(est):
+    """The public fitted arrays of ``est`` (a list attribute's too), by name."""
+    out = {}
+    for name, value in vars(est).items():
+        if name.startswith("_") or not name.endswith("_"):
+            continue
+        for i, A in enumerate(value if isinstance(value, list) else [value]):
+            if isinstance(A, np.ndarray | torch.Tensor) and A.ndim:
+                out[f"{name}[{i}]"] = A
+    return out
+
+
+@pytest.mark.parametrize("coder", _coders(),
+                         ids=lambda e: f"{type(e).__name__}-{getattr(e, 'solver', '')}")
 def test_pipeline_on_tensors_copies_no_data_to_the_host(coder, digits_tensors, dispatch):
     Xt, yt, X, y = digits_tensors
     pipe = make_pipeline(ZCAWhitener(eps=0.1), coder, LogisticRegression(max_iter=200))
@@ -68,7 +90,9 @@ def test_pipeline_on_tensors_copies_no_data_to_the_host(coder, digits_tensors, d
     assert counter.copies == []
     assert torch.is_tensor(predicted) and predicted.device == Xt.device
     assert torch.is_tensor(codes) and codes.device == Xt.device and codes.dtype == Xt.dtype
-    assert torch.is_tensor(pipe[1].components_) and pipe[1].components_.device == Xt.device
+    fitted = _model_tensors(pipe[1])
+    assert fitted and all(torch.is_tensor(A) and A.device == Xt.device
+                          for A in fitted.values())
     assert float((predicted == yt).double().mean()) > 0.9
 
 
@@ -105,18 +129,21 @@ def test_sparse_encode_codes_tensors_where_they_are(solver, dtype, dispatch):
     lambda: SparseCoder(8, alpha=0.2, max_iter=3, random_state=0),
     lambda: GaborDictionaryLearner(4, max_iter=1, batch_size=16, random_state=0),
     lambda: ZCAWhitener(),
-], ids=["odl", "sparse_coder", "gabor", "zca"])
+    lambda: Autoencoder(6, max_iter=2, random_state=0),
+    lambda: LISTAEncoder(2, n_components=6, max_iter=2, random_state=0),
+], ids=["odl", "sparse_coder", "gabor", "zca", "autoencoder", "lista"])
 def test_a_model_fitted_on_tensors_pickles_to_the_host(make, dispatch):
     X = torch.asarray(np.random.RandomState(0).randn(64, 16), device=TENSOR_DEVICE)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est = make().fit(X)
     loaded = pickle.loads(pickle.dumps(est))
-    arrays = {k: v for k, v in vars(loaded).items() if torch.is_tensor(v)}
-    assert arrays and all(v.device.type == "cpu" for v in arrays.values())
+    arrays = _model_tensors(loaded)
+    assert arrays and all(torch.is_tensor(v) and v.device.type == "cpu"
+                          for v in arrays.values())
     out = loaded.transform(X.cpu())
-    np.testing.assert_allclose(out.numpy(), est.transform(X).cpu().numpy(), atol=1e-10)
-    assert all(v.device == X.device for v in vars(est).values() if torch.is_tensor(v))
+    np.testing.assert_allclose(out.numpy(), est.transform(X).cpu().numpy(), atol=1e-6)
+    assert all(v.device == X.device for v in _model_tensors(est).values())
 
 
 def test_partial_fit_on_tensors_continues_as_on_numpy(dispatch):
@@ -136,8 +163,11 @@ def test_partial_fit_on_tensors_continues_as_on_numpy(dispatch):
 
 @pytest.mark.parametrize("est", [SparseCoder(8, alpha=0.2, max_iter=3, random_state=0),
                                  OnlineDictionaryLearner(8, alpha=0.2, max_iter=2,
-                                                         random_state=0)],
-                         ids=["sparse_coder", "odl"])
+                                                         random_state=0),
+                                 DenoisingAutoencoder(4, max_iter=2, random_state=0),
+                                 LISTAEncoder(2, n_components=6, max_iter=2,
+                                              random_state=0)],
+                         ids=["sparse_coder", "odl", "denoising_ae", "lista"])
 def test_tensor_input_errors_name_the_problem(est, dispatch):
     X = torch.asarray(np.random.RandomState(0).randn(40, 6), device=TENSOR_DEVICE)
     bad = X.clone()
@@ -155,10 +185,14 @@ def test_tensor_input_errors_name_the_problem(est, dispatch):
         est.transform(X.cpu().numpy())  # a numpy X for a model fitted on tensors
     with pytest.raises(ValueError, match="dtype|float"):
         est.transform(torch.ones((3, 6), dtype=torch.complex64, device=X.device))
-    before = est.components_.clone()
+    with pytest.raises(ValueError, match="magnitude up to 1e\\+300"):
+        est.transform(torch.full_like(X, 1e300))
+    before = {name: A.clone() for name, A in _model_tensors(est).items()}
     with pytest.raises(ValueError, match="NaN"):
         est.partial_fit(bad) if hasattr(est, "partial_fit") else est.fit(bad)
-    assert torch.equal(est.components_, before)
+    after = _model_tensors(est)
+    assert before.keys() == after.keys()
+    assert all(torch.equal(after[name], A) for name, A in before.items())
 
 
 def test_a_model_fitted_on_numpy_rejects_tensors_by_name(dispatch):
@@ -211,3 +245,92 @@ def test_a_fitted_dictionary_tensor_is_prepared_once(monkeypatch, dispatch):
     assert len(computed) == 2
     assert torch.allclose(changed[:, 0], -codes[:, 0]) and torch.equal(changed[:, 1:],
                                                                        codes[:, 1:])
+
+
+def _networks():
+    return [Autoencoder(5, hidden_layer_sizes=(7,), max_iter=3, random_state=0),
+            SparseAutoencoder(5, max_iter=3, random_state=0),
+            KSparseAutoencoder(5, k=2, max_iter=3, random_state=0),
+            DenoisingAutoencoder(5, max_iter=3, random_state=0),
+            ContractiveAutoencoder(5, max_iter=3, random_state=0),
+            PSDEncoder(5, alpha=0.1, max_iter=3, random_state=0),
+            LISTAEncoder(2, n_components=5, max_iter=3, random_state=0)]
+
+
+@pytest.mark.parametrize("make", [lambda e=e: sklearn.base.clone(e) for e in _networks()],
+                         ids=[type(e).__name__ for e in _networks()])
+def test_a_network_trains_on_tensors_as_on_numpy(make, dispatch):
+    """Fit, partial_fit, transform, inverse_transform, score (and denoise, optimised
+    codes) of the trained estimators on tensors: tensors out, on X's device, with the
+    values of numpy input on the same device."""
+    rng = np.random.RandomState(0)
+    X = rng.rand(80, 10)
+    Xt = torch.asarray(X, device=TENSOR_DEVICE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = make().fit(Xt).partial_fit(Xt[:40])
+        with sklearn.config_context(array_api_dispatch=False):
+            ref = make().set_params(device=TENSOR_DEVICE).fit(X).partial_fit(X[:40])
+    fitted, expected = _model_tensors(ours), _model_tensors(ref)
+    assert fitted.keys() == expected.keys() and fitted
+    for name, A in fitted.items():
+        assert torch.is_tensor(A) and A.device == Xt.device, name
+        np.testing.assert_allclose(A.cpu().numpy(), expected[name], atol=1e-6, err_msg=name)
+    codes = ours.transform(Xt)
+    assert torch.is_tensor(codes) and codes.device == Xt.device and codes.dtype == Xt.dtype
+    with sklearn.config_context(array_api_dispatch=False):
+        ref_codes = ref.transform(X)
+        ref_back = ref.inverse_transform(ref_codes)
+        ref_score = ref.score(X)
+    np.testing.assert_allclose(codes.cpu().numpy(), ref_codes, atol=1e-5)
+    back = ours.inverse_transform(codes)
+    assert torch.is_tensor(back) and back.device == Xt.device
+    np.testing.assert_allclose(back.cpu().numpy(), ref_back, atol=1e-5)
+    assert ours.score(Xt) == pytest.approx(ref_score, rel=1e-5)
+    # float32 in, float32 out
+    assert ours.transform(Xt.to(torch.float32)).dtype == torch.float32
+    if hasattr(ours, "denoise"):
+        assert torch.allclose(ours.denoise(Xt), back)
+    if isinstance(ours, PSDEncoder):
+        optimal = ours.transform(Xt, method="optimize")
+        with sklearn.config_context(array_api_dispatch=False):
+            ref_optimal = ref.transform(X, method="optimize")
+        assert torch.is_tensor(optimal) and optimal.device == Xt.device
+        np.testing.assert_allclose(optimal.cpu().numpy(), ref_optimal, atol=1e-5)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: OnlineDictionaryLearner(8, alpha=0.2, max_iter=2, random_state=0),
+    lambda: GaborDictionaryLearner(4, max_iter=1, batch_size=16, random_state=0),
+    lambda: ZCAWhitener(),
+    lambda: Autoencoder(6, hidden_layer_sizes=(7,), max_iter=2, random_state=0),
+    lambda: PSDEncoder(6, max_iter=2, random_state=0),
+], ids=["odl", "gabor", "zca", "autoencoder", "psd"])
+def test_move_estimator_to_moves_the_fitted_model(make, dispatch):
+    """scikit-learn's ``move_estimator_to`` (which its namespace errors recommend) moves
+    a model fitted on numpy to tensors and back; the copy transforms and continues to
+    learn there, and the original is untouched."""
+    from sklearn.utils._array_api import get_namespace_and_device, move_estimator_to
+
+    X = np.random.RandomState(0).rand(64, 16)
+    Xt = torch.asarray(X, device=TENSOR_DEVICE)
+    with sklearn.config_context(array_api_dispatch=False), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = make().set_params(**({"device": TENSOR_DEVICE}
+                                   if "device" in make().get_params() else {})).fit(X)
+        expected = est.transform(X)
+    xp, _, device = get_namespace_and_device(Xt)
+    moved = move_estimator_to(est, xp, device)
+    assert all(torch.is_tensor(A) and A.device == Xt.device
+               for A in _model_tensors(moved).values())
+    assert all(isinstance(A, np.ndarray) for A in _model_tensors(est).values())
+    np.testing.assert_allclose(moved.transform(Xt).cpu().numpy(), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="move_estimator_to"):
+        moved.transform(X)
+    if hasattr(moved, "partial_fit"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            moved.partial_fit(Xt)
+    back = move_estimator_to(moved, *get_namespace_and_device(X)[::2])
+    assert all(isinstance(A, np.ndarray) for A in _model_tensors(back).values())
+    assert back.transform(X).shape == expected.shape

@@ -50,3 +50,12 @@ def test_getting_started_code_runs(tmp_path, monkeypatch):
     assert blocks
     for code in blocks:
         _run(code, tmp_path, monkeypatch)
+
+
+def test_gpu_pipelines_page_runs_in_order(tmp_path, monkeypatch):
+    # its later blocks (an autoencoder in the pipeline, moving a model) use the first's
+    # names, so the page runs as one script
+    text = (DOC / "user_guide" / "gpu_pipelines.rst").read_text()
+    blocks = [code for _, code in _python_blocks(text)]
+    assert len(blocks) >= 3
+    _run("\n".join(blocks), tmp_path, monkeypatch)

@@ -13,7 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._docstrings import fill_doc
 from .._validation import warn_user
-from ._base import TRAINING_CONSTRAINTS, TRAINING_PIECES, _TorchTransformer
+from ._base import TRAINING_CONSTRAINTS, TRAINING_PIECES, _returned, _TorchTransformer
 from ._modules import (
     ACTIVATIONS,
     AutoencoderModule,
@@ -134,6 +134,13 @@ class _BaseAutoencoder(_TorchTransformer):
 
     def _decode(self, module, h):
         return module.decode(h)
+
+    # coefs_ is a list: its first layer's array says where the model is under dispatch
+    _namespace_attribute = "_first_coefs"
+
+    @property
+    def _first_coefs(self):
+        return self.coefs_[0]
 
     def _export(self):
         module = self._module("cpu")
@@ -608,7 +615,8 @@ class DenoisingAutoencoder(_BaseAutoencoder):
         -------
         X_rec : ndarray of shape (n_samples, n_features)
         """
-        return self._reconstruction(X)[1]
+        _, rec, namespace = self._reconstruction(X, "denoise")
+        return _returned(rec, namespace)
 
 
 @_autoencoder_doc("sigmoid")

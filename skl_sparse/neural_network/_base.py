@@ -32,6 +32,7 @@ from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._array_api import check_real, dispatched_namespace, from_torch, public_arrays_to, to_torch
 from .._base import DEVICE_CONSTRAINTS, _Transformer, restore_on_error
 from .._device import capture_cuda_graph, copy_to_numpy, resolve_device, to_tensor
 from .._docstrings import fill_doc
@@ -72,7 +73,9 @@ weight_decay : float, default=0.0
 shuffle : bool, default=True
     Shuffle the samples at every epoch.
 device : str, default="auto"
-    "auto" (CUDA when available), "cpu" or "cuda[:N]".
+    "auto" (CUDA when available), "cpu" or "cuda[:N]". Under scikit-learn's Array API
+    dispatch the estimator computes on the input's device instead, and returns (and
+    stores) tensors there: :ref:`gpu_pipelines`.
 random_state : int, RandomState instance or None, default=None
     Seeds the initial weights, the shuffling and any noise. Two fits with the same
     ``random_state``, device and torch thread count give the same weights; torch's
@@ -85,9 +88,11 @@ verbose : int, default=0
     1: print the loss and the time after every epoch; 2: also a progress bar over
     the mini-batches (tqdm when installed).
 
-Notes on devices: the fitted weights are numpy arrays, so nothing stays on the GPU
-between fits; after a fit on CUDA the allocator's cache is emptied, so that the fits
-of a parameter search (``n_jobs > 1``) sharing one GPU do not accumulate memory.""",
+Notes on devices: the weights the training continues from are numpy arrays (the
+public fitted attributes too, unless fitted under Array API dispatch), so nothing of
+the training stays on the GPU between fits; after a fit on CUDA the allocator's cache
+is emptied, so that the fits of a parameter search (``n_jobs > 1``) sharing one GPU do
+not accumulate memory.""",
     "attributes": """\
 loss_curve_ : list of float
     Mean training loss of every epoch (of every ``partial_fit`` call).
@@ -137,6 +142,12 @@ class _TorchTransformer(_Transformer, BaseEstimator):
     def _n_features_out(self):
         return self.n_components
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # scikit-learn's Array API dispatch: tensors in, tensors out, on their device
+        tags.array_api_support = True
+        return tags
+
     def _generator(self, device):
         gen = torch.Generator(device=device)
         state = getattr(self, "_rng_state", None)
@@ -184,20 +195,36 @@ class _TorchTransformer(_Transformer, BaseEstimator):
         self._export()
 
     # --- training ----------------------------------------------------------
-    def _validate(self, X, reset):
-        """Float64/float32 data within float32's range (the dtype computed in)."""
-        return check_float32_range(validate_data(self, X, dtype=[np.float64, np.float32],
-                                                 reset=reset))
+    def _validate(self, X, reset, xp=None):
+        """Float64/float32 data within float32's range (the dtype computed in); under
+        Array API dispatch (``xp``: X's namespace) a torch tensor on X's device."""
+        if xp is None:
+            X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
+        else:
+            X = to_torch(validate_data(self, check_real(X, xp), reset=reset,
+                                       dtype=[xp.float64, xp.float32]), xp)
+        return check_float32_range(X)
 
-    def _prepare(self, X, reset):
-        X = self._validate(X, reset)
+    def _dispatch(self, X, method, reset):
+        """``(xp, device)`` of X under Array API dispatch, None without; for a fitted
+        model (not ``reset``) a ValueError when X is not where its attributes are."""
+        if reset:
+            xp, device = dispatched_namespace(X)
+        else:
+            xp, device = self._fitted_namespace(X, method, self._namespace_attribute)
+        return None if xp is None else (xp, device)
+
+    def _prepare(self, X, reset, method="fit"):
+        """Validated training data and its dispatch namespace (see `_dispatch`)."""
+        namespace = self._dispatch(X, method, reset)
+        X = self._validate(X, reset, None if namespace is None else namespace[0])
         self._check_params()
         self._check_data(X)
-        return X
+        return X, namespace
 
     def _train(self, X, *, first, max_iter):
         """Run ``max_iter`` epochs from scratch (``first``) or from the fitted state."""
-        device = resolve_device(self.device)
+        device = _compute_device(X, self.device)
         if first:
             self._rng_state = None
         generator = self._generator(device)
@@ -290,8 +317,9 @@ class _TorchTransformer(_Transformer, BaseEstimator):
 
         {fit_returns}
         """
-        X = self._prepare(X, reset=True)
-        return self._train(X, first=True, max_iter=self.max_iter)
+        X, namespace = self._prepare(X, reset=True)
+        self._train(X, first=True, max_iter=self.max_iter)
+        return self._publish(namespace)
 
     @_fit_context(prefer_skip_nested_validation=True)
     @restore_on_error
@@ -304,23 +332,44 @@ class _TorchTransformer(_Transformer, BaseEstimator):
         {fit_returns}
         """
         first = not hasattr(self, "_weights")
-        X = self._prepare(X, reset=first)
-        return self._train(X, first=first, max_iter=1)
+        X, namespace = self._prepare(X, reset=first, method="partial_fit")
+        self._train(X, first=first, max_iter=1)
+        return self._publish(namespace)
+
+    def _publish(self, namespace):
+        """Under Array API dispatch the fitted attributes go to X's namespace and device
+        (the weights the training continues from stay numpy in ``_weights``)."""
+        if namespace is not None:
+            public_arrays_to(self, *namespace)
+        return self
 
     # --- transform ---------------------------------------------------------
-    def _check_input(self, X):
+    # the fitted array whose namespace and device are the model's under dispatch
+    _namespace_attribute = "components_"
+
+    def _check_input(self, X, method="transform"):
+        """Validated ``X`` (a torch tensor under dispatch) and its dispatch namespace."""
         check_is_fitted(self)
-        return self._validate(X, reset=False)
+        namespace = self._dispatch(X, method, reset=False)
+        return self._validate(X, reset=False, xp=None if namespace is None else namespace[0]), \
+            namespace
 
     def _map(self, X, fn, n_out):
-        """Apply ``fn(module, batch)`` to ``X`` in batches; output in X's dtype."""
-        device = resolve_device(self.device)
+        """Apply ``fn(module, batch)`` to ``X`` in batches; output in X's dtype, and on X's
+        device for a tensor (Array API dispatch), where it is computed."""
+        device = _compute_device(X, self.device)
         module = self._module(device).eval()
-        out = np.empty((X.shape[0], n_out), dtype=X.dtype)
+        if torch.is_tensor(X):
+            out = X.new_empty((X.shape[0], n_out))
+        else:
+            out = np.empty((X.shape[0], n_out), dtype=X.dtype)
         with torch.no_grad():
             for batch in gen_batches(X.shape[0], _TRANSFORM_BATCH):
-                xb = to_tensor(X[batch], device, dtype=np.float32)
-                copy_to_numpy(out[batch], fn(module, xb))
+                codes = fn(module, to_tensor(X[batch], device, dtype=np.float32))
+                if torch.is_tensor(out):
+                    out[batch] = codes
+                else:
+                    copy_to_numpy(out[batch], codes)
         return out
 
     def transform(self, X):
@@ -330,33 +379,48 @@ class _TorchTransformer(_Transformer, BaseEstimator):
 
         {codes_returns}
         """
-        X = self._check_input(X)
-        return self._map(X, self._encode, self._n_features_out)
+        X, namespace = self._check_input(X)
+        return _returned(self._map(X, self._encode, self._n_features_out), namespace)
 
     def inverse_transform(self, X):
         """Reconstruction of inputs from codes.
 
         {inverse_transform_doc}
         """
+        namespace = self._dispatch(X, "inverse_transform", reset=False)
+        xp = None if namespace is None else namespace[0]
         # float32 is the dtype decoded in, as transform's
-        X = check_float32_range(check_codes(self, X, self._n_features_out))
-        return self._map(X, self._decode, self.n_features_in_)
+        X = check_codes(self, X, self._n_features_out, xp)
+        X = check_float32_range(X if xp is None else to_torch(X, xp))
+        return _returned(self._map(X, self._decode, self.n_features_in_), namespace)
 
     def _reconstruct(self, module, x):
         return self._decode(module, self._encode(module, x))
 
-    def _reconstruction(self, X):
-        """Validated ``X`` and its reconstruction ``decode(encode(X))``."""
-        X = self._check_input(X)
-        return X, self._map(X, self._reconstruct, self.n_features_in_)
+    def _reconstruction(self, X, method):
+        """Validated ``X``, its reconstruction ``decode(encode(X))`` (tensors under
+        dispatch) and the dispatch namespace."""
+        X, namespace = self._check_input(X, method)
+        return X, self._map(X, self._reconstruct, self.n_features_in_), namespace
 
     def score(self, X, y=None):
         """Negative mean squared reconstruction error per sample (higher is better).
 
         {score_doc}
         """
-        X, rec = self._reconstruction(X)
+        X, rec, _ = self._reconstruction(X, "score")
         return -float(((X - rec) ** 2).sum(axis=1).mean())
+
+
+def _compute_device(X, device):
+    """Where a torch estimator computes: on X's device for a tensor (Array API dispatch),
+    else on its ``device`` parameter's."""
+    return X.device if torch.is_tensor(X) else resolve_device(device)
+
+
+def _returned(A, namespace):
+    """``A`` (numpy, or a tensor under dispatch) as the caller's namespace and device."""
+    return A if namespace is None else from_torch(A, *namespace)
 
 
 def _graphs_on(device):

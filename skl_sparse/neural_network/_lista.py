@@ -163,7 +163,7 @@ class LISTAEncoder(_TorchTransformer):
 
     @property
     def _n_features_out(self):
-        return self.components_.shape[0]
+        return self._weights["dictionary"].shape[0]
 
     def _target_dictionary(self, X, device):
         """The dictionary whose codes are learned (validated against ``X``)."""
@@ -201,14 +201,17 @@ class LISTAEncoder(_TorchTransformer):
 
     def _training_tensor(self, X, device, first):
         # the exact codes to reproduce travel with the samples, as extra columns
-        D = self._target_dictionary(X, device) if first else self.components_.astype(np.float64)
+        D = (self._target_dictionary(X, device) if first
+             else self._weights["dictionary"].astype(np.float64))
         self._fitting_dictionary = D
         H = sparse_encode(X, D, alpha=self.alpha, device=str(device))
+        if torch.is_tensor(X):  # Array API dispatch: X and its codes stay on X's device
+            return torch.cat([X, H], dim=1).to(torch.float32)
         return to_tensor(np.hstack([X, H]), device, dtype=np.float32)
 
     def _build_module(self, n_features):
         D = getattr(self, "_fitting_dictionary", None)
-        k = (D if D is not None else self.components_).shape[0]
+        k = (D if D is not None else self._weights["dictionary"]).shape[0]
         return LISTAModule(n_features, k, self.n_layers)
 
     def _init_module(self, module, Xt, generator):

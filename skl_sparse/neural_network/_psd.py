@@ -19,7 +19,7 @@ from .._solvers import (
 )
 from ..sparse_coding._dictionary import init_dictionary, normalize_rows_
 from ..sparse_coding._encode import encode_tensor
-from ._base import TRAINING_CONSTRAINTS, TRAINING_PIECES, _TorchTransformer
+from ._base import TRAINING_CONSTRAINTS, TRAINING_PIECES, _returned, _TorchTransformer
 from ._modules import ACTIVATIONS, linear_layers
 
 PREDICTOR_ACTIVATIONS = ("shrink", *ACTIVATIONS)
@@ -276,9 +276,9 @@ class PSDEncoder(_TorchTransformer):
         method = self.transform_method if method is None else method
         if method not in ("predict", "optimize"):
             raise ValueError(f"method must be 'predict' or 'optimize'; got {method!r}.")
-        X = self._check_input(X)
+        X, namespace = self._check_input(X)
         fn = self._encode if method == "predict" else self._optimize
-        return self._map(X, fn, self.n_components)
+        return _returned(self._map(X, fn, self.n_components), namespace)
 
     def _export(self):
         w = self._weights
