@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from sklearn.utils._array_api import (
     _convert_to_numpy,
+    _estimator_with_converted_arrays,
     _is_numpy_namespace,
     _is_xp_namespace,
     _max_precision_float_dtype,
@@ -19,9 +20,14 @@ from sklearn.utils._array_api import (
 )
 from sklearn.utils._array_api import np_compat as numpy_namespace
 
-__all__ = ["check_real", "check_same_namespace", "dispatched_namespace", "from_torch", "host_array",
-           "is_torch", "max_float_dtype", "numpy_namespace", "on_host_when_pickled",
-           "public_arrays_to", "to_torch"]
+# a copy of an estimator (a pipeline step by step) with its arrays converted, as
+# scikit-learn's move_estimator_to makes it
+estimator_with_converted_arrays = _estimator_with_converted_arrays
+
+__all__ = ["check_real", "check_same_namespace", "dispatched_namespace",
+           "estimator_with_converted_arrays", "from_torch", "host_array", "is_torch",
+           "max_float_dtype", "numpy_namespace", "on_host_when_pickled", "public_arrays_to",
+           "to_torch"]
 
 
 def dispatched_namespace(*arrays):

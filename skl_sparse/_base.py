@@ -13,7 +13,12 @@ import functools
 import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, clone
 
-from ._array_api import check_same_namespace, dispatched_namespace, on_host_when_pickled
+from ._array_api import (
+    check_same_namespace,
+    dispatched_namespace,
+    estimator_with_converted_arrays,
+    on_host_when_pickled,
+)
 
 DEVICE_CONSTRAINTS = {
     "device": [str],
@@ -40,7 +45,7 @@ class _Transformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         the device of the fitted ``attribute``."""
         check_same_namespace(X, self, attribute=attribute, method=method)
         xp, device = dispatched_namespace(X)
-        if xp is None and not isinstance(getattr(self, attribute), np.ndarray):
+        if xp is None and not isinstance(getattr(self, attribute), np.ndarray | np.generic):
             raise ValueError(
                 f"{type(self).__name__} was fitted on "
                 f"{type(getattr(self, attribute)).__module__} arrays under Array API "
@@ -58,15 +63,20 @@ class _Transformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
     def __sklearn_array_api_convert__(self, converter):
         """A copy of this estimator with its public fitted arrays (``name_``, and lists
         of them) passed through ``converter``: what scikit-learn's ``move_estimator_to``
-        calls. The private state is copied as it is, since each estimator keeps it
-        where it uses it (the torch estimators' weights as numpy, for instance)."""
+        calls; a fitted estimator among them (``ImagePatchEncoder.patch_encoder_``)
+        moves as a whole. The private state is copied as it is, since each estimator
+        keeps it where it uses it (the torch estimators' weights as numpy, for
+        instance)."""
         new = clone(self)
         for name, value in vars(self).items():
-            if name.endswith("_") and not name.startswith("_") and _is_array(value):
+            public = name.endswith("_") and not name.startswith("_")
+            if public and _is_array(value):
                 value = converter(value)
-            elif (name.endswith("_") and not name.startswith("_")
-                  and isinstance(value, list) and value and all(map(_is_array, value))):
+            elif (public and isinstance(value, list) and value
+                  and all(map(_is_array, value))):
                 value = [converter(A) for A in value]
+            elif public and hasattr(value, "get_params"):
+                value = estimator_with_converted_arrays(value, converter)
             else:
                 value = copy.deepcopy(value)
             setattr(new, name, value)
@@ -74,7 +84,7 @@ class _Transformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
 
 
 def _is_array(value):
-    return isinstance(value, np.ndarray) or hasattr(value, "__dlpack__")
+    return isinstance(value, np.ndarray | np.generic) or hasattr(value, "__dlpack__")
 
 
 def restore_on_error(method):

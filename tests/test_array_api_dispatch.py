@@ -334,3 +334,40 @@ def test_move_estimator_to_moves_the_fitted_model(make, dispatch):
     back = move_estimator_to(moved, *get_namespace_and_device(X)[::2])
     assert all(isinstance(A, np.ndarray) for A in _model_tensors(back).values())
     assert back.transform(X).shape == expected.shape
+
+
+def test_image_features_stay_on_the_images_device(dispatch):
+    """ImagePatchEncoder under dispatch: patches, codes and pooled features stay tensors
+    on the images' device (no data-sized host copy), equal to the numpy features; a
+    model fitted on numpy says so when given tensors, and moves as a whole (its patch
+    pipeline too) with move_estimator_to."""
+    from sklearn.utils._array_api import get_namespace_and_device, move_estimator_to
+
+    from skl_sparse.features import ImagePatchEncoder
+
+    images = np.random.RandomState(0).rand(40, 12, 12, 2)
+    Xt = torch.asarray(images, device=TENSOR_DEVICE)
+
+    def make():
+        coder = SparseCoder(8, alpha=0.2, max_iter=3, random_state=0, device=TENSOR_DEVICE)
+        return ImagePatchEncoder(make_pipeline(ZCAWhitener(eps=0.1), coder),
+                                 patch_size=(4, 4), step=2, n_fit_patches=400,
+                                 split_sign=True, random_state=0)
+
+    counter = HostCopyCounter(min_rows=len(images) // 2)
+    with warnings.catch_warnings(), counter:
+        warnings.simplefilter("ignore")
+        features = make().fit(Xt).transform(Xt)
+    assert counter.copies == []
+    assert torch.is_tensor(features) and features.device == Xt.device
+    with sklearn.config_context(array_api_dispatch=False), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = make().fit(images)
+        expected = ref.transform(images)
+    np.testing.assert_allclose(features.cpu().numpy(), expected, atol=1e-8)
+    with pytest.raises(ValueError, match="namespace"):
+        ref.transform(Xt)
+    moved = move_estimator_to(ref, *get_namespace_and_device(Xt)[::2])
+    assert torch.is_tensor(moved.patch_encoder_[1].components_)
+    np.testing.assert_allclose(moved.transform(Xt).cpu().numpy(), expected, atol=1e-8)
+    assert isinstance(ref.patch_encoder_[1].components_, np.ndarray)

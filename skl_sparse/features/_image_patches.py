@@ -8,6 +8,7 @@ concatenates the whole-image pool and the four quadrant pools. The patch pipelin
 learned in ``fit`` from random patches of the training images.
 """
 
+import math
 from numbers import Integral
 
 import numpy as np
@@ -21,8 +22,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._array_api import check_real, dispatched_namespace, numpy_namespace
 from .._base import _Transformer, restore_on_error
-from .._validation import peak_magnitude
 from ..preprocessing._whitening import ZCAWhitener
 from ..sparse_coding._online_dictionary import OnlineDictionaryLearner
 
@@ -35,15 +36,22 @@ def _default_encoder():
     )
 
 
-def _row_std(P):
+def _row_std(P, xp):
     """Standard deviation of each row of ``P`` (last axis), also where the squares of
     its values would overflow P's dtype (then computed on rows scaled by their peak)."""
-    big = np.sqrt(np.finfo(P.dtype).max / max(P.shape[-1], 1))
-    if peak_magnitude(P) < big:
-        return P.std(axis=-1, keepdims=True)
-    peak = np.abs(P).max(axis=-1, keepdims=True)
-    peak = np.where(peak > 0, peak, 1)
-    return (P / peak).std(axis=-1, keepdims=True) * peak
+    big = math.sqrt(float(xp.finfo(P.dtype).max) / max(P.shape[-1], 1))
+    peak = max(float(xp.max(P)), -float(xp.min(P))) if P.shape[0] else 0.0
+    if peak < big:
+        return xp.std(P, axis=-1, keepdims=True)
+    peak = xp.max(xp.abs(P), axis=-1, keepdims=True)
+    peak = xp.where(peak > 0, peak, xp.ones_like(peak))
+    return xp.std(P / peak, axis=-1, keepdims=True) * peak
+
+
+def _or_numpy(xp, device):
+    """``(xp, device)`` of Array API dispatch, or numpy's when there is none (through
+    scikit-learn's wrapper, so that one array-API code path serves both)."""
+    return (numpy_namespace, None) if xp is None else (xp, device)
 
 
 class ImagePatchEncoder(_Transformer, BaseEstimator):
@@ -91,6 +99,9 @@ class ImagePatchEncoder(_Transformer, BaseEstimator):
         Pixels per image (when ``X`` was 2-D).
     n_features_out_ : int
         Features per image.
+    contrast_floor_ : 0-d ndarray
+        What ``normalize_patches`` adds to each patch's standard deviation (0 without
+        it), in the dtype of the training images.
 
     See Also
     --------
@@ -158,30 +169,33 @@ class ImagePatchEncoder(_Transformer, BaseEstimator):
         self.random_state = random_state
 
     # --- images ------------------------------------------------------------
-    def _images(self, X, reset):
-        """(n, h, w, c) float images from 2-D, 3-D or 4-D input."""
-        X = validate_data(self, X, dtype=[np.float64, np.float32], allow_nd=True,
+    def _images(self, X, reset, xp):
+        """(n, h, w, c) float images from 2-D, 3-D or 4-D input (in ``xp``)."""
+        if xp is not numpy_namespace:  # numpy's validation rejects complex X itself
+            X = check_real(X, xp)
+        X = validate_data(self, X, dtype=[xp.float64, xp.float32], allow_nd=True,
                           reset=reset, ensure_min_features=1)
         if X.ndim == 2:
             shape = self._flat_shape(X.shape[1])
-            if int(np.prod(shape)) != X.shape[1]:
+            if math.prod(shape) != X.shape[1]:
                 raise ValueError(
-                    f"image_shape={self.image_shape} has {int(np.prod(shape))} pixels but X "
+                    f"image_shape={self.image_shape} has {math.prod(shape)} pixels but X "
                     f"has {X.shape[1]} features."
                 )
-            X = X.reshape((X.shape[0], *shape))
+            X = xp.reshape(X, (X.shape[0], *shape))
         if X.ndim == 3:
-            X = X[..., None]
+            X = xp.expand_dims(X, axis=-1)
         if X.ndim != 4:
             raise ValueError(f"X must be 2-D, 3-D or 4-D images; got {X.ndim} dimensions.")
-        if not reset and X.shape[1:] != self.image_shape_:
+        if not reset and tuple(X.shape[1:]) != self.image_shape_:
             raise ValueError(
-                f"images of shape {X.shape[1:]} do not match the fitted {self.image_shape_}."
+                f"images of shape {tuple(X.shape[1:])} do not match the fitted "
+                f"{self.image_shape_}."
             )
         ph, pw = self._patch_size()
         if ph > X.shape[1] or pw > X.shape[2]:
             raise ValueError(
-                f"patch_size={self.patch_size} is larger than the images {X.shape[1:3]}."
+                f"patch_size={self.patch_size} is larger than the images {tuple(X.shape[1:3])}."
             )
         return X
 
@@ -209,19 +223,22 @@ class ImagePatchEncoder(_Transformer, BaseEstimator):
             raise ValueError(f"grid must be positive integers, e.g. (1, 2); got {self.grid}.")
         return grid
 
-    def _dense_patches(self, images):
-        """(n, ny, nx, ph * pw * c) patches at stride ``step``."""
+    def _dense_patches(self, images, xp):
+        """(n, ny, nx, ph * pw * c) patches at stride ``step``, each flattened in
+        (row, column, channel) order: one strided slice of the images per patch pixel."""
         ph, pw = self._patch_size()
-        win = np.lib.stride_tricks.sliding_window_view(images, (ph, pw), axis=(1, 2))
-        win = win[:, :: self.step, :: self.step]  # (n, ny, nx, c, ph, pw)
-        win = np.moveaxis(win, 3, -1)  # (n, ny, nx, ph, pw, c)
-        return win.reshape(*win.shape[:3], -1)
+        n, h, w, c = images.shape
+        ny, nx = (h - ph) // self.step + 1, (w - pw) // self.step + 1
+        pixels = [images[:, a : a + (ny - 1) * self.step + 1 : self.step,
+                         b : b + (nx - 1) * self.step + 1 : self.step, :]
+                  for a in range(ph) for b in range(pw)]
+        return xp.reshape(xp.stack(pixels, axis=3), (n, ny, nx, ph * pw * c))
 
-    def _normalize(self, P):
+    def _normalize(self, P, xp):
         if not self.normalize_patches:
             return P
-        P = P - P.mean(axis=-1, keepdims=True)
-        return P / (_row_std(P) + self.contrast_floor_)
+        P = P - xp.mean(P, axis=-1, keepdims=True)
+        return P / (_row_std(P, xp) + self.contrast_floor_)
 
     # --- estimator ---------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=False)
@@ -238,7 +255,8 @@ class ImagePatchEncoder(_Transformer, BaseEstimator):
         -------
         self
         """
-        images = self._images(X, reset=True)
+        xp, device = _or_numpy(*dispatched_namespace(X))
+        images = self._images(X, reset=True, xp=xp)
         self._grid()
         rng = check_random_state(self.random_state)
         n, h, w, c = images.shape
@@ -247,24 +265,35 @@ class ImagePatchEncoder(_Transformer, BaseEstimator):
         ys = rng.randint(h - ph + 1, size=self.n_fit_patches)
         xs = rng.randint(w - pw + 1, size=self.n_fit_patches)
         dy, dx = np.mgrid[:ph, :pw]
-        P = images[rows[:, None, None], ys[:, None, None] + dy, xs[:, None, None] + dx]
-        P = P.reshape(self.n_fit_patches, -1)
+        # the patches' pixels, as rows of the (n * h * w, c) pixel table
+        pixel = ((rows[:, None, None] * h + ys[:, None, None] + dy) * w
+                 + xs[:, None, None] + dx)
+        P = xp.take(xp.reshape(images, (n * h * w, c)),
+                    xp.asarray(pixel.reshape(-1), device=device), axis=0)
+        P = xp.reshape(P, (self.n_fit_patches, ph * pw * c))
+        floor = 0.0
         if self.normalize_patches:
-            centred = P - P.mean(axis=1, keepdims=True)
-            self.contrast_floor_ = 0.1 * float(_row_std(centred).mean()) + 1e-8
-        else:
-            self.contrast_floor_ = 0.0
+            centred = P - xp.mean(P, axis=1, keepdims=True)
+            floor = 0.1 * float(xp.mean(_row_std(centred, xp))) + 1e-8
+        # a 0-d array of X's namespace, device and dtype: it says where the model lives
+        self.contrast_floor_ = xp.asarray(floor, dtype=images.dtype, device=device)
         encoder = _default_encoder() if self.patch_encoder is None else self.patch_encoder
-        self.patch_encoder_ = clone(encoder).fit(self._normalize(P))
-        self.image_shape_ = images.shape[1:]
-        probe = self.patch_encoder_.transform(self._normalize(P[:1]))
-        self.n_features_out_ = self._pool(probe.reshape(1, 1, 1, -1)).shape[1]
+        self.patch_encoder_ = clone(encoder).fit(self._normalize(P, xp))
+        self.image_shape_ = tuple(images.shape[1:])
+        probe = self._codes(self._normalize(P[:1, :], xp), xp, device)
+        self.n_features_out_ = self._pool(xp.reshape(probe, (1, 1, 1, -1)), xp).shape[1]
         return self
 
-    def _pool(self, Z):
+    def _codes(self, P, xp, device):
+        """Codes of the patches ``P`` in ``xp`` on ``device``: an encoder that does not
+        support Array API dispatch returns numpy."""
+        codes = self.patch_encoder_.transform(P)
+        return codes if xp is numpy_namespace else xp.asarray(codes, device=device)
+
+    def _pool(self, Z, xp):
         """Pool codes ``Z`` of shape (n, ny, nx, k) over the grids."""
         if self.split_sign:
-            Z = np.concatenate([np.maximum(Z, 0), np.maximum(-Z, 0)], axis=-1)
+            Z = xp.concat([xp.clip(Z, min=0), xp.clip(-Z, min=0)], axis=-1)
         n, ny, nx, k = Z.shape
         out = []
         for g in self._grid():
@@ -272,15 +301,19 @@ class ImagePatchEncoder(_Transformer, BaseEstimator):
             for i in range(g):
                 for j in range(g):
                     # a cell is never empty, even when the map is smaller than the grid
-                    rows = slice(ey[i], max(ey[i + 1], ey[i] + 1))
-                    cols = slice(ex[j], max(ex[j + 1], ex[j] + 1))
-                    cell = Z[:, rows, cols]
-                    out.append(cell.max(axis=(1, 2)) if self.pooling == "max"
-                               else cell.sum(axis=(1, 2)))
-        return np.concatenate(out, axis=1)
+                    cell = Z[:, int(ey[i]) : int(max(ey[i + 1], ey[i] + 1)),
+                             int(ex[j]) : int(max(ex[j + 1], ex[j] + 1)), :]
+                    out.append(xp.max(cell, axis=(1, 2)) if self.pooling == "max"
+                               else xp.sum(cell, axis=(1, 2)))
+        return xp.concat(out, axis=1)
 
     def transform(self, X):
         """Pooled codes of every image.
+
+        Under scikit-learn's Array API dispatch the images, their patches and codes stay
+        in X's namespace and on its device (``patch_encoder`` must support dispatch too;
+        the default pipeline does, and says when a model fitted on numpy is given
+        tensors), and the features come back there.
 
         Parameters
         ----------
@@ -291,15 +324,24 @@ class ImagePatchEncoder(_Transformer, BaseEstimator):
         features : ndarray of shape (n_images, n_features_out)
         """
         check_is_fitted(self)
-        images = self._images(X, reset=False)
-        out = np.empty((len(images), self.n_features_out_), dtype=images.dtype)
-        for start in range(0, len(images), self.transform_batch_size):
-            P = self._dense_patches(images[start : start + self.transform_batch_size])
+        xp, device = _or_numpy(*self._fitted_namespace(X, "transform", "contrast_floor_"))
+        images = self._images(X, reset=False, xp=xp)
+        out, n = [], images.shape[0]
+        for start in range(0, n, self.transform_batch_size):
+            stop = min(start + self.transform_batch_size, n)
+            P = self._dense_patches(images[start:stop, ...], xp)
             shape = P.shape[:3]
-            codes = self.patch_encoder_.transform(self._normalize(P.reshape(-1, P.shape[-1])))
-            out[start : start + len(P)] = self._pool(codes.reshape(*shape, -1))
-        return out
+            codes = self._codes(self._normalize(xp.reshape(P, (-1, P.shape[-1])), xp), xp,
+                                device)
+            out.append(self._pool(xp.reshape(codes, (*shape, -1)), xp))
+        return xp.astype(xp.concat(out, axis=0), images.dtype)
 
     @property
     def _n_features_out(self):
         return self.n_features_out_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # scikit-learn's Array API dispatch: tensors in, tensors out, on their device
+        tags.array_api_support = True
+        return tags
