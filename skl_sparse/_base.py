@@ -61,16 +61,18 @@ class _Transformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         return on_host_when_pickled(super().__getstate__())
 
     def __sklearn_array_api_convert__(self, converter):
-        """A copy of this estimator with its public fitted arrays (``name_``, and lists
-        of them) passed through ``converter``: what scikit-learn's ``move_estimator_to``
-        calls; a fitted estimator among them (``ImagePatchEncoder.patch_encoder_``)
-        moves as a whole. The private state is copied as it is, since each estimator
-        keeps it where it uses it (the torch estimators' weights as numpy, for
-        instance)."""
+        """A copy of this estimator with its fitted arrays (``name_``, lists of them, and
+        the private arrays kept beside them) passed through ``converter``: what
+        scikit-learn's ``move_estimator_to`` calls. A fitted estimator among them
+        (``ImagePatchEncoder.patch_encoder_``) moves as a whole. Other state is copied
+        as it is (the torch estimators' weights stay numpy, in a dict)."""
         new = clone(self)
+        params = self.get_params(deep=False)
         for name, value in vars(self).items():
             public = name.endswith("_") and not name.startswith("_")
-            if public and _is_array(value):
+            if name in params:
+                continue  # set by clone
+            if _is_array(value):
                 value = converter(value)
             elif (public and isinstance(value, list) and value
                   and all(map(_is_array, value))):

@@ -371,3 +371,82 @@ def test_image_features_stay_on_the_images_device(dispatch):
     assert torch.is_tensor(moved.patch_encoder_[1].components_)
     np.testing.assert_allclose(moved.transform(Xt).cpu().numpy(), expected, atol=1e-8)
     assert isinstance(ref.patch_encoder_[1].components_, np.ndarray)
+
+
+def test_the_scikit_learn_drop_in_computes_on_tensors(dispatch):
+    """`skl_sparse.decomposition` under dispatch: fit, partial_fit, transform,
+    inverse_transform and the functions give tensors on X's device, with the numpy
+    input's values (the SVD that starts a batch fit is torch's there, scipy's on numpy)."""
+    from skl_sparse import decomposition as dec
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 8)
+    D = rng.randn(6, 8)
+    Xt = torch.asarray(X, device=TENSOR_DEVICE)
+
+    def same(ours, theirs, atol=1e-6):
+        assert torch.is_tensor(ours) and ours.device == Xt.device
+        np.testing.assert_allclose(ours.cpu().numpy(), theirs, atol=atol)
+
+    makers = [
+        lambda: dec.DictionaryLearning(6, alpha=0.5, max_iter=5, random_state=0,
+                                       device=TENSOR_DEVICE),
+        lambda: dec.MiniBatchDictionaryLearning(6, alpha=0.5, max_iter=3, batch_size=16,
+                                                random_state=0, device=TENSOR_DEVICE),
+        lambda: dec.SparseCoder(D, transform_algorithm="omp",
+                                transform_n_nonzero_coefs=2, device=TENSOR_DEVICE),
+        lambda: dec.SparseCoder(D, transform_algorithm="lasso_lars", transform_alpha=0.3,
+                                split_sign=True, device=TENSOR_DEVICE),
+    ]
+    for make in makers:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ours = make().fit(Xt)
+            with sklearn.config_context(array_api_dispatch=False):
+                ref = make().fit(X)
+                ref_codes = ref.transform(X)
+                ref_back = ref.inverse_transform(ref_codes)
+        if hasattr(ref, "components_"):
+            same(ours.components_, ref.components_)
+        codes = ours.transform(Xt)
+        same(codes, ref_codes)
+        same(ours.inverse_transform(codes), ref_back)
+        with pytest.raises(ValueError, match="namespace"):
+            ours.transform(X)
+    # partial_fit continues on the device, its statistics there too
+    ours = makers[1]().partial_fit(Xt[:30]).partial_fit(Xt[30:])
+    with sklearn.config_context(array_api_dispatch=False):
+        ref = makers[1]().partial_fit(X[:30]).partial_fit(X[30:])
+    same(ours.components_, ref.components_)
+    same(ours._A, ref._A)
+    # the functions, a tensor dictionary included
+    codes = dec.sparse_encode(Xt, torch.asarray(D, device=TENSOR_DEVICE), algorithm="omp",
+                              n_nonzero_coefs=3)
+    with sklearn.config_context(array_api_dispatch=False):
+        same(codes, dec.sparse_encode(X, D, algorithm="omp", n_nonzero_coefs=3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        U, V, errors = dec.dict_learning(Xt, 6, alpha=0.5, max_iter=5, random_state=0)
+        with sklearn.config_context(array_api_dispatch=False):
+            U_ref, V_ref, errors_ref = dec.dict_learning(X, 6, alpha=0.5, max_iter=5,
+                                                         random_state=0, device="cpu")
+    same(U, U_ref)
+    same(V, V_ref)
+    assert errors == pytest.approx(errors_ref, rel=1e-9)
+
+
+def test_the_drop_in_pipeline_copies_no_data_to_the_host(digits_tensors, dispatch):
+    from skl_sparse.decomposition import MiniBatchDictionaryLearning
+
+    Xt, yt, X, _ = digits_tensors
+    coder = MiniBatchDictionaryLearning(32, alpha=0.1, max_iter=2, batch_size=64,
+                                        transform_algorithm="omp",
+                                        transform_n_nonzero_coefs=5, random_state=0)
+    pipe = make_pipeline(ZCAWhitener(eps=0.1), coder, LogisticRegression(max_iter=200))
+    counter = HostCopyCounter(min_rows=len(X) // 2)
+    with warnings.catch_warnings(), counter:
+        warnings.simplefilter("ignore")
+        predicted = pipe.fit(Xt, yt).predict(Xt)
+    assert counter.copies == []
+    assert torch.is_tensor(predicted) and predicted.device == Xt.device
+    assert float((predicted == yt).double().mean()) > 0.9

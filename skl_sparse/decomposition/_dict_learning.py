@@ -22,24 +22,27 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from scipy import linalg
-from sklearn.base import (
-    BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    TransformerMixin,
-    _fit_context,
-)
+from sklearn import config_context
+from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import check_array, check_random_state, gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.extmath import randomized_svd, svd_flip
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._base import restore_on_error
+from .._array_api import check_real, dispatched_namespace, from_torch, host_array, to_torch
+from .._base import _Transformer, restore_on_error
 from .._device import resolve_device, to_numpy, to_tensor
 from .._validation import check_no_overflow
 from ..sparse_coding._dict_learning import add_code_statistics_, code_statistics
 from ..sparse_coding._dictionary import resample_atoms_, update_dict_bcd_
 from ..sparse_coding._encode import encode_tensor
-from ._encode import ALGORITHMS, check_positive_coding, encode_dispatch, solver_of
+from ._encode import (
+    ALGORITHMS,
+    check_positive_coding,
+    dictionary_tensor,
+    encode_dispatch,
+    solver_of,
+)
 
 __all__ = [
     "DictionaryLearning",
@@ -61,17 +64,35 @@ _TRANSFORM_CONSTRAINTS = {
 }
 
 
-class _BaseSparseCoding(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
+class _BaseSparseCoding(_Transformer):
     """scikit-learn's transform-time behaviour: codes by ``transform_algorithm``, split
-    by sign with ``split_sign``, reconstructions."""
+    by sign with ``split_sign``, reconstructions. Under scikit-learn's Array API dispatch
+    the codes are computed on X's device and returned in X's namespace."""
 
-    def _transform(self, X, dictionary):
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        dictionary = check_array(dictionary, dtype=[np.float64, np.float32])
+    def _validated(self, X, xp, reset):
+        """``X`` validated: numpy without dispatch (``xp`` None), else a tensor on X's
+        device."""
+        if xp is None:
+            return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        return to_torch(validate_data(self, check_real(X, xp), reset=reset,
+                                      dtype=[xp.float64, xp.float32]), xp)
+
+    def _transform(self, X, dictionary, attribute="components_"):
+        """Codes of ``X`` on ``dictionary``; ``attribute``: the fitted array whose
+        namespace X must share under dispatch (None: any, the dictionary going to X)."""
+        if attribute is None:
+            xp, xp_device = dispatched_namespace(X)
+        else:
+            xp, xp_device = self._fitted_namespace(X, "transform", attribute)
+        X = self._validated(X, xp, reset=False)
+        if xp is None:
+            dictionary = check_array(dictionary, dtype=[np.float64, np.float32])
+        else:
+            dictionary = dictionary_tensor(dictionary, X)
         if dictionary.shape[1] != X.shape[1]:
             raise ValueError(
                 "Dictionary and X have different numbers of features:"
-                f"dictionary.shape: {dictionary.shape} X.shape: {X.shape}"
+                f"dictionary.shape: {tuple(dictionary.shape)} X.shape: {tuple(X.shape)}"
             )
         check_positive_coding(self.transform_algorithm, self.positive_code)
         if hasattr(self, "alpha") and self.transform_alpha is None:
@@ -84,6 +105,10 @@ class _BaseSparseCoding(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
             max_iter=self.transform_max_iter, positive=self.positive_code,
             device=self.device, name="transform_n_nonzero_coefs",
         )
+        if xp is not None:
+            if self.split_sign:
+                code = torch.cat([code.clamp(min=0), -code.clamp(max=0)], dim=1)
+            return from_torch(code, xp, xp_device)
         if self.split_sign:  # the positive and the negative part, side by side
             code = np.hstack([np.maximum(code, 0), -np.minimum(code, 0)])
         return code
@@ -107,8 +132,21 @@ class _BaseSparseCoding(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
         check_is_fitted(self)
         return self._transform(X, self.components_)
 
-    def _inverse_transform(self, code, dictionary):
-        code = check_array(code)
+    def _inverse_transform(self, code, dictionary, attribute="components_"):
+        if attribute is None:
+            xp, xp_device = dispatched_namespace(code)
+        else:
+            xp, xp_device = self._fitted_namespace(code, "inverse_transform", attribute)
+        if xp is None:
+            code, dictionary = check_array(code), np.asarray(dictionary)
+        else:  # the dictionary goes to the codes' namespace and device
+            code = check_array(check_real(code, xp), dtype=[xp.float64, xp.float32])
+            if not torch.is_tensor(dictionary):
+                dictionary = torch.from_numpy(np.asarray(host_array(dictionary)))
+            # the product's dtype is numpy's: the wider of the two
+            dtype = torch.promote_types(to_torch(code, xp).dtype, dictionary.dtype)
+            dictionary = from_torch(dictionary.to(dtype), xp, xp_device)
+            code = xp.astype(code, dictionary.dtype)
         expected_n_components = dictionary.shape[0]
         if self.split_sign:
             expected_n_components += expected_n_components
@@ -142,7 +180,8 @@ class _BaseSparseCoding(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        # scikit-learn's Array API dispatch: tensors in, tensors out, on their device
+        tags.array_api_support = True
         return tags
 
 
@@ -173,7 +212,8 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
     transform_max_iter : int, default=1000
         Iterations of "lasso_cd".
     device : str, default="auto"
-        "auto" (CUDA when available), "cpu" or "cuda[:N]".
+        "auto" (CUDA when available), "cpu" or "cuda[:N]". Under scikit-learn's Array
+        API dispatch the computation runs on the input's device instead.
 
     Attributes
     ----------
@@ -251,14 +291,19 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
         self : object
             Returns the instance itself.
         """
-        X = validate_data(self, X)
-        dictionary = np.asarray(self.dictionary)
-        self.n_components_ = dictionary.shape[0]
-        if X.shape[1] != dictionary.shape[1]:
+        xp, device = dispatched_namespace(X)
+        X = validate_data(self, X if xp is None else check_real(X, xp))
+        shape = tuple(np.shape(self.dictionary))  # a tensor's too, without a copy
+        if X.shape[1] != shape[1]:
             raise ValueError(
                 "Dictionary and X have different numbers of features:"
-                f"dictionary.shape: {dictionary.shape} X.shape: {X.shape}"
+                f"dictionary.shape: {shape} X.shape: {tuple(X.shape)}"
             )
+        self.n_components_ = shape[0]
+        # an empty array of fit's namespace and device: a fitted coder's transform takes
+        # X from there only, as for every estimator under Array API dispatch
+        self._fit_namespace = (np.zeros(0, dtype=X.dtype) if xp is None
+                               else xp.zeros(0, dtype=X.dtype, device=device))
         return self
 
     def transform(self, X, y=None):
@@ -276,7 +321,8 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
         X_new : ndarray of shape (n_samples, n_components)
             Transformed data.
         """
-        return self._transform(X, self.dictionary)
+        attribute = "_fit_namespace" if hasattr(self, "_fit_namespace") else None
+        return self._transform(X, self.dictionary, attribute=attribute)
 
     def inverse_transform(self, X):
         """Transform data back to its original space.
@@ -291,7 +337,7 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
         X_original : ndarray of shape (n_samples, n_features)
             Transformed data.
         """
-        return self._inverse_transform(X, np.asarray(self.dictionary))
+        return self._inverse_transform(X, self.dictionary, attribute=None)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -306,7 +352,22 @@ class SparseCoder(_BaseSparseCoding, BaseEstimator):
 def _initial_factors(X, n_components, code_init, dict_init):
     """scikit-learn's start of a batch fit: the given code and dictionary (both), or the
     SVD of ``X`` (signs flipped for a deterministic output), truncated or padded with
-    zero atoms to ``n_components``."""
+    zero atoms to ``n_components``. ``X``: numpy, or a float64 tensor (Array API
+    dispatch), whose factors are tensors on its device."""
+    if torch.is_tensor(X):
+        if code_init is not None and dict_init is not None:
+            code = dictionary_tensor(code_init, X, name="code_init")
+            dictionary = dictionary_tensor(dict_init, X, name="dict_init")
+        else:
+            code, S, dictionary = torch.linalg.svd(X, full_matrices=False)
+            code, dictionary = svd_flip(code, dictionary)
+            dictionary = S[:, None] * dictionary
+        r = dictionary.shape[0]
+        if n_components <= r:
+            return code[:, :n_components], dictionary[:n_components, :]
+        return (torch.cat([code, code.new_zeros((code.shape[0], n_components - r))], dim=1),
+                torch.cat([dictionary, dictionary.new_zeros((n_components - r,
+                                                             dictionary.shape[1]))]))
     if code_init is not None and dict_init is not None:
         code = np.array(code_init, dtype=np.float64)
         dictionary = np.array(dict_init, dtype=np.float64)
@@ -392,7 +453,8 @@ class DictionaryLearning(_BaseSparseCoding, BaseEstimator):
     transform_max_iter : int, default=1000
         Iterations of the iterative lasso ("cd", "lasso_cd").
     device : str, default="auto"
-        "auto" (CUDA when available), "cpu" or "cuda[:N]".
+        "auto" (CUDA when available), "cpu" or "cuda[:N]". Under scikit-learn's Array
+        API dispatch the computation runs on the input's device instead.
 
     Attributes
     ----------
@@ -530,20 +592,26 @@ class DictionaryLearning(_BaseSparseCoding, BaseEstimator):
         """
         check_positive_coding(self.fit_algorithm, self.positive_code)
         rng = check_random_state(self.random_state)
-        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        xp, xp_device = dispatched_namespace(X)
+        X = self._validated(X, xp, reset=True)
         check_no_overflow(X)
         n_components = X.shape[1] if self.n_components is None else self.n_components
-        code, dictionary, errors, n_iter = self._learn(X.astype(np.float64), n_components, rng)
-        self.components_ = dictionary.astype(X.dtype)
+        X64 = X.to(torch.float64) if xp is not None else X.astype(np.float64)
+        code, dictionary, errors, n_iter = self._learn(X64, n_components, rng)
         self.error_ = errors
         self.n_iter_ = n_iter
-        return code.astype(X.dtype)
+        if xp is not None:
+            self.components_ = from_torch(dictionary.to(X.dtype), xp, xp_device)
+            return from_torch(code.to(X.dtype), xp, xp_device)
+        self.components_ = to_numpy(dictionary).astype(X.dtype)
+        return to_numpy(code).astype(X.dtype)
 
     def _learn(self, X, n_components, rng):
         """scikit-learn's alternation on our engines: returns the codes of the last
-        alternation, the dictionary, the objectives and the alternations run."""
+        alternation and the dictionary (tensors), the objectives and the alternations
+        run. A tensor ``X`` (Array API dispatch) is learned from on its device."""
         start = time.time()
-        device = resolve_device(self.device)
+        device = X.device if torch.is_tensor(X) else resolve_device(self.device)
         code, dictionary = _initial_factors(X, n_components, self.code_init, self.dict_init)
         Xt = to_tensor(X, device)
         D = to_tensor(dictionary, device).clone()
@@ -568,7 +636,7 @@ class DictionaryLearning(_BaseSparseCoding, BaseEstimator):
                 break
             if ii % 5 == 0 and self.callback is not None:
                 self.callback(locals())
-        return to_numpy(H), to_numpy(D), errors, ii + 1
+        return H, D, errors, ii + 1
 
     def _report(self, ii, elapsed, cost):
         if self.verbose == 1:
@@ -641,7 +709,8 @@ class MiniBatchDictionaryLearning(_BaseSparseCoding, BaseEstimator):
         Stop after that many batches without improvement of the smoothed cost; None
         turns this off.
     device : str, default="auto"
-        "auto" (CUDA when available), "cpu" or "cuda[:N]".
+        "auto" (CUDA when available), "cpu" or "cuda[:N]". Under scikit-learn's Array
+        API dispatch the computation runs on the input's device instead.
 
     Attributes
     ----------
@@ -748,11 +817,26 @@ class MiniBatchDictionaryLearning(_BaseSparseCoding, BaseEstimator):
     def _initialize_dict(self, X, random_state):
         """``dict_init`` as given, or the randomized SVD of ``X``; truncated or padded
         with zero atoms to ``n_components``."""
+        if torch.is_tensor(X):  # Array API dispatch: on X's device
+            if self.dict_init is not None:
+                dictionary = dictionary_tensor(self.dict_init, X, name="dict_init")
+            else:
+                # the array API has no LU factorisation: QR normalises the power steps
+                _, S, dictionary = randomized_svd(X, self._n_components,
+                                                  random_state=random_state,
+                                                  power_iteration_normalizer="QR")
+                dictionary = S[:, None] * dictionary
+            k = self._n_components
+            if k <= dictionary.shape[0]:
+                return dictionary[:k, :]
+            return torch.cat([dictionary, dictionary.new_zeros(
+                (k - dictionary.shape[0], X.shape[1]))])
         if self.dict_init is not None:
             dictionary = np.array(self.dict_init, dtype=np.float64)
         else:
-            _, S, dictionary = randomized_svd(X, self._n_components,
-                                              random_state=random_state)
+            with config_context(array_api_dispatch=False):  # numpy's: LU-normalised steps
+                _, S, dictionary = randomized_svd(X, self._n_components,
+                                                  random_state=random_state)
             dictionary = S[:, np.newaxis] * dictionary
         k = self._n_components
         if k <= len(dictionary):
@@ -819,10 +903,16 @@ class MiniBatchDictionaryLearning(_BaseSparseCoding, BaseEstimator):
                 "solver": solver_of("lasso_" + self.fit_algorithm, device),
                 "rng": self._random_state}
 
-    def _store(self, state, dtype):
-        self.components_ = to_numpy(state["D"]).astype(dtype)
-        self._A = to_numpy(state["A"]).astype(dtype)
-        self._B = to_numpy(state["B"]).T.astype(dtype)  # scikit-learn's layout
+    def _store(self, state, dtype, namespace):
+        """The learned state as numpy arrays of ``dtype``, or under Array API dispatch
+        (``namespace``: ``(xp, device)``) as arrays of X's namespace on its device."""
+        arrays = {"components_": state["D"], "_A": state["A"],
+                  "_B": state["B"].T}  # scikit-learn's layout
+        for name, T in arrays.items():
+            if namespace is None:
+                setattr(self, name, to_numpy(T).astype(dtype))
+            else:
+                setattr(self, name, from_torch(T.to(dtype), *namespace))
 
     @_fit_context(prefer_skip_nested_validation=True)
     @restore_on_error
@@ -841,16 +931,25 @@ class MiniBatchDictionaryLearning(_BaseSparseCoding, BaseEstimator):
         self : object
             Returns the instance itself.
         """
-        X = validate_data(self, X, dtype=[np.float64, np.float32], order="C", copy=False)
+        xp, xp_device = dispatched_namespace(X)
+        if xp is None:
+            X = validate_data(self, X, dtype=[np.float64, np.float32], order="C", copy=False)
+        else:  # Array API dispatch: learned on X's device
+            X = self._validated(X, xp, reset=True)
         check_no_overflow(X)
         self._check_params(X)
         self._random_state = check_random_state(self.random_state)
-        device = resolve_device(self.device)
-        X64 = X.astype(np.float64)
+        if xp is None:
+            device, X64 = resolve_device(self.device), X.astype(np.float64)
+        else:
+            device, X64 = X.device, X.to(torch.float64)
         state = self._new_state(X64, device)
-        if self.shuffle:
+        if self.shuffle and xp is None:
             X64 = X64.copy()
             self._random_state.shuffle(X64)
+        elif self.shuffle:
+            # the order numpy's shuffle gives, drawn from the same stream
+            X64 = X64[torch.from_numpy(self._random_state.permutation(len(X64))).to(device)]
         X_train = to_tensor(X64, device)
         n_samples = X_train.shape[0]
         if self.verbose:
@@ -872,7 +971,7 @@ class MiniBatchDictionaryLearning(_BaseSparseCoding, BaseEstimator):
             old_dict.copy_(state["D"])
         self.n_steps_ = i + 1
         self.n_iter_ = np.ceil(self.n_steps_ / n_steps_per_iter)
-        self._store(state, X.dtype)
+        self._store(state, X.dtype, None if xp is None else (xp, xp_device))
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -893,25 +992,35 @@ class MiniBatchDictionaryLearning(_BaseSparseCoding, BaseEstimator):
             Return the instance itself.
         """
         has_components = hasattr(self, "components_")
-        X = validate_data(self, X, dtype=[np.float64, np.float32], order="C",
-                          reset=not has_components)
+        if has_components:
+            xp, xp_device = self._fitted_namespace(X, "partial_fit", "components_")
+        else:
+            xp, xp_device = dispatched_namespace(X)
+        if xp is None:
+            X = validate_data(self, X, dtype=[np.float64, np.float32], order="C",
+                              reset=not has_components)
+            device, X64 = resolve_device(self.device), X.astype(np.float64)
+        else:  # Array API dispatch: learned on X's device
+            X = self._validated(X, xp, reset=not has_components)
+            device, X64 = X.device, X.to(torch.float64)
         check_no_overflow(X)
-        device = resolve_device(self.device)
-        X64 = X.astype(np.float64)
         if not has_components:
             self._check_params(X)
             self._random_state = check_random_state(self.random_state)
             state = self._new_state(X64, device)
             self.n_steps_ = 0
         else:
-            state = {"D": to_tensor(self.components_, device, dtype=np.float64).clone(),
-                     "A": to_tensor(self._A, device, dtype=np.float64).clone(),
-                     "B": to_tensor(self._B.T, device, dtype=np.float64).clone(),
+            def fitted(A):
+                return to_tensor(A if xp is None else to_torch(A, xp), device,
+                                 dtype=np.float64).clone()
+
+            state = {"D": fitted(self.components_), "A": fitted(self._A),
+                     "B": fitted(self._B).T.contiguous(),
                      "solver": solver_of("lasso_" + self.fit_algorithm, device),
                      # a copy: an interrupted call must not have drawn from the state
                      "rng": copy.deepcopy(self._random_state)}
         self._minibatch_step(to_tensor(X64, device), state, self.n_steps_)
-        self._store(state, X.dtype)
+        self._store(state, X.dtype, None if xp is None else (xp, xp_device))
         self._random_state = state["rng"]
         self.n_steps_ += 1
         return self
@@ -990,7 +1099,8 @@ def dict_learning(
     method_max_iter : int, default=1000
         Iterations of the iterative lasso ("cd").
     device : str, default="auto"
-        "auto" (CUDA when available), "cpu" or "cuda[:N]".
+        "auto" (CUDA when available), "cpu" or "cuda[:N]". Under scikit-learn's Array
+        API dispatch the computation runs on the input's device instead.
 
     Returns
     -------
@@ -1103,7 +1213,8 @@ def dict_learning_online(
     max_no_improvement : int, default=10
         Stop after that many batches without improvement of the smoothed cost.
     device : str, default="auto"
-        "auto" (CUDA when available), "cpu" or "cuda[:N]".
+        "auto" (CUDA when available), "cpu" or "cuda[:N]". Under scikit-learn's Array
+        API dispatch the computation runs on the input's device instead.
 
     Returns
     -------

@@ -6,11 +6,18 @@ defaults resolved as scikit-learn resolves them.
 from numbers import Integral, Real
 
 import numpy as np
+import torch
 from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
+from .._array_api import check_real, dispatched_namespace, from_torch, host_array, to_torch
 from .._device import resolve_device
-from ..sparse_coding._encode import TRANSFORM_BATCH, encode_numpy, resolve_n_nonzero_coefs
+from ..sparse_coding._encode import (
+    TRANSFORM_BATCH,
+    encode_numpy,
+    encode_tensors,
+    resolve_n_nonzero_coefs,
+)
 
 __all__ = ["ALGORITHMS", "sparse_encode"]
 
@@ -136,7 +143,9 @@ def sparse_encode(
     positive : bool, default=False
         Non-negative codes ("lasso_lars", "lasso_cd", "threshold").
     device : str, default="auto"
-        "auto" (CUDA when available), "cpu" or "cuda[:N]".
+        "auto" (CUDA when available), "cpu" or "cuda[:N]". Under scikit-learn's Array
+        API dispatch the computation runs on X's device instead, and the codes come back
+        in X's namespace.
 
     Returns
     -------
@@ -164,33 +173,59 @@ def sparse_encode(
     array([[ 0.,  0., -1.,  0.,  0.],
            [ 0.,  1.,  1.,  0.,  0.]])
     """
-    dictionary = check_array(dictionary, dtype=[np.float64, np.float32])
-    X = check_array(X, dtype=[np.float64, np.float32])
+    xp, xp_device = dispatched_namespace(X)
+    if xp is None:
+        dictionary = check_array(dictionary, dtype=[np.float64, np.float32])
+        X = check_array(X, dtype=[np.float64, np.float32])
+    else:  # Array API dispatch: computed on X's device, returned in X's namespace
+        X = to_torch(check_array(check_real(X, xp), dtype=[xp.float64, xp.float32]), xp)
+        dictionary = dictionary_tensor(dictionary, X)
     if dictionary.shape[1] != X.shape[1]:
         raise ValueError(
             "Dictionary and X have different numbers of features:"
-            f"dictionary.shape: {dictionary.shape} X.shape{X.shape}"
+            f"dictionary.shape: {tuple(dictionary.shape)} X.shape{tuple(X.shape)}"
         )
     check_positive_coding(algorithm, positive)
-    return encode_dispatch(X, dictionary, algorithm=algorithm,
+    code = encode_dispatch(X, dictionary, algorithm=algorithm,
                            n_nonzero_coefs=n_nonzero_coefs, alpha=alpha, init=init,
                            max_iter=max_iter, positive=positive, device=device)
+    return code if xp is None else from_torch(code, xp, xp_device)
+
+
+def dictionary_tensor(dictionary, X, name="dictionary"):
+    """A dictionary of any namespace (numpy, a tensor, ...) as a tensor on tensor
+    ``X``'s device and in its dtype: a dictionary is the model's size, so one given on
+    the host goes where the data is."""
+    if not torch.is_tensor(dictionary):
+        dictionary = torch.from_numpy(check_array(host_array(dictionary), input_name=name,
+                                                  dtype=[np.float64, np.float32]))
+    if dictionary.ndim != 2:
+        raise ValueError(f"{name} must be 2-D; got shape {tuple(dictionary.shape)}.")
+    return dictionary.to(device=X.device, dtype=X.dtype)
 
 
 def encode_dispatch(X, dictionary, *, algorithm, n_nonzero_coefs, alpha, max_iter, positive,
                     device, init=None, name="n_nonzero_coefs"):
-    """`encode_numpy` with scikit-learn's options (validated ``X`` and ``dictionary``)."""
-    device = resolve_device(device)
+    """`encode_numpy` with scikit-learn's options (validated ``X`` and ``dictionary``);
+    for a tensor ``X`` and ``dictionary`` (Array API dispatch) `encode_tensors`, on X's
+    device (``device`` is not used), returning a tensor there."""
+    device = X.device if torch.is_tensor(X) else resolve_device(device)
     options = coding_options(algorithm, n_nonzero_coefs=n_nonzero_coefs, alpha=alpha,
                              n_components=dictionary.shape[0], n_features=X.shape[1],
                              max_iter=max_iter, positive=positive, device=device, name=name)
     alpha = options.pop("alpha")
     if init is not None and options["solver"] in ("fista", "auto"):
-        init = check_array(init, dtype=X.dtype, input_name="init")
-        if init.shape != (X.shape[0], dictionary.shape[0]):
-            raise ValueError(f"init has shape {init.shape}, expected "
+        if torch.is_tensor(X):
+            init = dictionary_tensor(init, X, name="init")
+        else:
+            init = check_array(init, dtype=X.dtype, input_name="init")
+        if tuple(init.shape) != (X.shape[0], dictionary.shape[0]):
+            raise ValueError(f"init has shape {tuple(init.shape)}, expected "
                              f"{(X.shape[0], dictionary.shape[0])}.")
     else:
         init = None  # the other engines start from zero
+    if torch.is_tensor(X):
+        return encode_tensors(X, dictionary, alpha, **options, batch_size=TRANSFORM_BATCH,
+                              init=init)
     return encode_numpy(X, dictionary.astype(X.dtype, copy=False), alpha, **options,
                         batch_size=TRANSFORM_BATCH, device=device, init=init)

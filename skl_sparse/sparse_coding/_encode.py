@@ -247,11 +247,12 @@ def device_batch_size(batch_size, device, n_components):
 
 
 def encode_tensors(X, D, alpha, *, solver, positive, max_iter, tol, batch_size,
-                   n_nonzero_coefs=None, residual_tol=None):
+                   n_nonzero_coefs=None, residual_tol=None, init=None):
     """`encode_numpy` for tensors (Array API dispatch): codes of tensor ``X`` on tensor
     ``D``, computed on ``X``'s device and returned there, in ``X``'s dtype; neither the
     data nor the codes go through the host. One host synchronisation counts the samples
-    that did not converge."""
+    that did not converge. ``init``: codes (a tensor) the iterative lasso solvers start
+    from."""
     device = X.device
     D = D.to(device=device, dtype=X.dtype)
     check_no_overflow(X, D, dtype=numpy_dtype(X.dtype))
@@ -263,7 +264,8 @@ def encode_tensors(X, D, alpha, *, solver, positive, max_iter, tol, batch_size,
             codes = encode_tensor(
                 X[batch], D, alpha, solver=solver, positive=positive, max_iter=max_iter,
                 tol=tol, gram=gram, n_nonzero_coefs=n_nonzero_coefs,
-                residual_tol=residual_tol)
+                residual_tol=residual_tol,
+                init=None if init is None else init[batch].to(device=device, dtype=X.dtype))
             if batch.start == 0 and batch.stop == X.shape[0]:
                 out = codes.codes
             else:
