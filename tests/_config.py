@@ -13,6 +13,8 @@ import skl_sparse
 import skl_sparse.decomposition
 
 DEVICE = os.environ.get("SKL_SPARSE_TEST_DEVICE", "cpu")
+# where the Array API dispatch tests put their tensors
+TENSOR_DEVICE = "cuda" if DEVICE.startswith("cuda") else "cpu"
 
 # Fast constructor arguments; every estimator must also pass with its defaults
 # in the other tests.

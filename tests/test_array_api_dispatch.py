@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import sklearn
 import torch
-from _config import DEVICE
+from _config import TENSOR_DEVICE
 from _sync_counter import HostCopyCounter
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -34,8 +34,6 @@ from skl_sparse import (
     ZCAWhitener,
     sparse_encode,
 )
-
-TENSOR_DEVICE = "cuda" if DEVICE.startswith("cuda") else "cpu"
 
 
 @pytest.fixture

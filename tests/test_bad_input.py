@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from _config import INIT_PARAMS, OPTION_VARIANTS, all_estimators
+from _config import INIT_PARAMS, OPTION_VARIANTS, TENSOR_DEVICE, all_estimators
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import InvalidParameterError
@@ -90,3 +90,51 @@ def test_invalid_parameter_is_named(est, rng):
     param, value = INVALID.get(name, ("n_components", 0))
     with pytest.raises(InvalidParameterError, match=param):
         clone(est).set_params(**{param: value}).fit(_data(rng))
+
+
+def _arrays(est):
+    """Every array of a fitted estimator (fitted attributes, private ones and lists of
+    layers), as numpy copies by name: its state, to compare before and after a call."""
+    import torch
+
+    out = {}
+    for name, value in vars(est).items():
+        for i, A in enumerate(value if isinstance(value, list) else [value]):
+            if torch.is_tensor(A):
+                out[f"{name}[{i}]"] = A.detach().cpu().numpy().copy()
+            elif isinstance(A, np.ndarray):
+                out[f"{name}[{i}]"] = A.copy()
+    return out
+
+
+@pytest.mark.parametrize("est", ESTIMATORS, ids=IDS)
+def test_bad_tensor_input_gets_the_same_clear_errors(est, rng):
+    """Under Array API dispatch, tensor input gets numpy input's errors (NaN, infinity,
+    complex values, the wrong number of features, an input from another namespace), and
+    a fit or partial_fit that fails leaves the model fitted on tensors as it was."""
+    import sklearn
+    import torch
+
+    X = torch.asarray(_data(rng), device=TENSOR_DEVICE)
+    nan, inf = X.clone(), X.clone()
+    nan[3, 2], inf[3, 2] = float("nan"), float("inf")
+    with sklearn.config_context(array_api_dispatch=True):
+        for bad, match in ((nan, "NaN"), (inf, "[Ii]nf"),
+                           (X.to(torch.complex128), "[Cc]omplex")):
+            with pytest.raises(ValueError, match=match):
+                _call(lambda b=bad: clone(est).fit(b))
+        fitted = _call(lambda: clone(est).fit(X))
+        before = _arrays(fitted)
+        assert before, "no fitted array to compare"
+        with pytest.raises(ValueError, match="features"):
+            fitted.transform(X[:, :5])
+        with pytest.raises(ValueError, match="namespace"):
+            fitted.transform(X.cpu().numpy())
+        for method in ("fit", "partial_fit"):
+            if hasattr(fitted, method):
+                with pytest.raises(ValueError, match="NaN"):
+                    _call(lambda m=method: getattr(fitted, m)(nan))
+                after = _arrays(fitted)
+                assert after.keys() == before.keys()
+                for name, A in before.items():
+                    np.testing.assert_array_equal(after[name], A, err_msg=name)
