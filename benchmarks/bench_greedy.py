@@ -59,13 +59,25 @@ def dictionary(train, n_atoms, seed=0):
 
 def timed(fn, repeat=2):
     """The best of ``repeat`` calls (after a pause that lets spinning threads sleep)."""
-    best, out = float("inf"), None
-    for _ in range(repeat):
-        time.sleep(0.3)
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
+    return timed_together({"fn": fn}, repeat)["fn"]
+
+
+def timed_together(fns, repeat):
+    """``{name: (best seconds, output)}`` of the functions ``fns``, called in turn
+    ``repeat`` rounds, each round starting one contender further: on a shared machine
+    whose speed drifts, each then sees the same conditions, and none is always first (a
+    first call faults in the output's pages; a pause before each call lets spinning
+    threads sleep)."""
+    best = {name: (float("inf"), None) for name in fns}
+    names = list(fns)
+    for r in range(repeat):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            fn = fns[name]
+            time.sleep(0.3)
+            start = time.perf_counter()
+            out = fn()
+            best[name] = (min(best[name][0], time.perf_counter() - start), out)
+    return best
 
 
 def residuals(X, D, H):
@@ -104,13 +116,18 @@ def tensor_codes(X, D, L, method, device):
     return t, codes.cpu().numpy()
 
 
-def measure(X, D, L, *, device="cpu", sklearn_rows=2000, tensors=False):
-    """Rows ``(method, seconds, scaled, mean residual, check)`` for one problem."""
-    ours = {}
+def measure(X, D, L, *, device="cpu", sklearn_rows=2000, tensors=False, repeat=3):
+    """Rows ``(method, seconds, scaled, mean residual, check)`` for one problem: SPAMS
+    and our two methods timed in turn, best of ``repeat`` rounds."""
+    contenders = {}
     for method in ("omp", "ols"):
         sparse_encode(X[:64], D, solver=method, n_nonzero_coefs=L, device=device)  # warm-up
-        ours[method] = timed(lambda m=method: sparse_encode(X, D, solver=m, n_nonzero_coefs=L,
-                                                            device=device))
+        contenders[method] = (lambda m=method: sparse_encode(X, D, solver=m,
+                                                             n_nonzero_coefs=L,
+                                                             device=device))
+    if spams is not None:
+        contenders["spams"] = lambda: spams_omp(X, D, L)
+    ours = timed_together(contenders, repeat)
     if tensors:  # Array API dispatch: a tensor on the device in, a tensor there out
         for method in ("omp", "ols"):
             ours[method + " tensors"] = tensor_codes(X, D, L, method, device)
@@ -123,7 +140,7 @@ def measure(X, D, L, *, device="cpu", sklearn_rows=2000, tensors=False):
                  r_sk.mean(), f"(its {m} rows)" if m < len(X) else ""))
     r_spams = None
     if spams is not None:
-        t, H = timed(lambda: spams_omp(X, D, L))
+        t, H = ours["spams"]
         r_spams = residuals(X, D, H)
         rows.append(("SPAMS omp", t, False, r_spams.mean(), ""))
     t, H_omp = ours["omp"]
@@ -154,6 +171,8 @@ def main():
     parser.add_argument("--sklearn-rows", type=int, default=2000)
     parser.add_argument("--tensors", action="store_true",
                         help="also our codes from tensors on the device to tensors there")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds of SPAMS and ours timed in turn (the best of each)")
     args = parser.parse_args()
     X_all, train = patches(max(args.n))
     print(f"whitened 12x12 patches, torch threads={torch.get_num_threads()}, "
@@ -170,7 +189,7 @@ def main():
             X = X_all[:n]
             for L in args.L:
                 rows = measure(X, D, L, device=args.device, sklearn_rows=args.sklearn_rows,
-                               tensors=args.tensors)
+                               tensors=args.tensors, repeat=args.repeat)
                 t_spams = next((t for name, t, *_ in rows if name == "SPAMS omp"), None)
                 for name, t, scaled, res, check in rows:
                     ratio = f"{t_spams / t:>7.2f}x" if t_spams else f"{'-':>8}"

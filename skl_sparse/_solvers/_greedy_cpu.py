@@ -1,16 +1,18 @@
 """Greedy ℓ0 codes (OMP, OLS) compiled for the CPU (numba), samples shared among our
 threads: the CPU's engine of `skl_sparse._solvers._greedy` (which states the algorithms).
 
-Both grow one factorisation per sample. With ``L`` the Cholesky factor of the chosen
-atoms' Gram matrix, ``Z = L^{-1} G_{A:}`` (a row per chosen atom, a column per atom, in
-the order of positions) and
-``w = L^{-1} c_A``: when atom ``a`` joins, row ``n`` of ``L`` is ``Z[:, a]``, the new row of
-``Z`` is the correlation of every atom with the new orthonormal direction, so the
-residual's correlations lose ``w_n Z[n, :]`` and the squared residual ``w_n^2``: O(n k) a
-step, and the codes ``L^{-T} w`` are solved once, at the end. OLS divides the squared
-correlations by ``G_jj - ||Z[:, j]||^2``, kept for every atom as ``Z`` grows. The
-permutation of scikit-learn's swaps is kept too, so that its ties (the first position of
-the best score) are ours.
+Both grow one factorisation per sample, every array in the atoms' own order. With ``L``
+the Cholesky factor of the chosen atoms' Gram matrix, ``Z = L^{-1} G_{A:}`` (a row per
+chosen atom, a column per atom) and ``w = L^{-1} c_A``: when atom ``a`` joins, row ``n``
+of ``L`` is ``Z[:, a]``, the new row of ``Z`` is the correlation of every atom with the
+new orthonormal direction, so the residual's correlations lose ``w_n Z[n, :]`` and the
+squared residual ``w_n^2``: O(n k) a step, and the codes ``L^{-T} w`` are solved once, at
+the end. OLS divides the squared correlations by ``G_jj - ||Z[:, j]||^2``, kept for every
+atom as ``Z`` grows. One pass over the atoms updates the correlations, these norms and
+the scores of the next choice, with numpy's division semantics so that it vectorises (a
+division checked for zero, as Python's, is a branch per atom). OMP's ties (the first
+position of the best score) follow scikit-learn's swaps of positions, kept aside; OLS's
+go to the first atom.
 """
 
 import math
@@ -33,107 +35,127 @@ _DEPENDENT = 1e-10
 _TIE = 1e-12
 
 
+@njit(cache=True, fastmath=False, error_model="numpy")
+def _score(a, den, floor, ols):
+    """An atom's score: OMP ``|a|`` (``a``: its correlation with the residual); OLS
+    ``a^2 / den`` (``den``: the squared norm of its part orthogonal to the chosen atoms),
+    -1 where ``den`` is at most ``floor`` (the atom is chosen or depends on the chosen
+    ones). Branch-free, so that the loops over the atoms vectorise."""
+    if not ols:
+        return abs(a)
+    v = a * a / den
+    return v if den > floor else -1.0
+
+
 @njit(cache=True, fastmath=False)
-def _choose(alpha, g_diag, q, n, ols, eps, score):
-    """The position of the next atom: OMP the largest ``|alpha|`` over every position (a
-    chosen atom there means the residual is done); OLS the largest ``alpha^2 / (G_jj -
-    q_j)`` among the atoms not chosen and not dependent on them (``g_diag`` and ``q`` in
-    position order, as ``alpha``). Scores equal to rounding (`_TIE`) are a tie, which the
-    first position wins, as in scikit-learn. -1 where none. ``score``: scratch."""
-    k = alpha.shape[0]
-    first = n if ols else 0
+def _choose(score, pos, ols):
+    """The next atom: among those whose score is within `_TIE` of the best (rounding
+    alone tells duplicated or negated atoms apart), OMP's the first in scikit-learn's
+    order of positions (``pos``: each atom's), OLS's the first atom. -1 where every score
+    is negative (-1 marks an atom that is no candidate)."""
     best = -1.0
-    for p in range(first, k):
-        if ols:
-            den = g_diag[p] - q[p]
-            v = alpha[p] * alpha[p] / den if den > _DEPENDENT * g_diag[p] and den > eps else -1.0
-        else:
-            v = abs(alpha[p])
-        score[p] = v
-        best = max(best, v)
+    for p in range(score.shape[0]):
+        if score[p] > best:
+            best = score[p]
     if best < 0.0:
         return -1
     threshold = best * (1.0 - _TIE)
-    for p in range(first, k):
+    chosen = -1
+    for p in range(score.shape[0]):
         if score[p] >= threshold:
-            return p
-    return -1
+            if ols:
+                return p
+            if chosen < 0 or pos[p] < pos[chosen]:
+                chosen = p
+    return chosen
 
 
-@njit(cache=True, fastmath=False)
-def _join(L, Z, w, n, GT, perm, lam, c_a):
-    """The atom at position ``lam`` (correlation ``c_a``) joins the ``n`` chosen ones: row
-    ``n`` of ``L`` (its diagonal entry set by the caller), of ``Z`` (in position order, as
-    its other rows) and of ``w``."""
-    acc = c_a
+@njit(cache=True, fastmath=False, error_model="numpy")
+def _join(c, GT, L, Z, w, n, lam, Lnn):
+    """Atom ``lam`` (``Lnn``: its factor's diagonal entry) joins the ``n`` chosen ones:
+    row ``n`` of ``L`` and of ``w``, and row ``n`` of ``Z`` not yet divided by ``Lnn``.
+    Returns ``w_n``."""
+    L[n, n] = Lnn
+    acc = c[lam]
     for i in range(n):
         L[n, i] = Z[i, lam]
         acc -= L[n, i] * w[i]
-    Lnn = L[n, n]
     w[n] = acc / Lnn
-    row = GT[perm[lam]]
+    row = GT[lam]
     for p in range(Z.shape[1]):
-        Z[n, p] = row[perm[p]]
+        Z[n, p] = row[p]
     for i in range(n):
         f = L[n, i]
         for p in range(Z.shape[1]):
             Z[n, p] -= f * Z[i, p]
-    for p in range(Z.shape[1]):
-        Z[n, p] /= Lnn
+    return w[n]
 
 
 @njit(cache=True, fastmath=False)
-def _swap(arrays, i, j):
-    for x in arrays:
-        x[i], x[j] = x[j], x[i]
+def _solve_codes(L, w, n, atoms, h):
+    """The codes of the ``n`` chosen atoms (``atoms[i]``: the ``i``-th one), ``L^T gamma =
+    w``, written into ``h``."""
+    for i in range(n - 1, -1, -1):
+        acc = w[i]
+        for t in range(i + 1, n):
+            acc -= L[t, i] * h[atoms[t]]
+        h[atoms[i]] = acc / L[i, i]
 
 
-@njit(cache=True, fastmath=False)
-def _greedy_one(c, GT, g_diag, x_sq, max_atoms, tol, use_tol, ols, eps, h, perm, xy, alpha,
-                gd, q, score, L, w, Z):
-    """One sample, coded into ``h``; returns (atoms used, squared residual, premature).
-    ``G`` is read as scikit-learn reads it (``G[j, a]`` for candidate ``j`` and chosen
-    ``a``: a Gram matrix computed by a product need not be exactly symmetric, and its last
-    bits decide ties), through ``GT``, its transpose, by rows; ``g_diag``: its diagonal.
-    ``xy``, ``alpha``, ``gd`` and ``q`` follow the positions of ``perm``."""
+@njit(cache=True, fastmath=False, error_model="numpy")
+def _greedy_one(c, GT, g_diag, floor0, x_sq, max_atoms, tol, use_tol, ols, eps, h, alpha, q,
+                floor, score, L, w, Z, atoms, perm, pos):
+    """OMP or OLS of one sample, coded into ``h``; returns (atoms used, squared residual,
+    premature). Every array is in the atoms' own order; a chosen atom leaves OLS's
+    candidates by its ``floor`` set to infinity (``floor0``: ``max(_DEPENDENT G_jj,
+    eps)``, below which an atom's orthogonal part means it depends on the chosen ones).
+    OMP keeps scikit-learn's positions (``perm``: the atom at each, ``pos``: the position
+    of each) for its ties and its end: the best atom already chosen. ``G`` is read as
+    scikit-learn reads it (``G[j, a]`` for candidate ``j`` and chosen ``a``: a Gram matrix
+    computed by a product need not be exactly symmetric, and its last bits decide ties),
+    through ``GT``, its transpose, by rows. The residual's correlations, ``q`` and the
+    scores of the next choice are updated in one pass over the atoms."""
     k = c.shape[0]
     for p in range(k):
-        perm[p] = p
-        xy[p] = c[p]
         alpha[p] = c[p]
-        gd[p] = g_diag[p]
         h[p] = 0.0
         q[p] = 0.0
+        floor[p] = floor0[p]
+        perm[p] = p
+        pos[p] = p
+        score[p] = _score(c[p], g_diag[p], floor0[p], ols)
     n, res, premature = 0, x_sq, False
     while True:  # ends with the budget, the tolerance, or no atom left to choose
-        lam = _choose(alpha, gd, q, n, ols, eps, score)
-        if lam < n or alpha[lam] * alpha[lam] < eps:  # a chosen atom again, or no signal
+        lam = _choose(score, pos, ols)
+        # no candidate, a chosen atom again (OMP: the residual is done), or no signal
+        if lam < 0 or pos[lam] < n or alpha[lam] * alpha[lam] < eps:
             premature = True
             break
-        Lkk = gd[lam] - q[lam]
+        Lkk = g_diag[lam] - q[lam]
         if Lkk <= eps and n > 0:  # dependent on the chosen atoms
             premature = True
             break
-        L[n, n] = math.sqrt(Lkk)
-        _join(L, Z, w, n, GT, perm, lam, xy[lam])
-        perm[n], perm[lam] = perm[lam], perm[n]
-        _swap((xy, alpha, gd, q), n, lam)
-        for i in range(n + 1):
-            Z[i, n], Z[i, lam] = Z[i, lam], Z[i, n]
-        wn = w[n]
-        for p in range(k):  # the new direction's share of the residual, and of each atom
-            z = Z[n, p]
-            alpha[p] -= wn * z
-            q[p] += z * z
+        Lnn = math.sqrt(Lkk)
+        wn = _join(c, GT, L, Z, w, n, lam, Lnn)
+        atoms[n] = lam
+        floor[lam] = np.inf
+        # scikit-learn's swap: position n and the chosen atom's trade atoms
+        other, at = perm[n], pos[lam]
+        perm[n], perm[at], pos[lam], pos[other] = lam, other, n, at
         res -= wn * wn
+        inv = 1.0 / Lnn
+        for p in range(k):  # the new direction's share of the residual and of each atom
+            z = Z[n, p] * inv
+            Z[n, p] = z
+            a = alpha[p] - wn * z
+            alpha[p] = a
+            qp = q[p] + z * z
+            q[p] = qp
+            score[p] = _score(a, g_diag[p] - qp, floor[p], ols)
         n += 1
         if (abs(res) <= tol) if use_tol else n == max_atoms:
             break
-    for i in range(n - 1, -1, -1):  # the codes: L^T gamma = w
-        acc = w[i]
-        for t in range(i + 1, n):
-            acc -= L[t, i] * h[perm[t]]
-        h[perm[i]] = acc / L[i, i]
+    _solve_codes(L, w, n, atoms, h)
     return n, max(res, 0.0), premature
 
 
@@ -311,14 +333,16 @@ def _greedy_rows(C, G, GT, x_sq, max_atoms, tol, use_tol, ols, eps, H, n_active,
     """Rows ``lo:hi``, sequentially; releases the GIL so that threads can share a call."""
     k = C.shape[1]
     size = k if use_tol else max_atoms
-    perm = np.empty(k, dtype=np.int64)
-    xy, alpha, gd, q, score = np.empty(k), np.empty(k), np.empty(k), np.empty(k), np.empty(k)
+    perm, pos = np.empty(k, dtype=np.int64), np.empty(k, dtype=np.int64)
+    atoms = np.empty(size, dtype=np.int64)
+    alpha, q, floor, score = np.empty(k), np.empty(k), np.empty(k), np.empty(k)
     g_diag = np.diag(G).copy()
+    floor0 = np.maximum(_DEPENDENT * g_diag, eps)
     L, w, Z = np.empty((size, size)), np.empty(size), np.empty((size, k))
     for r in range(lo, hi):
         n_active[r], residual[r], premature[r] = _greedy_one(
-            C[r], GT, g_diag, x_sq[r], max_atoms, tol, use_tol, ols, eps, H[r], perm, xy,
-            alpha, gd, q, score, L, w, Z)
+            C[r], GT, g_diag, floor0, x_sq[r], max_atoms, tol, use_tol, ols, eps, H[r],
+            alpha, q, floor, score, L, w, Z, atoms, perm, pos)
 
 
 @njit(cache=True, nogil=True)

@@ -9,8 +9,9 @@ synchronisation while a fixed number of atoms is taken; with a residual toleranc
 check every `CHECK_EVERY` steps says whether any sample is still going. A sample that has
 stopped (its budget, its tolerance, no atom left) keeps its state: its updates are
 masked to zero. The factor is the CPU engine's (``Z = L^{-1} G_{A:}``, kept in atom order
-here, ``w = L^{-1} c_A``); the permutation of scikit-learn's swaps is kept only to order
-the choice, so that ties go to the same atom.
+here, ``w = L^{-1} c_A``); OMP keeps the permutation of scikit-learn's swaps only to
+order the choice, so that ties go to the same atom; OLS chooses in the atoms' own order,
+as the compiled engine does.
 """
 
 import torch
@@ -37,15 +38,17 @@ def _rows_per_batch(n, k, steps, device):
 
 def _choose(alpha, g_diag, q, perm, t, ols, chosen, eps):
     """Each row's next position and atom; OMP over every position (a chosen one ends the
-    row), OLS over the atoms not chosen and not dependent on the chosen ones. Scores
-    within `_TIE` of the best are a tie, won by the first position. Returns (position,
-    atom, whether the row has a candidate)."""
-    if ols:
+    row), OLS over the atoms not chosen and not dependent on the chosen ones (its
+    position is the atom). Scores within `_TIE` of the best are a tie, won by the first
+    position. Returns (position, atom, whether the row has a candidate)."""
+    if ols:  # in the atoms' own order, as the compiled engine: the first atom wins a tie
         den = g_diag - q
         ok = (den > _DEPENDENT * g_diag) & (den > eps) & ~chosen
         score = torch.where(ok, alpha * alpha / torch.where(ok, den, 1.0), -1.0)
-    else:
-        score = alpha.abs()
+        best = score.max(dim=1, keepdim=True).values
+        atom = (score >= best * (1.0 - _TIE)).to(torch.uint8).argmax(dim=1)
+        return atom, atom, best.squeeze(1) >= 0
+    score = alpha.abs()
     by_position = score.gather(1, perm)
     best = by_position.max(dim=1, keepdim=True).values
     position = (by_position >= best * (1.0 - _TIE)).to(torch.uint8).argmax(dim=1)
@@ -118,10 +121,11 @@ class _Batch:
         self.residual -= w_t * w_t
         self.n_active += go
         self.chosen[rows, atom] |= go
-        swap = torch.where(go, position, t)  # positions t and the chosen one trade atoms
-        moved = self.perm[:, t].clone()
-        self.perm[:, t] = self.perm[rows, swap]
-        self.perm[rows, swap] = moved
+        if not ols:  # OMP's positions t and the chosen one trade atoms
+            swap = torch.where(go, position, t)
+            moved = self.perm[:, t].clone()
+            self.perm[:, t] = self.perm[rows, swap]
+            self.perm[rows, swap] = moved
         if tol is not None:
             self.going &= self.residual.abs() > tol
 
