@@ -1,10 +1,12 @@
 """The one private base of every skl_sparse transformer.
 
 Feature names out (``<class>0, <class>1, ...``), ``fit_transform``, float32 and
-float64 preserved by ``transform``, ``verbose`` messages, the parameters every
-torch-backed estimator has, and `restore_on_error` (a failed fit changes nothing).
+float64 preserved by ``transform``, scikit-learn's Array API dispatch (the tag, the
+namespace check of a fitted model, tensors pickled to the host, ``move_estimator_to``),
+``verbose`` messages, the parameters every torch-backed estimator has, and
+`restore_on_error` (a failed fit changes nothing).
 `_BaseSparseCoding` (dictionary estimators), `_TorchTransformer` (trained networks),
-`ZCAWhitener` and `ImagePatchEncoder` build on it.
+`ZCAWhitener`, `ImagePatchEncoder` and `skl_sparse.decomposition`'s classes build on it.
 """
 
 import copy
@@ -37,6 +39,9 @@ class _Transformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        # scikit-learn's Array API dispatch: every estimator takes the input's namespace
+        # and device, and returns and stores arrays there
+        tags.array_api_support = True
         return tags
 
     def _fitted_namespace(self, X, method, attribute="components_"):

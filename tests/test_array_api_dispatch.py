@@ -448,3 +448,14 @@ def test_the_drop_in_pipeline_copies_no_data_to_the_host(digits_tensors, dispatc
     assert counter.copies == []
     assert torch.is_tensor(predicted) and predicted.device == Xt.device
     assert float((predicted == yt).double().mean()) > 0.9
+
+
+def test_every_estimator_supports_dispatch():
+    """Every public estimator is tagged, so scikit-learn generates its array-API checks
+    (`test_common.py`) and lets it into a dispatched pipeline."""
+    from _config import INIT_PARAMS, all_estimators
+    from sklearn.utils import get_tags
+
+    untagged = [name for name, cls in all_estimators()
+                if not get_tags(cls(**INIT_PARAMS.get(name, {}))).array_api_support]
+    assert untagged == []

@@ -178,12 +178,6 @@ class _BaseSparseCoding(_Transformer):
         check_is_fitted(self)
         return self._inverse_transform(X, self.components_)
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        # scikit-learn's Array API dispatch: tensors in, tensors out, on their device
-        tags.array_api_support = True
-        return tags
-
 
 class SparseCoder(_BaseSparseCoding, BaseEstimator):
     """Sparse coding on a fixed dictionary, as :class:`sklearn.decomposition.SparseCoder`.

@@ -340,8 +340,3 @@ class ImagePatchEncoder(_Transformer, BaseEstimator):
     def _n_features_out(self):
         return self.n_features_out_
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        # scikit-learn's Array API dispatch: tensors in, tensors out, on their device
-        tags.array_api_support = True
-        return tags

@@ -142,12 +142,6 @@ class _TorchTransformer(_Transformer, BaseEstimator):
     def _n_features_out(self):
         return self.n_components
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        # scikit-learn's Array API dispatch: tensors in, tensors out, on their device
-        tags.array_api_support = True
-        return tags
-
     def _generator(self, device):
         gen = torch.Generator(device=device)
         state = getattr(self, "_rng_state", None)

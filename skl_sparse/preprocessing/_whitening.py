@@ -179,8 +179,3 @@ class ZCAWhitener(_Transformer, BaseEstimator):
     @property
     def _n_features_out(self):
         return self.n_features_in_
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.array_api_support = True
-        return tags

@@ -70,17 +70,9 @@ class _BaseSparseCoding(_Transformer):
         **DEVICE_CONSTRAINTS,
     }
 
-    # scikit-learn's Array API dispatch: tensors in, tensors out, on their device
-    _supports_array_api = True
-
     @property
     def _n_features_out(self):
         return self.components_.shape[0] * (2 if self.split_sign else 1)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.array_api_support = self._supports_array_api
-        return tags
 
     def _check_fit_data(self, X, reset=True):
         """``fit``'s validation: the data (float64/float32, no overflow), the options
