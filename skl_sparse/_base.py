@@ -14,12 +14,15 @@ import functools
 
 import numpy as np
 from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin, clone
+from sklearn.utils.validation import validate_data
 
 from ._array_api import (
+    check_real,
     check_same_namespace,
     dispatched_namespace,
     estimator_with_converted_arrays,
     on_host_when_pickled,
+    to_torch,
 )
 
 DEVICE_CONSTRAINTS = {
@@ -60,6 +63,12 @@ class _Transformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
                 "sklearn.utils._array_api.move_estimator_to(estimator, numpy, None)."
             )
         return xp, device
+
+    def _tensor_input(self, X, xp, reset):
+        """``X`` validated in its namespace ``xp`` (real, float64 or float32), as a torch
+        tensor on its device: the data of a method under Array API dispatch."""
+        return to_torch(validate_data(self, check_real(X, xp), reset=reset,
+                                      dtype=[xp.float64, xp.float32]), xp)
 
     def __getstate__(self):
         # tensors of a GPU come back on the CPU: the model loads where there is none

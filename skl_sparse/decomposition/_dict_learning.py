@@ -74,8 +74,7 @@ class _BaseSparseCoding(_Transformer):
         device."""
         if xp is None:
             return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
-        return to_torch(validate_data(self, check_real(X, xp), reset=reset,
-                                      dtype=[xp.float64, xp.float32]), xp)
+        return self._tensor_input(X, xp, reset)
 
     def _transform(self, X, dictionary, attribute="components_"):
         """Codes of ``X`` on ``dictionary``; ``attribute``: the fitted array whose

@@ -32,7 +32,7 @@ from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._array_api import check_real, dispatched_namespace, from_torch, public_arrays_to, to_torch
+from .._array_api import dispatched_namespace, from_torch, public_arrays_to, to_torch
 from .._base import DEVICE_CONSTRAINTS, _Transformer, restore_on_error
 from .._device import capture_cuda_graph, copy_to_numpy, resolve_device, to_tensor
 from .._docstrings import fill_doc
@@ -195,8 +195,7 @@ class _TorchTransformer(_Transformer, BaseEstimator):
         if xp is None:
             X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
         else:
-            X = to_torch(validate_data(self, check_real(X, xp), reset=reset,
-                                       dtype=[xp.float64, xp.float32]), xp)
+            X = self._tensor_input(X, xp, reset)
         return check_float32_range(X)
 
     def _dispatch(self, X, method, reset):
@@ -345,8 +344,8 @@ class _TorchTransformer(_Transformer, BaseEstimator):
         """Validated ``X`` (a torch tensor under dispatch) and its dispatch namespace."""
         check_is_fitted(self)
         namespace = self._dispatch(X, method, reset=False)
-        return self._validate(X, reset=False, xp=None if namespace is None else namespace[0]), \
-            namespace
+        X = self._validate(X, reset=False, xp=None if namespace is None else namespace[0])
+        return X, namespace
 
     def _map(self, X, fn, n_out):
         """Apply ``fn(module, batch)`` to ``X`` in batches; output in X's dtype, and on X's

@@ -20,7 +20,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._array_api import check_real, dispatched_namespace, from_torch, public_arrays_to, to_torch
+from .._array_api import dispatched_namespace, from_torch, public_arrays_to, to_torch
 from .._base import DEVICE_CONSTRAINTS, _Transformer, restore_on_error
 from .._device import host_matmul, own_threads, resolve_device
 from .._docstrings import fill_doc
@@ -86,8 +86,7 @@ class _BaseSparseCoding(_Transformer):
             X = validate_data(self, X, dtype=[np.float64, np.float32], reset=reset)
             device, namespace = resolve_device(self.device), None
         else:
-            X = to_torch(validate_data(self, check_real(X, xp), reset=reset,
-                                       dtype=[xp.float64, xp.float32]), xp)
+            X = self._tensor_input(X, xp, reset)
             device, namespace = X.device, (xp, xp_device)
         check_positive_supported(self.solver, self.positive)
         check_no_overflow(X)
@@ -143,8 +142,7 @@ class _BaseSparseCoding(_Transformer):
         options = {**self._coding(*self.components_.shape),
                    "batch_size": self._transform_batch_size()}
         if xp is not None:
-            X = to_torch(validate_data(self, check_real(X, xp), reset=False,
-                                       dtype=[xp.float64, xp.float32]), xp)
+            X = self._tensor_input(X, xp, reset=False)
             codes = encode_tensors(X, to_torch(self.components_, xp), self.alpha, **options)
             return X, codes, (xp, xp_device)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False,
