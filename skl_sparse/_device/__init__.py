@@ -9,6 +9,7 @@ from ._graphs import capture_cuda_graph
 from ._threads import host_matmul, matmul, n_threads, own_threads, run_tasks
 from ._transfer import (
     STAGING_BYTES,
+    compute_device,
     copy_to_numpy,
     numpy_dtype,
     resolve_device,
@@ -22,6 +23,7 @@ from ._transfer import (
 __all__ = [
     "STAGING_BYTES",
     "capture_cuda_graph",
+    "compute_device",
     "copy_to_numpy",
     "host_matmul",
     "matmul",

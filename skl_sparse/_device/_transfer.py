@@ -36,6 +36,12 @@ def torch_dtype(dtype):
     return torch.from_numpy(np.empty(0, dtype=dtype)).dtype
 
 
+def compute_device(X, device):
+    """Where an estimator computes on ``X``: on X's device for a tensor (Array API
+    dispatch), else on its ``device`` parameter's (`resolve_device`)."""
+    return X.device if torch.is_tensor(X) else resolve_device(device)
+
+
 def numpy_dtype(dtype):
     """The numpy dtype of a numpy or torch ``dtype``."""
     if isinstance(dtype, torch.dtype):

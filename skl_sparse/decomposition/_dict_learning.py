@@ -31,7 +31,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._array_api import check_real, dispatched_namespace, from_torch, host_array, to_torch
 from .._base import _Transformer, restore_on_error
-from .._device import resolve_device, to_numpy, to_tensor
+from .._device import compute_device, resolve_device, to_numpy, to_tensor
 from .._validation import check_no_overflow
 from ..sparse_coding._dict_learning import add_code_statistics_, code_statistics
 from ..sparse_coding._dictionary import resample_atoms_, update_dict_bcd_
@@ -604,7 +604,7 @@ class DictionaryLearning(_BaseSparseCoding, BaseEstimator):
         alternation and the dictionary (tensors), the objectives and the alternations
         run. A tensor ``X`` (Array API dispatch) is learned from on its device."""
         start = time.time()
-        device = X.device if torch.is_tensor(X) else resolve_device(self.device)
+        device = compute_device(X, self.device)
         code, dictionary = _initial_factors(X, n_components, self.code_init, self.dict_init)
         Xt = to_tensor(X, device)
         D = to_tensor(dictionary, device).clone()

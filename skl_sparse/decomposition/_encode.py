@@ -11,7 +11,7 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from .._array_api import check_real, dispatched_namespace, from_torch, host_array, to_torch
-from .._device import resolve_device
+from .._device import compute_device
 from ..sparse_coding._encode import (
     TRANSFORM_BATCH,
     encode_numpy,
@@ -209,7 +209,7 @@ def encode_dispatch(X, dictionary, *, algorithm, n_nonzero_coefs, alpha, max_ite
     """`encode_numpy` with scikit-learn's options (validated ``X`` and ``dictionary``);
     for a tensor ``X`` and ``dictionary`` (Array API dispatch) `encode_tensors`, on X's
     device (``device`` is not used), returning a tensor there."""
-    device = X.device if torch.is_tensor(X) else resolve_device(device)
+    device = compute_device(X, device)
     options = coding_options(algorithm, n_nonzero_coefs=n_nonzero_coefs, alpha=alpha,
                              n_components=dictionary.shape[0], n_features=X.shape[1],
                              max_iter=max_iter, positive=positive, device=device, name=name)

@@ -34,7 +34,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._array_api import dispatched_namespace, from_torch, public_arrays_to, to_torch
 from .._base import DEVICE_CONSTRAINTS, _Transformer, restore_on_error
-from .._device import capture_cuda_graph, copy_to_numpy, resolve_device, to_tensor
+from .._device import capture_cuda_graph, compute_device, copy_to_numpy, to_tensor
 from .._docstrings import fill_doc
 from .._progress import progress
 from .._validation import check_codes, check_float32_range, warn_user
@@ -217,7 +217,7 @@ class _TorchTransformer(_Transformer, BaseEstimator):
 
     def _train(self, X, *, first, max_iter):
         """Run ``max_iter`` epochs from scratch (``first``) or from the fitted state."""
-        device = _compute_device(X, self.device)
+        device = compute_device(X, self.device)
         if first:
             self._rng_state = None
         generator = self._generator(device)
@@ -350,7 +350,7 @@ class _TorchTransformer(_Transformer, BaseEstimator):
     def _map(self, X, fn, n_out):
         """Apply ``fn(module, batch)`` to ``X`` in batches; output in X's dtype, and on X's
         device for a tensor (Array API dispatch), where it is computed."""
-        device = _compute_device(X, self.device)
+        device = compute_device(X, self.device)
         module = self._module(device).eval()
         if torch.is_tensor(X):
             out = X.new_empty((X.shape[0], n_out))
@@ -403,12 +403,6 @@ class _TorchTransformer(_Transformer, BaseEstimator):
         """
         X, rec, _ = self._reconstruction(X, "score")
         return -float(((X - rec) ** 2).sum(axis=1).mean())
-
-
-def _compute_device(X, device):
-    """Where a torch estimator computes: on X's device for a tensor (Array API dispatch),
-    else on its ``device`` parameter's."""
-    return X.device if torch.is_tensor(X) else resolve_device(device)
 
 
 def _returned(A, namespace):
