@@ -25,9 +25,9 @@ from sklearn.utils._array_api import np_compat as numpy_namespace
 estimator_with_converted_arrays = _estimator_with_converted_arrays
 
 __all__ = ["check_real", "check_same_namespace", "dispatched_namespace",
-           "estimator_with_converted_arrays", "from_torch", "host_array", "is_torch",
-           "max_float_dtype", "numpy_namespace", "on_host_when_pickled", "public_arrays_to",
-           "to_torch"]
+           "estimator_with_converted_arrays", "from_torch", "holds_arrays", "host_array",
+           "is_torch", "map_arrays", "max_float_dtype", "numpy_namespace",
+           "on_host_when_pickled", "public_arrays_to", "to_torch"]
 
 
 def dispatched_namespace(*arrays):
@@ -66,29 +66,37 @@ def from_torch(T, xp, device):
     return xp.asarray(T.detach().cpu().numpy(), device=device)
 
 
+def holds_arrays(value, is_array):
+    """Whether ``value`` is an array (``is_array(value)``) or a non-empty list of them: a
+    network's layers (``coefs_``)."""
+    return is_array(value) or (isinstance(value, list) and bool(value)
+                               and all(map(is_array, value)))
+
+
+def map_arrays(value, fn):
+    """``fn`` of ``value``, or of each of its items for a list (see `holds_arrays`)."""
+    return [fn(A) for A in value] if isinstance(value, list) else fn(value)
+
+
 def public_arrays_to(est, xp, device):
     """Every public fitted attribute of ``est`` (``name_``) that is a numpy array, or a
     list of them (a network's layers), as arrays of ``xp`` on ``device``: scikit-learn's
     convention for a fit under dispatch. The attributes are the model's (the size of the
     dictionary or the weights), never the data's."""
-    def moved(A):
-        return xp.asarray(np.array(A, copy=True), device=device)
-
     for name, value in list(vars(est).items()):
-        if not name.endswith("_") or name.startswith("_"):
-            continue
-        if isinstance(value, np.ndarray):
-            setattr(est, name, moved(value))
-        elif (isinstance(value, list) and value
-              and all(isinstance(A, np.ndarray) for A in value)):
-            setattr(est, name, [moved(A) for A in value])
+        if (name.endswith("_") and not name.startswith("_")
+                and holds_arrays(value, lambda A: isinstance(A, np.ndarray))):
+            setattr(est, name, map_arrays(
+                value, lambda A: xp.asarray(np.array(A, copy=True), device=device)))
 
 
 def on_host_when_pickled(state):
-    """``state`` (an estimator's ``__dict__``) with its torch tensors moved to the CPU, so
-    that a model fitted on GPU tensors loads on a machine without one."""
-    return {name: value.cpu() if torch.is_tensor(value) and value.device.type != "cpu"
-            else value for name, value in state.items()}
+    """``state`` (an estimator's ``__dict__``) with its torch tensors, lists of them
+    included, moved to the CPU, so that a model fitted on GPU tensors loads on a machine
+    without one."""
+    return {name: map_arrays(value, lambda T: T.cpu())
+            if holds_arrays(value, torch.is_tensor) else value
+            for name, value in state.items()}
 
 
 def host_array(A):

@@ -21,6 +21,8 @@ from ._array_api import (
     check_same_namespace,
     dispatched_namespace,
     estimator_with_converted_arrays,
+    holds_arrays,
+    map_arrays,
     on_host_when_pickled,
     to_torch,
 )
@@ -86,11 +88,8 @@ class _Transformer(ClassNamePrefixFeaturesOutMixin, TransformerMixin):
             public = name.endswith("_") and not name.startswith("_")
             if name in params:
                 continue  # set by clone
-            if _is_array(value):
-                value = converter(value)
-            elif (public and isinstance(value, list) and value
-                  and all(map(_is_array, value))):
-                value = [converter(A) for A in value]
+            if _is_array(value) or (public and holds_arrays(value, _is_array)):
+                value = map_arrays(value, converter)
             elif public and hasattr(value, "get_params"):
                 value = estimator_with_converted_arrays(value, converter)
             else:

@@ -459,3 +459,22 @@ def test_every_estimator_supports_dispatch():
     untagged = [name for name, cls in all_estimators()
                 if not get_tags(cls(**INIT_PARAMS.get(name, {}))).array_api_support]
     assert untagged == []
+
+
+def test_pickled_state_moves_layer_lists_to_the_host():
+    """A network fitted on GPU tensors holds lists of them (``coefs_``): each goes to the
+    CPU when pickled, as a single tensor does (a tensor whose ``cpu()`` is recorded
+    stands in for a GPU's here)."""
+    from skl_sparse._array_api import on_host_when_pickled
+
+    moved = []
+
+    class OnDevice(torch.Tensor):
+        def cpu(self):
+            moved.append(tuple(self.shape))
+            return torch.Tensor(self)
+
+    a, b = (torch.zeros(2, 3).as_subclass(OnDevice) for _ in range(2))
+    state = on_host_when_pickled({"coefs_": [a, b], "components_": a, "n_iter_": 3})
+    assert sorted(moved) == [(2, 3)] * 3 and state["n_iter_"] == 3
+    assert all(type(T) is torch.Tensor for T in [*state["coefs_"], state["components_"]])
