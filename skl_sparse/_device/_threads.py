@@ -25,14 +25,14 @@ import torch
 
 from .._config import get_config
 
-__all__ = ["host_matmul", "matmul", "n_threads", "own_threads", "run_tasks"]
+__all__ = ["ROW_ALIGN", "host_matmul", "matmul", "n_threads", "own_threads", "run_tasks"]
 
 # products with fewer rows per thread stay whole (a task costs tens of microseconds)
 _MIN_ROWS_PER_THREAD = 256
 # blocks of rows start at multiples of this: MKL then gives each row bit for bit the value
 # of the whole product (blocks starting elsewhere differ in the last bits), so results
 # do not depend on the thread count
-_ROW_ALIGN = 64
+ROW_ALIGN = 64
 _LOCAL = threading.local()  # ``width``: torch's thread count outside `own_threads`
 
 
@@ -130,7 +130,7 @@ def matmul(A, B):
         return A @ B
     out = torch.empty((n, B.shape[1]), dtype=torch.result_type(A, B))
     parts = min(width, n // _MIN_ROWS_PER_THREAD)
-    bounds = [min(n, -(-n * p // parts // _ROW_ALIGN) * _ROW_ALIGN) for p in range(parts)]
+    bounds = [min(n, -(-n * p // parts // ROW_ALIGN) * ROW_ALIGN) for p in range(parts)]
     bounds.append(n)
 
     def block(p):

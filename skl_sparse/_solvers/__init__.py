@@ -12,7 +12,7 @@ only the device plumbing (`skl_sparse._device`) and the configuration.
 """
 
 from ._certificates import GAP_TOL_FLOOR, duality_gap, lasso_objective
-from ._greedy import GreedyResult
+from ._greedy import GreedyResult, RowProducts
 from ._l0 import GREEDY_SOLVERS, greedy_gram, threshold_gram
 from ._lasso import SOLVERS, lasso_gram, resolve_solver, sync_free
 from ._prox import BUDGET_ITER, gram_eigmax, lasso_gram_budget, lipschitz_bound, shrink
@@ -22,6 +22,7 @@ __all__ = [
     "GAP_TOL_FLOOR",
     "GREEDY_SOLVERS",
     "GreedyResult",
+    "RowProducts",
     "SOLVERS",
     "duality_gap",
     "gram_eigmax",

@@ -20,6 +20,10 @@ cost does not depend on ``n_features``):
 
 An engine is called as ``engine(C, G, x_sq, n_nonzero_coefs=..., tol=None,
 method="omp"|"ols")`` on float64 tensors and returns a `GreedyResult` on their device.
+``C`` may also be `RowProducts`, ``X`` and ``D`` themselves: the CPU's engine then
+computes ``X D^T`` a block of rows at a time, in the task that codes them, while they are
+in the cache (the whole of ``C``, as large as the codes, is never written to memory and
+read back); other engines form it whole.
 ``tol``, where given, overrides ``n_nonzero_coefs`` (scikit-learn's rule): atoms are added
 until the squared residual is at most ``tol``.
 """
@@ -28,7 +32,9 @@ from typing import NamedTuple
 
 import torch
 
-__all__ = ["METHODS", "GreedyResult"]
+from .._device._threads import matmul
+
+__all__ = ["METHODS", "GreedyResult", "RowProducts"]
 
 METHODS = ("omp", "ols")
 
@@ -40,3 +46,28 @@ class GreedyResult(NamedTuple):
     n_active: torch.Tensor  # int64 (n_samples,): the atoms each code uses
     residual: torch.Tensor  # (n_samples,) float64: each sample's squared residual
     premature: torch.Tensor  # bool (n_samples,): stopped early (dependent or null atoms)
+
+
+class RowProducts(NamedTuple):
+    """``C = X D^T``, not yet computed: float64 tensors ``X`` (n_samples, n_features) and
+    ``D`` (n_components, n_features) on one device."""
+
+    X: torch.Tensor
+    D: torch.Tensor
+
+    @property
+    def shape(self):
+        return (self.X.shape[0], self.D.shape[0])
+
+    @property
+    def device(self):
+        return self.X.device
+
+    def full(self):
+        """The whole of ``C`` (`matmul`: rows shared among our threads)."""
+        return matmul(self.X, self.D.T)
+
+    def rows(self, lo, hi, out):
+        """Rows ``lo:hi`` of ``C`` into the tensor ``out``: the same bits as the rows of
+        `full` where ``lo`` is a multiple of its blocks' alignment."""
+        return torch.mm(self.X[lo:hi], self.D.T, out=out)

@@ -21,12 +21,15 @@ import numpy as np
 import torch
 from numba import njit
 
-from .._device._threads import n_threads, run_tasks
-from ._greedy import GreedyResult
+from .._device._threads import ROW_ALIGN, n_threads, run_tasks
+from ._greedy import GreedyResult, RowProducts
 
 __all__ = ["greedy_arrays", "greedy_cpu"]
 
 _MIN_ROWS_PER_TASK = 16
+# correlations computed at once by a task from `RowProducts`: a block that stays in a
+# core's cache until its rows are coded
+_BLOCK_BYTES = 1 << 20
 # an OLS candidate whose part orthogonal to the chosen atoms is below this fraction of its
 # norm is dependent on them
 _DEPENDENT = 1e-10
@@ -360,20 +363,42 @@ def _lar_rows(C, G, max_steps, stop_corr, eps, H, n_active, premature, lo, hi):
             sign, ls, coef)
 
 
-def _share_rows(rows, n):
-    """``rows(lo, hi)`` over ``0:n`` in a few tasks per thread of our pool."""
+def _share_rows(rows, n, align=1):
+    """``rows(lo, hi)`` over ``0:n`` in a few tasks per thread of our pool, each starting
+    at a multiple of ``align``."""
     workers = max(1, min(n_threads(), n // _MIN_ROWS_PER_TASK))
     n_tasks = workers * (4 if n >= 64 * _MIN_ROWS_PER_TASK else 1)
-    bounds = np.linspace(0, n, n_tasks + 1).astype(np.int64)
+    bounds = np.linspace(0, n, n_tasks + 1) / align
+    bounds = np.minimum(np.round(bounds).astype(np.int64) * align, n)
+    bounds[-1] = n
     run_tasks(lambda t: rows(bounds[t], bounds[t + 1]), n_tasks, workers)
+
+
+def _block_rows(k):
+    """Rows of a block of `RowProducts` for ``k`` atoms: about `_BLOCK_BYTES`, a multiple
+    of `ROW_ALIGN` (so that a row's bits do not depend on its block)."""
+    return max(1, _BLOCK_BYTES // (8 * max(k, 1) * ROW_ALIGN)) * ROW_ALIGN
+
+
+def _by_blocks(products, coder, lo, hi):
+    """``coder(C_block, s, e)`` for the blocks ``s:e`` of rows ``lo:hi``, each block's
+    correlations computed just before, into one buffer of this task."""
+    block = _block_rows(products.shape[1])
+    buffer = torch.empty((min(block, hi - lo), products.shape[1]), dtype=torch.float64)
+    for s in range(lo, hi, block):
+        e = min(s + block, hi)
+        C = products.rows(s, e, out=buffer[:e - s])
+        coder(C.numpy(), s, e)
 
 
 def greedy_arrays(C, G, x_sq, *, n_nonzero_coefs, tol=None, method="omp", n_features=None,
                   out=None):
     """`greedy_cpu` on C-contiguous float64 numpy arrays: the fields of a `GreedyResult`
-    as arrays. ``n_features`` (LAR only): the dictionary's, which scales its stopping
-    correlation as in scikit-learn. ``out``: a C-contiguous float64 array for the codes
-    (the caller's output: no copy, and its pages are touched once)."""
+    as arrays. ``C``: the array ``X D^T``, or `RowProducts` (CPU tensors), whose blocks
+    of rows each task computes before coding them. ``n_features`` (LAR only): the
+    dictionary's, which scales its stopping correlation as in scikit-learn. ``out``: a
+    C-contiguous float64 array for the codes (the caller's output: no copy, and its pages
+    are touched once)."""
     n, k = C.shape
     H = np.empty((n, k)) if out is None else out  # the engines zero each row
     if not (n and k):
@@ -385,26 +410,41 @@ def greedy_arrays(C, G, x_sq, *, n_nonzero_coefs, tol=None, method="omp", n_feat
     if not (n and k):
         return H, n_active, residual, premature
     if method == "lar":
+        if isinstance(C, RowProducts):  # its residuals below read all of C
+            C = C.full().numpy()
         stop = float(n_features or 1) * float(np.finfo(np.float32).eps)
         _share_rows(lambda lo, hi: _lar_rows(C, G, int(n_nonzero_coefs), stop, eps, H,
                                              n_active, premature, lo, hi), n)
         # ||x - h D||^2 = ||x||^2 - 2 h.c + h G h, row by row
         residual = np.maximum(x_sq - 2 * (H * C).sum(1) + ((H @ G) * H).sum(1), 0.0)
         return H, n_active, residual, premature
+    GT = np.ascontiguousarray(G.T)
     budget = k if tol is not None else int(min(n_nonzero_coefs, k))
-    args = (C, G, np.ascontiguousarray(G.T), x_sq, budget,
-            -1.0 if tol is None else float(tol), tol is not None, method == "ols", eps, H,
-            n_active, residual, premature)
-    _share_rows(lambda lo, hi: _greedy_rows(*args, lo, hi), n)
+    tol_value, ols = -1.0 if tol is None else float(tol), method == "ols"
+
+    def code(C_rows, lo, hi):  # rows lo:hi, whose correlations are C_rows
+        _greedy_rows(C_rows, G, GT, x_sq[lo:hi], budget, tol_value, tol is not None, ols,
+                     eps, H[lo:hi], n_active[lo:hi], residual[lo:hi], premature[lo:hi], 0,
+                     hi - lo)
+
+    if isinstance(C, RowProducts):
+        _share_rows(lambda lo, hi: _by_blocks(C, code, lo, hi), n, _block_rows(k))
+    else:
+        _share_rows(lambda lo, hi: code(C[lo:hi], lo, hi), n)
     return H, n_active, residual, premature
 
 
 def greedy_cpu(C, G, x_sq, *, n_nonzero_coefs, tol=None, method="omp", n_features=None,
                out=None):
-    """OMP, OLS or LAR codes of every row of the CPU tensor ``C = X D^T``: a
-    `GreedyResult` (`skl_sparse._solvers._greedy`), computed by `greedy_arrays` (into the
-    numpy array ``out`` if given)."""
-    arrays = (np.ascontiguousarray(t.numpy(), dtype=np.float64) for t in (C, G, x_sq))
-    out = greedy_arrays(*arrays, n_nonzero_coefs=n_nonzero_coefs, tol=tol, method=method,
+    """OMP, OLS or LAR codes of every row of the CPU tensor ``C = X D^T`` (or of
+    `RowProducts`, computed a block at a time): a `GreedyResult`
+    (`skl_sparse._solvers._greedy`), computed by `greedy_arrays` (into the numpy array
+    ``out`` if given)."""
+    G, x_sq = (np.ascontiguousarray(t.numpy(), dtype=np.float64) for t in (G, x_sq))
+    if isinstance(C, RowProducts):
+        C = RowProducts(*(t.to(torch.float64).contiguous() for t in C))
+    else:
+        C = np.ascontiguousarray(C.numpy(), dtype=np.float64)
+    out = greedy_arrays(C, G, x_sq, n_nonzero_coefs=n_nonzero_coefs, tol=tol, method=method,
                         n_features=n_features, out=out)
     return GreedyResult(*(torch.from_numpy(a) for a in out))

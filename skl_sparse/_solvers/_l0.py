@@ -5,7 +5,7 @@ and their contract are in `skl_sparse._solvers._greedy`) and thresholded correla
 """
 
 
-from ._greedy import GreedyResult
+from ._greedy import GreedyResult, RowProducts
 from ._greedy_cpu import greedy_cpu
 from ._greedy_torch import greedy_torch
 from ._prox import shrink
@@ -17,8 +17,9 @@ GREEDY_SOLVERS = ("omp", "ols", "lar")
 
 
 def greedy_gram(C, G, x_sq, *, method, n_nonzero_coefs, tol=None, n_features=None, out=None):
-    """Greedy codes of every row of ``C = X D^T`` (float64) given ``G = D D^T`` and the
-    rows' squared norms: a `GreedyResult` on the device of ``C``.
+    """Greedy codes of every row of ``C = X D^T`` (float64; or `RowProducts`, ``X`` and
+    ``D`` whose product the CPU's engine computes block by block) given ``G = D D^T`` and
+    the rows' squared norms: a `GreedyResult` on the device of ``C``.
 
     ``method``: "omp", "ols" (with ``n_nonzero_coefs`` atoms, or until the squared
     residual is at most ``tol``) or "lar" (``n_nonzero_coefs`` steps of least angle
@@ -31,6 +32,8 @@ def greedy_gram(C, G, x_sq, *, method, n_nonzero_coefs, tol=None, n_features=Non
     if C.device.type == "cpu":
         return greedy_cpu(C, G, x_sq, n_nonzero_coefs=n_nonzero_coefs, tol=tol,
                           method=method, n_features=n_features, out=out)
+    if isinstance(C, RowProducts):
+        C = C.full()
     if method == "lar":
         host = greedy_cpu(C.cpu(), G.cpu(), x_sq.cpu(), n_nonzero_coefs=n_nonzero_coefs,
                           method=method, n_features=n_features)

@@ -31,6 +31,7 @@ from .._solvers import (
     GAP_TOL_FLOOR,
     GREEDY_SOLVERS,
     SOLVERS,
+    RowProducts,
     gram_eigmax,
     greedy_gram,
     lasso_gram,
@@ -200,7 +201,7 @@ def encode_tensor(X, D, alpha, *, solver, positive, max_iter, tol, init=None, gr
         if solver in GREEDY_SOLVERS:
             X64, D64 = X.double(), D.double()
             x_sq = torch.einsum("ij,ij->i", X64, X64)
-            out = greedy_gram(matmul(X64, D64.T), G, x_sq, method=solver,
+            out = greedy_gram(RowProducts(X64, D64), G, x_sq, method=solver,
                               n_nonzero_coefs=n_nonzero_coefs, tol=residual_tol,
                               n_features=D.shape[1], out=out)
             floor = residual_tol if residual_tol is not None else 1e-10 * x_sq
@@ -294,6 +295,11 @@ def encode_numpy(X, D, alpha, *, solver, positive, max_iter, tol, batch_size, de
     out = np.empty(shape, dtype=X.dtype)
     # the CPU's greedy engine writes float64 codes straight into the output
     in_place = solver in GREEDY_SOLVERS and device.type == "cpu" and X.dtype == np.float64
+    if in_place and solver != "lar":
+        # OMP and OLS hold no more than a block of X D^T per thread (`RowProducts`; LAR
+        # forms it whole): one batch, whose rows the threads share with no wait between
+        # batches
+        batch_size = max(X.shape[0], 1)
     zeroing = None
     n_bad = 0
     with own_threads(owns_cpu_threads(device, solver)):

@@ -12,7 +12,7 @@ from _problems import patch_problem, random_problem
 from sklearn.linear_model import Lars, orthogonal_mp_gram
 
 from skl_sparse._solvers import greedy_gram
-from skl_sparse._solvers._greedy import GreedyResult
+from skl_sparse._solvers._greedy import GreedyResult, RowProducts
 from skl_sparse._solvers._greedy_cpu import greedy_arrays, greedy_cpu
 from skl_sparse._solvers._greedy_torch import greedy_torch
 
@@ -209,6 +209,34 @@ def test_codes_do_not_depend_on_the_thread_count(whitened_patches):
         torch.set_num_threads(threads)
     np.testing.assert_array_equal(results[0], results[2])
     np.testing.assert_array_equal(results[1], results[3])
+
+
+@pytest.mark.parametrize("method", ["omp", "ols", "lar"])
+def test_row_products_code_as_the_whole_product(method, whitened_patches, monkeypatch):
+    """`RowProducts` (``X D^T`` computed by blocks in the tasks) give the codes of the
+    whole product: blocks of 64 rows, so that a task has several and the last is short,
+    one thread and three, and a residual tolerance."""
+    from skl_sparse._solvers import _greedy_cpu as engine
+
+    X, D = patch_problem(whitened_patches)
+    X, D = X[:1000], D[:40]
+    C, G, x_sq = (torch.from_numpy(a) for a in _gram(X, D))
+    monkeypatch.setattr(engine, "_BLOCK_BYTES", 8 * D.shape[0] * 64)
+    products = RowProducts(torch.from_numpy(X), torch.from_numpy(D))
+    threads = torch.get_num_threads()
+    cases = [{"n_nonzero_coefs": 5}, {"n_nonzero_coefs": 40, "tol": 0.3 * float(x_sq.mean())}]
+    try:
+        for case, n_threads in itertools.product(cases[:1 if method == "lar" else 2], (1, 3)):
+            torch.set_num_threads(n_threads)
+            whole = greedy_cpu(products.full(), G, x_sq, method=method, n_features=X.shape[1],
+                               **case)
+            blocks = greedy_cpu(products, G, x_sq, method=method, n_features=X.shape[1],
+                                **case)
+            for a, b in zip(whole, blocks, strict=True):
+                np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-12, atol=1e-12)
+            np.testing.assert_array_equal(whole.codes != 0, blocks.codes != 0)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_the_cpu_engine_returns_the_contract_on_tensors():
