@@ -171,7 +171,7 @@ def main():
     parser.add_argument("--sklearn-rows", type=int, default=2000)
     parser.add_argument("--tensors", action="store_true",
                         help="also our codes from tensors on the device to tensors there")
-    parser.add_argument("--repeat", type=int, default=3,
+    parser.add_argument("--repeat", type=int, default=5,
                         help="rounds of SPAMS and ours timed in turn (the best of each)")
     args = parser.parse_args()
     X_all, train = patches(max(args.n))

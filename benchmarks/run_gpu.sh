@@ -27,7 +27,8 @@ PROFILE_FLAG=$([ "${PROFILE:-1}" = 0 ] || echo --profile)
     | tee "$OUT/bench.log"
 # greedy l0 codes on the GPU against SPAMS' omp on all the CPU's threads (issue 26)
 [ "${GREEDY:-1}" = 0 ] || (cd benchmarks && timeout "${GREEDY_TIMEOUT:-240}" python3 \
-    bench_greedy.py --device cuda --n 100000 --atoms 256 1024 --sklearn-rows 500 --tensors) 2>&1 \
+    bench_greedy.py --device cuda --n 100000 --atoms 256 1024 --sklearn-rows 500 --tensors \
+    --repeat 3) 2>&1 \
     | tee "$OUT/greedy.log"
 # the CPU side on all the machine's cores: torch's threads idle while ours code, or not
 [ "${PROFILE:-1}" = 0 ] || (cd benchmarks && timeout "${CPU_TIMEOUT:-90}" \
