@@ -295,10 +295,11 @@ def encode_numpy(X, D, alpha, *, solver, positive, max_iter, tol, batch_size, de
     out = np.empty(shape, dtype=X.dtype)
     # the CPU's greedy engine writes float64 codes straight into the output
     in_place = solver in GREEDY_SOLVERS and device.type == "cpu" and X.dtype == np.float64
-    if in_place and solver != "lar":
+    if in_place and solver != "lar" and X.flags.c_contiguous and X.flags.writeable:
         # OMP and OLS hold no more than a block of X D^T per thread (`RowProducts`; LAR
-        # forms it whole): one batch, whose rows the threads share with no wait between
-        # batches
+        # forms it whole), and torch wraps such an X without a copy (a memory map or a
+        # strided view is copied, a batch at a time): one batch, whose rows the threads
+        # share with no wait between batches
         batch_size = max(X.shape[0], 1)
     zeroing = None
     n_bad = 0

@@ -241,3 +241,26 @@ def test_dict_init_starts_the_learning_and_is_checked_by_name(problem):
         SparseCoder(8, dict_init=D0[:, :5], device=DEVICE).fit(X)
     with pytest.raises(ValueError, match="n_components=6 does not match the 8 rows of dict_init"):
         SparseCoder(6, dict_init=D0, device=DEVICE).fit(X)
+
+
+@pytest.mark.parametrize("writeable", [True, False])
+def test_greedy_codes_copy_a_read_only_x_a_batch_at_a_time(writeable):
+    """OMP codes a C-contiguous, writeable X in one batch (torch wraps it); a read-only
+    one (a memory map) is copied, so a batch at a time: never all of it at once."""
+    import tracemalloc
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(40000, 64)  # 20 MB
+    D = rng.randn(16, 64)
+    X.flags.writeable = writeable
+    ref = sparse_encode(X[:8192].copy(), D, solver="omp", n_nonzero_coefs=3, device="cpu")
+    tracemalloc.start()
+    try:
+        codes = sparse_encode(X, D, solver="omp", n_nonzero_coefs=3, batch_size=4096,
+                              device="cpu")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # the codes (5 MB) and small arrays; a whole copy of X would be 20 MB more
+    assert peak < codes.nbytes + X.nbytes // 4
+    np.testing.assert_array_equal(codes[:8192], ref)
