@@ -68,6 +68,7 @@ class RowProducts(NamedTuple):
         return matmul(self.X, self.D.T)
 
     def rows(self, lo, hi, out):
-        """Rows ``lo:hi`` of ``C`` into the tensor ``out``: the same bits as the rows of
-        `full` where ``lo`` is a multiple of its blocks' alignment."""
+        """Rows ``lo:hi`` of ``C`` into the tensor ``out``. On one thread, a row's bits
+        do not depend on its block where blocks start at multiples of `ROW_ALIGN` (as
+        those of `matmul` inside `own_threads`)."""
         return torch.mm(self.X[lo:hi], self.D.T, out=out)
