@@ -380,10 +380,10 @@ def _block_rows(k):
     return max(1, _BLOCK_BYTES // (8 * max(k, 1) * ROW_ALIGN)) * ROW_ALIGN
 
 
-def _by_blocks(products, coder, lo, hi):
-    """``coder(C_block, s, e)`` for the blocks ``s:e`` of rows ``lo:hi``, each block's
-    correlations computed just before, into one buffer of this task."""
-    block = _block_rows(products.shape[1])
+def _by_blocks(products, coder, lo, hi, block):
+    """``coder(C_block, s, e)`` for the blocks ``s:e`` of ``block`` rows of rows ``lo:hi``
+    (``lo``: a multiple of ``block``), each block's correlations computed just before,
+    into one buffer of this task."""
     buffer = torch.empty((min(block, hi - lo), products.shape[1]), dtype=torch.float64)
     for s in range(lo, hi, block):
         e = min(s + block, hi)
@@ -428,7 +428,8 @@ def greedy_arrays(C, G, x_sq, *, n_nonzero_coefs, tol=None, method="omp", n_feat
                      hi - lo)
 
     if isinstance(C, RowProducts):
-        _share_rows(lambda lo, hi: _by_blocks(C, code, lo, hi), n, _block_rows(k))
+        block = _block_rows(k)  # the tasks' alignment, so that theirs are aligned too
+        _share_rows(lambda lo, hi: _by_blocks(C, code, lo, hi, block), n, block)
     else:
         _share_rows(lambda lo, hi: code(C[lo:hi], lo, hi), n)
     return H, n_active, residual, premature
